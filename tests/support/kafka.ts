@@ -1,0 +1,117 @@
+/**
+ * Test helpers for the local broker that scripts/kafka.sh starts. Tests talk
+ * to that real broker: no mocks.
+ *
+ * @module
+ */
+import { Kafka, logLevel } from "kafkajs";
+
+/** The broker the tests use: `RIVULET_TEST_BROKER`, or the local default. */
+export const testBroker: string = Deno.env.get("RIVULET_TEST_BROKER") ?? "127.0.0.1:9092";
+
+/** A kafkajs client for the test broker, quiet unless a test fails. */
+export function testKafka(clientId = "rivulet-test"): Kafka {
+  return new Kafka({ clientId, brokers: [testBroker], logLevel: logLevel.NOTHING });
+}
+
+/** A topic name no other test or run has used. */
+export function uniqueTopic(prefix: string): string {
+  return `${prefix}-${crypto.randomUUID().slice(0, 8)}`;
+}
+
+/** Creates topics and waits until they have leaders. */
+export async function createTopics(topics: string[], numPartitions = 1): Promise<void> {
+  const admin = testKafka().admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({
+      topics: topics.map((topic) => ({ topic, numPartitions })),
+      waitForLeaders: true,
+    });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** A record as produced: value, and optionally a partition and key. */
+export interface TestRecord {
+  value: string | Uint8Array;
+  partition?: number;
+  key?: string;
+}
+
+/** Produces records, in order, acknowledged by the broker. */
+export async function produce(topic: string, records: (TestRecord | string)[]): Promise<void> {
+  const producer = testKafka().producer();
+  await producer.connect();
+  try {
+    for (const record of records) {
+      const r = typeof record === "string" ? { value: record } : record;
+      await producer.send({
+        topic,
+        messages: [{
+          value: typeof r.value === "string" ? r.value : new TextDecoder().decode(r.value),
+          partition: r.partition ?? 0,
+          key: r.key,
+        }],
+      });
+    }
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+/** A consumed record with its place in the topic. */
+export interface ConsumedRecord {
+  partition: number;
+  offset: string;
+  key: string | null;
+  value: string;
+  headers: Record<string, string>;
+}
+
+/**
+ * Reads a topic from the beginning until `count` records arrived or `timeoutMs`
+ * passed, and returns what was read (in partition order, then offset order).
+ */
+export async function consumeAll(
+  topic: string,
+  options: {
+    count?: number;
+    timeoutMs?: number;
+    isolation?: "read_committed" | "read_uncommitted";
+  } = {},
+): Promise<ConsumedRecord[]> {
+  const { count = Infinity, timeoutMs = 15_000 } = options;
+  const consumer = testKafka().consumer({
+    groupId: `rivulet-test-reader-${crypto.randomUUID()}`,
+    readUncommitted: options.isolation === "read_uncommitted",
+  });
+  const records: ConsumedRecord[] = [];
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  let done!: () => void;
+  const finished = new Promise<void>((resolve) => (done = resolve));
+  const timer = setTimeout(done, timeoutMs);
+  await consumer.run({
+    eachMessage: ({ partition, message }) => {
+      const headers: Record<string, string> = {};
+      for (const [name, value] of Object.entries(message.headers ?? {})) {
+        headers[name] = value === undefined ? "" : String(value);
+      }
+      records.push({
+        partition,
+        offset: message.offset,
+        key: message.key === null ? null : message.key.toString(),
+        value: message.value === null ? "" : message.value.toString(),
+        headers,
+      });
+      if (records.length >= count) done();
+      return Promise.resolve();
+    },
+  });
+  await finished;
+  clearTimeout(timer);
+  await consumer.disconnect();
+  return records.sort((a, b) => a.partition - b.partition || Number(a.offset) - Number(b.offset));
+}
