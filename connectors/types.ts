@@ -1,0 +1,82 @@
+/**
+ * What sources and sinks exchange with the runtime. A source hands over raw
+ * messages in the order of each partition and commits positions it is told to;
+ * a sink writes the consolidated changes of each commit and says when they are
+ * acknowledged. Neither knows anything of formats or operators.
+ *
+ * @module
+ */
+
+import type { Batch, Row } from "../engine/types.ts";
+
+/** A message as read: where it came from and its bytes. */
+export interface SourceMessage {
+  /** Kafka topic; for a local file the file's name. */
+  readonly topic: string;
+  readonly partition: number;
+  /** Offset in the partition as a decimal string; for a file, the line number. */
+  readonly offset: string;
+  /** Milliseconds since the epoch, as Kafka's timestamp (a decimal string). */
+  readonly timestamp: string;
+  readonly key: Uint8Array | null;
+  readonly value: Uint8Array | null;
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+/** The next offset to read in a topic-partition. */
+export interface Position {
+  readonly topic: string;
+  readonly partition: number;
+  /** The offset of the next message to read (Kafka's committed-offset convention). */
+  readonly offset: string;
+}
+
+/**
+ * Receives the messages a source read. A source awaits the returned promise
+ * before it hands over more: that is the backpressure.
+ */
+export type MessageHandler = (messages: readonly SourceMessage[]) => Promise<void>;
+
+/** A place messages come from: Kafka topics, a file, stdin. */
+export interface Source {
+  /** A name for logs and errors, e.g. `kafka:connector_example`. */
+  readonly name: string;
+  /**
+   * Starts reading. `from` are positions to resume at (restored state); where
+   * none is given the source decides (Kafka: the group's committed offset).
+   * Resolves once reading has started.
+   */
+  start(handler: MessageHandler, from?: readonly Position[]): Promise<void>;
+  /** Resolves when the source has read everything it will ever read (files), or never. */
+  readonly finished: Promise<void>;
+  /** Records that everything before these positions is processed and acknowledged. */
+  commit(positions: readonly Position[]): Promise<void>;
+  /** Stops reading; no handler call starts after it resolves. */
+  stop(): Promise<void>;
+}
+
+/** A place the changes of a table go to. */
+export interface Sink<R extends Row = Row> {
+  readonly name: string;
+  /** Opens connections; called once before the first write. */
+  open(): Promise<void>;
+  /**
+   * Takes the changes of one commit. The returned promise resolves when the
+   * destination has acknowledged them (it may wait for later commits to fill
+   * a request: see `flush`).
+   */
+  write(batch: Batch<R>): Promise<void>;
+  /** Sends whatever waits, so that every earlier write's promise resolves. */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Where bad messages go under the dead-letter policy. */
+export interface DeadLetterSink {
+  /** Writes the original message with the reason; resolves when acknowledged. */
+  send(message: SourceMessage, reason: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** What to do with bad input. */
+export type ErrorPolicy = "stop" | "skip" | "dead-letter";
