@@ -6,8 +6,9 @@
  */
 import { Kafka, logLevel } from "kafkajs";
 
-/** The broker the tests use: `RIVULET_TEST_BROKER`, or the local default. */
-export const testBroker: string = Deno.env.get("RIVULET_TEST_BROKER") ?? "127.0.0.1:9092";
+/** The broker the tests use: `RIVULET_TEST_BROKER`, else the local broker on `KAFKA_PORT` (9092). */
+export const testBroker: string = Deno.env.get("RIVULET_TEST_BROKER") ??
+  `127.0.0.1:${Deno.env.get("KAFKA_PORT") ?? "9092"}`;
 
 /** A kafkajs client for the test broker, quiet unless a test fails. */
 export function testKafka(clientId = "rivulet-test"): Kafka {
