@@ -80,3 +80,22 @@ export interface DeadLetterSink {
 
 /** What to do with bad input. */
 export type ErrorPolicy = "stop" | "skip" | "dead-letter";
+
+/** Structured fields of a log line. Never put a secret in one. */
+export type LogFields = Readonly<Record<string, string | number | boolean | null>>;
+
+/** Where connectors report what they do: retries, rebalances, warnings. */
+export interface Logger {
+  debug(message: string, fields?: LogFields): void;
+  info(message: string, fields?: LogFields): void;
+  warn(message: string, fields?: LogFields): void;
+  error(message: string, fields?: LogFields): void;
+}
+
+/** A logger that drops everything (the default in tests and libraries). */
+export const silentLogger: Logger = {
+  debug() {},
+  info() {},
+  warn() {},
+  error() {},
+};
