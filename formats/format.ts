@@ -41,6 +41,9 @@ export type DecodeResult =
 export interface Decoder {
   /**
    * Decodes one message value. Throws {@linkcode FormatError} for bad input.
+   * A message without a value (a Kafka tombstone) is passed as empty bytes.
+   * Messages of one partition are offered in offset order; a message answered
+   * with `wait` is offered again, in order, before any later one of its partition.
    */
   decode(value: Uint8Array, message: MessageInfo): DecodeResult;
   /** Durable state as a JSON value (`null` when there is none). */
@@ -54,18 +57,64 @@ export interface Format {
   open(topic: string, options: FormatOptions, saved?: unknown): Decoder;
 }
 
-/** Bad input found by a format. The caller adds where the message came from. */
+/** The kinds of bad input a format reports. */
+export type FormatErrorCode = "malformed" | "missing_column" | "invalid_utf8" | "header_missing";
+
+/** Every {@linkcode FormatErrorCode}, for checks at run time. */
+export const formatErrorCodes: readonly FormatErrorCode[] = [
+  "malformed",
+  "missing_column",
+  "invalid_utf8",
+  "header_missing",
+];
+
+/**
+ * Bad input found by a format. The caller adds where the message came from.
+ *
+ * A user format cannot import this class (it must also run from the compiled
+ * binary, which has no rivulet on disk to import), so any `Error` with a
+ * `code` from {@linkcode formatErrorCodes} counts as one: see
+ * {@linkcode isFormatError}. `loadFormat` turns such errors into instances of
+ * this class.
+ *
+ * @example
+ * ```ts
+ * import { FormatError } from "./format.ts";
+ * throw new FormatError("missing_column", 'The message has no column "value"', { column: "value" });
+ * ```
+ */
 export class FormatError extends Error {
-  readonly code: "malformed" | "missing_column" | "invalid_utf8" | "header_missing";
+  readonly code: FormatErrorCode;
   readonly column?: string;
   constructor(
     code: FormatError["code"],
     reason: string,
-    options: { column?: string } = {},
+    options: { column?: string; cause?: unknown } = {},
   ) {
-    super(reason);
+    super(reason, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = "FormatError";
     this.code = code;
     if (options.column !== undefined) this.column = options.column;
   }
+}
+
+/**
+ * Whether `error` reports bad input: a {@linkcode FormatError}, or any `Error`
+ * carrying a `code` from {@linkcode formatErrorCodes} (what a user format
+ * without imports throws: `Object.assign(new Error(reason), { code: "malformed" })`).
+ *
+ * @example
+ * ```ts
+ * import { isFormatError } from "./format.ts";
+ * isFormatError(Object.assign(new Error("bad"), { code: "malformed" })); // true
+ * isFormatError(new TypeError("a bug")); // false
+ * ```
+ */
+export function isFormatError(
+  error: unknown,
+): error is Error & { readonly code: FormatErrorCode; readonly column?: string } {
+  if (error instanceof FormatError) return true;
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  return typeof code === "string" && (formatErrorCodes as readonly string[]).includes(code);
 }
