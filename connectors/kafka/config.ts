@@ -9,7 +9,13 @@
 /** SASL mechanisms rivulet supports. */
 export type SaslMechanism = "plain" | "scram-sha-256" | "scram-sha-512";
 
-/** TLS options. File contents, not paths: the translation reads the files. */
+/**
+ * TLS options. File contents, not paths: the translation reads the files.
+ *
+ * `key` and `keyPassword` are secrets. The settings translation defines them
+ * as non-enumerable properties, so that logging, inspecting or serialising a
+ * config never shows them: read them by name (`tls.key`), never by spreading.
+ */
 export interface TlsConfig {
   /** PEM CA certificates to trust; the system's when absent. */
   readonly ca?: string;
@@ -19,11 +25,19 @@ export interface TlsConfig {
   readonly key?: string;
   /** Passphrase of the client key, if it is encrypted. */
   readonly keyPassword?: string;
-  /** `false` only when `enable.ssl.certificate.verification=false`. */
+  /**
+   * `false` only when `enable.ssl.certificate.verification=false`: then neither
+   * the broker's certificate chain nor its host name is checked.
+   */
   readonly verifyCertificates: boolean;
 }
 
-/** SASL credentials. The password never goes to logs or error messages. */
+/**
+ * SASL credentials. The password never goes to logs or error messages: the
+ * settings translation defines it as a non-enumerable property, so logging,
+ * inspecting or serialising a config leaves it out. Read it by name
+ * (`sasl.password`), never by spreading the object.
+ */
 export interface SaslConfig {
   readonly mechanism: SaslMechanism;
   readonly username: string;
@@ -45,7 +59,7 @@ export interface ClientConfig {
   readonly heartbeatIntervalMs?: number;
   /** Where a group with no committed offset starts. */
   readonly autoOffsetReset: "earliest" | "latest";
-  /** Milliseconds to wait for a connection before retrying. */
+  /** Milliseconds to wait for a connection (`socket.connection.setup.timeout.ms`). */
   readonly connectionTimeoutMs?: number;
   /** Largest produce request, bytes (the broker's `message.max.bytes` by default, 1 MiB). */
   readonly maxRequestBytes?: number;
