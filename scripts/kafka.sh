@@ -14,6 +14,13 @@
 #   KAFKA_CACHE_DIR   downloaded jars (default .cache/kafka in the repo)
 #   KAFKA_EXTRA_CONFIG  a file whose lines are appended to server.properties
 #   KAFKA_READY_SECONDS how long start waits for a client to create a topic (default 90)
+#   KAFKA_SECURITY    1 adds secure listeners next to the plaintext one (off by default,
+#                     so the everyday start stays as it is); with P = KAFKA_PORT:
+#                       P+2 SSL, P+3 SASL_PLAINTEXT, P+4 SASL_SSL (PLAIN, SCRAM-SHA-256,
+#                       SCRAM-SHA-512), P+5 mutual TLS (client certificate required),
+#                       P+6 SSL with an expired broker certificate (for failure tests).
+#                     Certificates and the SASL user's password are generated once into
+#                     KAFKA_HOME_DIR/security (see scripts/kafka/security.sh).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,6 +32,8 @@ cache="${KAFKA_CACHE_DIR:-$root/.cache/kafka}/$version"
 pid_file="$home/broker.pid"
 log_dir="$home/logs"
 ready_seconds="${KAFKA_READY_SECONDS:-90}"
+security="${KAFKA_SECURITY:-0}"
+security_dir="$home/security"
 
 say() { echo "kafka.sh: $*" >&2; }
 
@@ -70,7 +79,41 @@ share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 log.flush.interval.messages=9223372036854775807
 PROPS
+  if [ "$security" = 1 ]; then write_security_config; fi
   if [ -n "${KAFKA_EXTRA_CONFIG:-}" ]; then cat "$KAFKA_EXTRA_CONFIG" >>"$home/server.properties"; fi
+}
+
+# The secure listeners' part of server.properties. Later lines win in a
+# properties file, so the plaintext-only listener lines above are replaced.
+write_security_config() {
+  "$root/scripts/kafka/security.sh" "$security_dir"
+  # shellcheck disable=SC1091
+  source "$security_dir/secrets.env"
+  # The file now holds the PLAIN user's password: readable by this user only.
+  chmod 600 "$home/server.properties"
+  local ssl=$((port + 2)) sasl=$((port + 3)) sasl_ssl=$((port + 4)) mtls=$((port + 5)) expired=$((port + 6))
+  local plain="org.apache.kafka.common.security.plain.PlainLoginModule required user_$SASL_USERNAME=\"$SASL_PASSWORD\";"
+  local scram="org.apache.kafka.common.security.scram.ScramLoginModule required;"
+  cat >>"$home/server.properties" <<PROPS
+# Secure listeners (KAFKA_SECURITY=1): test material in $security_dir.
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller_port,SSL://127.0.0.1:$ssl,SASL_PLAINTEXT://127.0.0.1:$sasl,SASL_SSL://127.0.0.1:$sasl_ssl,MTLS://127.0.0.1:$mtls,EXPIRED_TLS://127.0.0.1:$expired
+advertised.listeners=PLAINTEXT://127.0.0.1:$port,SSL://127.0.0.1:$ssl,SASL_PLAINTEXT://127.0.0.1:$sasl,SASL_SSL://127.0.0.1:$sasl_ssl,MTLS://127.0.0.1:$mtls,EXPIRED_TLS://127.0.0.1:$expired
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL,MTLS:SSL,EXPIRED_TLS:SSL
+ssl.keystore.type=PEM
+ssl.keystore.location=$security_dir/broker-keystore.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$security_dir/ca.pem
+listener.name.mtls.ssl.client.auth=required
+listener.name.expired_tls.ssl.keystore.type=PEM
+listener.name.expired_tls.ssl.keystore.location=$security_dir/expired-broker-keystore.pem
+sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.sasl_plaintext.plain.sasl.jaas.config=$plain
+listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=$scram
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=$scram
+listener.name.sasl_ssl.plain.sasl.jaas.config=$plain
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=$scram
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=$scram
+PROPS
 }
 
 java_run() {
@@ -80,13 +123,30 @@ java_run() {
 }
 
 format_storage() {
-  [ -f "$home/data/meta.properties" ] && return 0
+  local scram_users=()
+  if [ "$security" = 1 ]; then
+    # SCRAM credentials live in the cluster metadata: KRaft adds them at format time.
+    # shellcheck disable=SC1091
+    source "$security_dir/secrets.env"
+    for mechanism in SCRAM-SHA-256 SCRAM-SHA-512; do
+      scram_users+=(--add-scram "$mechanism=[name=$SASL_USERNAME,password=$SASL_PASSWORD]")
+    done
+  fi
+  if [ -f "$home/data/meta.properties" ]; then
+    if [ "$security" = 1 ] && [ ! -f "$home/scram-users-added" ]; then
+      say "storage in $home/data was formatted without the SCRAM users; remove $home or use another KAFKA_PORT"
+      return 1
+    fi
+    return 0
+  fi
   say "formatting storage in $home/data"
-  java_run kafka.tools.StorageTool format -t "$(cluster_id)" -c "$home/server.properties" >>"$log_dir/format.log" 2>&1 || {
+  java_run kafka.tools.StorageTool format -t "$(cluster_id)" -c "$home/server.properties" \
+    "${scram_users[@]}" >>"$log_dir/format.log" 2>&1 || {
     say "formatting storage failed:"
     tail -n 30 "$log_dir/format.log" >&2
     return 1
   }
+  if [ "$security" = 1 ]; then touch "$home/scram-users-added"; fi
 }
 
 # A fixed-format cluster id (22 base64url characters) derived from the port.
@@ -136,6 +196,9 @@ start() {
     return 1
   fi
   say "ready on 127.0.0.1:$port (pid $(cat "$pid_file"))"
+  if [ "$security" = 1 ]; then
+    say "secure listeners: SSL $((port + 2)), SASL_PLAINTEXT $((port + 3)), SASL_SSL $((port + 4)), mutual TLS $((port + 5)), expired certificate $((port + 6)); material in $security_dir"
+  fi
 }
 
 stop() {
