@@ -1,0 +1,36 @@
+import assert from "node:assert/strict";
+import { FormatError } from "../../formats/format.ts";
+import { raw } from "../../formats/raw.ts";
+
+const info = { topic: "logs", partition: 0, offset: "0" };
+
+Deno.test("raw format puts the whole value, untouched, in the data column", () => {
+  const decoder = raw.open("logs", {});
+  const text = '  {"not":"parsed"},\r\nsecond line \u2713 ';
+  assert.deepEqual(decoder.decode(new TextEncoder().encode(text), info), {
+    kind: "rows",
+    rows: [{ data: text }],
+  });
+});
+
+Deno.test("raw format gives an empty string for a message without a value", () => {
+  assert.deepEqual(raw.open("logs", {}).decode(new Uint8Array(0), info), {
+    kind: "rows",
+    rows: [{ data: "" }],
+  });
+});
+
+Deno.test("raw format reports bytes that are not UTF-8 instead of replacing them", () => {
+  assert.throws(
+    () => raw.open("logs", {}).decode(new Uint8Array([0xe2, 0x28, 0xa1]), info),
+    (error: unknown) =>
+      error instanceof FormatError && error.code === "invalid_utf8" &&
+      /starting "e228a1"/.test(error.message),
+  );
+});
+
+Deno.test("raw format keeps no state", () => {
+  const decoder = raw.open("logs", {});
+  decoder.decode(new TextEncoder().encode("x"), info);
+  assert.equal(decoder.save(), null);
+});
