@@ -70,3 +70,49 @@ export class BadInputError extends Error {
     this.issues = issues;
   }
 }
+
+/** Options of a {@linkcode UserFunctionError}. */
+export interface UserFunctionErrorOptions {
+  /** The operation whose function threw: "select", "withColumns", "filter", "join", "reduce". */
+  operation: string;
+  /** The id of the row the function ran on (for a join, the output row's id). */
+  id: string;
+  /** The row the function ran on (for a join, the left row, or the right one when left is missing). */
+  row: Row;
+  /** What the function threw. */
+  cause: unknown;
+}
+
+/**
+ * A user function (a select/withColumns/filter/join function, or a reducer
+ * given a value it cannot reduce) threw on a row. The engine hands it to
+ * `GraphOptions.onError`; the connectors turn it into bad input of the message
+ * the row came from with {@linkcode UserFunctionError.toIssue}.
+ */
+export class UserFunctionError extends Error {
+  readonly operation: string;
+  readonly id: string;
+  readonly row: Row;
+  override readonly cause: unknown;
+  constructor(options: UserFunctionErrorOptions) {
+    const reason = options.cause instanceof Error ? options.cause.message : String(options.cause);
+    super(`User function in ${options.operation} failed on row ${options.id}: ${reason}`);
+    this.name = "UserFunctionError";
+    this.operation = options.operation;
+    this.id = options.id;
+    this.row = options.row;
+    this.cause = options.cause;
+  }
+
+  /** This error as an input issue at `location` (where the row's message came from). */
+  toIssue(location: InputLocation): InputIssue {
+    const reason = this.cause instanceof Error ? this.cause.message : String(this.cause);
+    return {
+      code: "user_function",
+      reason: `user function threw: ${reason}`,
+      location,
+      operation: this.operation,
+      row: this.row,
+    };
+  }
+}

@@ -1,0 +1,204 @@
+/**
+ * join on equal columns, inner, left, right or outer. Rows are indexed by
+ * join key on both sides; a commit joins the left changes with the old right
+ * rows and the right changes with the new left rows (ΔL⋈R + L'⋈ΔR), so the
+ * work is proportional to the changed rows and their matches.
+ *
+ * Rows of a side with no match on the other (left/right/outer joins) appear
+ * padded with a missing partner. Padding changes only for keys whose other
+ * side was touched this commit, and only when it became or stopped being empty.
+ *
+ * @module
+ */
+
+import { GroupMap } from "./_group_map.ts";
+import { applyToRows, consolidate, type Dataflow, Node } from "./_node.ts";
+import { hashValues } from "./hash.ts";
+import type { Change, Row, RowId, Value } from "./types.ts";
+import { equalRows } from "./value.ts";
+
+/** Which unmatched rows a join keeps. */
+export type JoinHow = "inner" | "left" | "right" | "outer";
+
+/** Builds an output row from a left and a right row (null: no partner). */
+export type JoinCombine = (left: Row | null, right: Row | null) => Row;
+
+interface Bucket {
+  readonly key: readonly Value[];
+  readonly left: Map<RowId, Row>;
+  readonly right: Map<RowId, Row>;
+  /** The commit that last touched this bucket, and what it brought. */
+  stamp: number;
+  leftChanges: Change[];
+  rightChanges: Change[];
+  leftWasEmpty: boolean;
+  rightWasEmpty: boolean;
+}
+
+/** Options of a {@linkcode JoinNode}. */
+export interface JoinNodeOptions {
+  leftOn: readonly string[];
+  rightOn: readonly string[];
+  how: JoinHow;
+  combine: JoinCombine;
+}
+
+/** The id of a join's output row for a left and a right row id (null: no partner). */
+export function joinId(leftId: RowId | null, rightId: RowId | null): RowId {
+  return hashValues([leftId, rightId]);
+}
+
+/** Joins two tables; port 0 is the left table, port 1 the right one. */
+export class JoinNode extends Node {
+  readonly kind = "join";
+  #buckets = new GroupMap<Bucket>();
+  #stamp = 0;
+  readonly #padLeft: boolean;
+  readonly #padRight: boolean;
+
+  constructor(readonly flow: Dataflow, readonly options: JoinNodeOptions) {
+    super(2);
+    this.#padLeft = options.how === "left" || options.how === "outer";
+    this.#padRight = options.how === "right" || options.how === "outer";
+  }
+
+  run(): Change[] {
+    const leftChunks = this.take(0);
+    const rightChunks = this.take(1);
+    if (leftChunks.length === 0 && rightChunks.length === 0) return [];
+    const stamp = ++this.#stamp;
+    const touched: Bucket[] = [];
+    const collect = (changes: Change[], on: readonly string[], isLeft: boolean) => {
+      for (const change of changes) {
+        const key = on.map((column) => change.row[column] ?? null);
+        const bucket = this.#buckets.getOrCreate(key, () => ({
+          key,
+          left: new Map(),
+          right: new Map(),
+          stamp: 0,
+          leftChanges: [],
+          rightChanges: [],
+          leftWasEmpty: true,
+          rightWasEmpty: true,
+        }));
+        if (bucket.stamp !== stamp) {
+          bucket.stamp = stamp;
+          bucket.leftChanges = [];
+          bucket.rightChanges = [];
+          bucket.leftWasEmpty = bucket.left.size === 0;
+          bucket.rightWasEmpty = bucket.right.size === 0;
+          touched.push(bucket);
+        }
+        (isLeft ? bucket.leftChanges : bucket.rightChanges).push(change);
+      }
+    };
+    collect(consolidate(leftChunks, equalRows), this.options.leftOn, true);
+    collect(consolidate(rightChunks, equalRows), this.options.rightOn, false);
+
+    const out: Change[] = [];
+    for (const bucket of touched) {
+      for (const change of bucket.leftChanges) {
+        for (const [rightId, right] of bucket.right) {
+          this.#emit(out, change.id, change.row, rightId, right, change.diff);
+        }
+        applyToRows(bucket.left, change);
+      }
+      for (const change of bucket.rightChanges) {
+        for (const [leftId, left] of bucket.left) {
+          this.#emit(out, leftId, left, change.id, change.row, change.diff);
+        }
+        applyToRows(bucket.right, change);
+      }
+      if (this.#padLeft) {
+        this.#pad(
+          out,
+          bucket.left,
+          bucket.leftChanges,
+          bucket.rightWasEmpty,
+          bucket.right.size === 0,
+          true,
+        );
+      }
+      if (this.#padRight) {
+        this.#pad(
+          out,
+          bucket.right,
+          bucket.rightChanges,
+          bucket.leftWasEmpty,
+          bucket.left.size === 0,
+          false,
+        );
+      }
+      if (bucket.left.size === 0 && bucket.right.size === 0) this.#buckets.delete(bucket.key);
+    }
+    return out;
+  }
+
+  /**
+   * Updates the padded rows of one side of a bucket. They exist while the
+   * other side is empty: emit the side's changes while it stays empty, retract
+   * the old rows when it fills (-new + changes = -old), add the rows when it empties.
+   */
+  #pad(
+    out: Change[],
+    rows: Map<RowId, Row>,
+    changes: Change[],
+    otherWasEmpty: boolean,
+    otherIsEmpty: boolean,
+    isLeft: boolean,
+  ): void {
+    const emit = (id: RowId, row: Row, diff: number) =>
+      isLeft
+        ? this.#emit(out, id, row, null, null, diff)
+        : this.#emit(out, null, null, id, row, diff);
+    if (otherWasEmpty && !otherIsEmpty) { for (const [id, row] of rows) emit(id, row, -1); }
+    if (otherWasEmpty) { for (const change of changes) emit(change.id, change.row, change.diff); }
+    if (!otherWasEmpty && otherIsEmpty) { for (const [id, row] of rows) emit(id, row, 1); }
+  }
+
+  #emit(
+    out: Change[],
+    leftId: RowId | null,
+    left: Row | null,
+    rightId: RowId | null,
+    right: Row | null,
+    diff: number,
+  ): void {
+    const id = joinId(leftId, rightId);
+    let row: Row;
+    try {
+      row = this.options.combine(left, right);
+    } catch (cause) {
+      this.flow.reportError("join", id, (left ?? right)!, cause, diff);
+      return;
+    }
+    out.push({ id, row, diff });
+  }
+
+  override snapshot(): unknown {
+    return [...this.#buckets.values()].map((bucket) => ({
+      key: bucket.key,
+      left: new Map(bucket.left),
+      right: new Map(bucket.right),
+    }));
+  }
+
+  override restore(state: unknown): void {
+    this.#buckets = new GroupMap();
+    this.#stamp = 0;
+    for (
+      const saved of state as { key: Value[]; left: Map<RowId, Row>; right: Map<RowId, Row> }[]
+    ) {
+      this.#buckets.getOrCreate(saved.key, () => ({
+        key: saved.key,
+        left: new Map(saved.left),
+        right: new Map(saved.right),
+        stamp: 0,
+        leftChanges: [],
+        rightChanges: [],
+        leftWasEmpty: false,
+        rightWasEmpty: false,
+      }));
+    }
+  }
+}

@@ -1,0 +1,184 @@
+/**
+ * The graph: inputs, operators and outputs, advanced one commit (one logical
+ * time) at a time by whoever drives it (the runtime, or a test).
+ *
+ * @module
+ */
+
+import { InputNode } from "./_input.ts";
+import { Dataflow } from "./_node.ts";
+import { OutputNode } from "./_output.ts";
+import type { UserFunctionError } from "./errors.ts";
+import { InputTable, type Table } from "./table.ts";
+import type { Batch, Row, Time } from "./types.ts";
+
+/** Options of a {@linkcode Graph}. */
+export interface GraphOptions {
+  /**
+   * Called when a user function (select/withColumns/filter/apply/join select,
+   * or a reducer given a value it cannot reduce) throws on a row. If it
+   * returns, the row is dropped from that operator's output (skip /
+   * dead-letter policies). If it throws, `commit()` throws (stop policy).
+   * Default: throw the {@linkcode UserFunctionError}.
+   */
+  onError?: (error: UserFunctionError) => void;
+}
+
+/** Options of {@linkcode Graph.input}. */
+export interface InputOptions {
+  /** A name for errors and snapshots. */
+  name: string;
+  /**
+   * Remember the current row of each id, so that upsert / remove can retract
+   * it (memory per row). Unkeyed inputs keep no per-row state.
+   */
+  keyed?: boolean;
+  /** The column names, if known; a join without `select` needs them for a side that may be missing. */
+  columns?: readonly string[];
+}
+
+const SNAPSHOT_FORMAT = "rivulet-engine-snapshot/1";
+
+interface Snapshot {
+  format: typeof SNAPSHOT_FORMAT;
+  time: Time;
+  nodes: { kind: string; state: unknown }[];
+}
+
+/**
+ * A dataflow graph of tables. Build it once (inputs, operations, outputs),
+ * then push rows into inputs and `commit` them, one logical time each.
+ *
+ * @example
+ * ```ts
+ * import { apply, Graph, reducers } from "./mod.ts";
+ * const graph = new Graph();
+ * const t = graph.input<{ value: string }>({ name: "connector_example" });
+ * const sums = t.select({ value: apply((x: string) => parseInt(x), "value") })
+ *   .reduce({ sum: reducers.sum("value") });
+ * graph.output(sums, (batch) => console.log(batch.time, batch.changes));
+ * t.insert("00000000000000000000000000000001", { value: "7" });
+ * graph.commit(1); // 1 [ { id: "…", row: { sum: 7 }, diff: 1 } ]
+ * ```
+ */
+export class Graph {
+  readonly #flow: Dataflow;
+  readonly #outputs: OutputNode[] = [];
+  #time: Time = -Infinity;
+  #failed = false;
+
+  constructor(options: GraphOptions = {}) {
+    this.#flow = new Dataflow(options.onError);
+  }
+
+  /** The time of the last commit (-Infinity before the first). */
+  get time(): Time {
+    return this.#time;
+  }
+
+  /**
+   * A new input table. `keyed`: remember current rows so that upsert/remove
+   * can retract them (memory per row); unkeyed inputs keep no per-row state,
+   * so an append-only source reduced by sum/count/avg uses constant memory.
+   */
+  input<R extends Row>(options: InputOptions): InputTable<R> {
+    const node = this.#flow.add(new InputNode(options.name, options.keyed ?? false), []);
+    return new InputTable<R>(this.#flow, node, options.columns);
+  }
+
+  /** Calls `onBatch` after each commit in which `table` changed, with its consolidated changes. */
+  output<R extends Row>(table: Table<R>, onBatch: (batch: Batch<R>) => void): void {
+    if (table.flow !== this.#flow) throw new Error("Cannot output a table of another graph");
+    const node = this.#flow.add(new OutputNode(onBatch as (batch: Batch<Row>) => void), [
+      table.node,
+    ]);
+    this.#outputs.push(node);
+  }
+
+  /**
+   * Propagates everything pushed into inputs since the last commit as one
+   * logical time `time`, which must be greater than the previous commit's.
+   * Then calls the outputs' callbacks, in the order they were added.
+   * If a user function's error stops it (see `GraphOptions.onError`), the
+   * graph is left part-way and refuses further commits: restore a snapshot
+   * into a new graph instead.
+   */
+  commit(time: Time): void {
+    if (this.#failed) {
+      throw new Error(
+        "Cannot commit: an earlier commit failed part-way; restore a snapshot into a new graph",
+      );
+    }
+    if (typeof time !== "number" || Number.isNaN(time) || !(time > this.#time)) {
+      throw new RangeError(
+        `Commit time ${time} must be greater than the previous commit's time ${this.#time}`,
+      );
+    }
+    this.#time = time;
+    try {
+      for (const node of this.#flow.nodes) {
+        const out = node.run(time);
+        if (out.length === 0) continue;
+        for (const { node: next, port } of node.downstream) next.pending[port].push(out);
+      }
+    } catch (error) {
+      this.#failed = true;
+      throw error;
+    }
+    const ready = this.#outputs.filter((output) => output.batch !== undefined);
+    const batches = ready.map((output) => output.batch!);
+    for (const output of ready) output.batch = undefined;
+    ready.forEach((output, i) => output.onBatch(batches[i]));
+  }
+
+  /**
+   * All operator and input state, as structured-cloneable data (Maps, arrays,
+   * rows) that `node:v8` serialize can store. Take it between commits: rows
+   * pushed but not committed are refused.
+   */
+  snapshot(): unknown {
+    for (const node of this.#flow.nodes) {
+      if (node instanceof InputNode && node.dirty) {
+        throw new Error(`Cannot snapshot: input ${JSON.stringify(node.name)} has uncommitted rows`);
+      }
+    }
+    const snapshot: Snapshot = {
+      format: SNAPSHOT_FORMAT,
+      time: this.#time,
+      nodes: this.#flow.nodes.map((node) => ({ kind: node.kind, state: node.snapshot() })),
+    };
+    return snapshot;
+  }
+
+  /**
+   * Restores a snapshot into a graph built by the same code (the same
+   * operations in the same order). Throws if the shape differs.
+   */
+  restore(state: unknown): void {
+    const snapshot = state as Partial<Snapshot> | null;
+    if (snapshot?.format !== SNAPSHOT_FORMAT || !Array.isArray(snapshot.nodes)) {
+      throw new Error(
+        `Cannot restore: not an engine snapshot (expected format ${
+          JSON.stringify(SNAPSHOT_FORMAT)
+        })`,
+      );
+    }
+    const nodes = this.#flow.nodes;
+    if (snapshot.nodes.length !== nodes.length) {
+      throw new Error(
+        `Cannot restore: the snapshot has ${snapshot.nodes.length} operators, this graph has ${nodes.length}`,
+      );
+    }
+    snapshot.nodes.forEach((saved, i) => {
+      if (saved.kind !== nodes[i].kind) {
+        throw new Error(
+          `Cannot restore: operator ${i} is ${JSON.stringify(saved.kind)} in the snapshot ` +
+            `but ${JSON.stringify(nodes[i].kind)} in this graph`,
+        );
+      }
+    });
+    snapshot.nodes.forEach((saved, i) => nodes[i].restore(saved.state));
+    this.#time = snapshot.time ?? -Infinity;
+    this.#failed = false;
+  }
+}
