@@ -34,3 +34,18 @@ Deno.test("raw format keeps no state", () => {
   decoder.decode(new TextEncoder().encode("x"), info);
   assert.equal(decoder.save(), null);
 });
+
+Deno.test("raw format decodes short and long text the same way, ASCII or not", () => {
+  const decoder = raw.open("logs", {});
+  for (
+    const text of ["", "a", "x".repeat(32), "x".repeat(33), "é".repeat(16), "y".repeat(31) + "é"]
+  ) {
+    assert.deepEqual(decoder.decode(new TextEncoder().encode(text), info), {
+      kind: "rows",
+      rows: [{ data: text }],
+    });
+  }
+  for (const bad of [[0x80], [0x61, 0xc3], new Array(40).fill(0x61).concat([0xff])]) {
+    assert.throws(() => decoder.decode(new Uint8Array(bad), info), FormatError);
+  }
+});
