@@ -80,7 +80,10 @@ export const formatErrorCodes: readonly FormatErrorCode[] = [
  * @example
  * ```ts
  * import { FormatError } from "./format.ts";
- * throw new FormatError("missing_column", 'The message has no column "value"', { column: "value" });
+ * const error = new FormatError("missing_column", 'The message has no column "value"', {
+ *   column: "value",
+ * });
+ * error.code; // "missing_column"
  * ```
  */
 export class FormatError extends Error {
