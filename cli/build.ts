@@ -1,0 +1,159 @@
+/**
+ * Builds the pipeline a {@linkcode TransformPlan} describes: the source
+ * (file, standard input or Kafka topics), the user's transform, and the sink
+ * (standard output or a Kafka topic). Nothing connects or reads here, so
+ * `check` builds the same pipeline to find mistakes early.
+ *
+ * @module
+ */
+import * as rw from "../mod.ts";
+import type { Format, Logger, Pipeline, Row, Table } from "../mod.ts";
+import { UsageError } from "./exit_codes.ts";
+import type { SettingsSource, TransformPlan } from "./run_plan.ts";
+import { checkSettings, type LoadedSettings, loadSettings } from "./settings_file.ts";
+import { importUserModule, transformOf } from "./user_module.ts";
+
+/** The rivulet API a transform and a pipeline script receive: the module namespace of `mod.ts`. */
+export type RivuletApi = typeof rw;
+
+/** The API object passed to transforms and pipeline scripts. */
+export const api: RivuletApi = rw;
+
+/** What the Kafka connector of `mod.ts` offers (looked up at run time: it may be absent from a build). */
+interface KafkaApi {
+  read(settings: Readonly<Record<string, string>>, options: Record<string, unknown>): Table<Row>;
+  write(
+    table: Table<Row>,
+    settings: Readonly<Record<string, string>>,
+    options: Record<string, unknown>,
+  ): void;
+}
+
+/** Options of {@linkcode buildTransformPipeline}. */
+export interface BuildOptions {
+  readonly plan: TransformPlan;
+  readonly logger: Logger;
+}
+
+/** A built pipeline and what was loaded for it. */
+export interface BuiltPipeline {
+  readonly pipeline: Pipeline;
+  readonly format: Format;
+  readonly settings?: LoadedSettings;
+  /** The absolute path of the transform module. */
+  readonly transformFile: string;
+}
+
+/**
+ * Loads the format, settings and transform a plan names and wires source →
+ * transform → sink on a new {@linkcode Pipeline}. Every problem with what the
+ * plan names is a {@linkcode UsageError}.
+ */
+export async function buildTransformPipeline(options: BuildOptions): Promise<BuiltPipeline> {
+  const { plan, logger } = options;
+  const format = await loadFormatFor(plan.format);
+  const settings = plan.settings === undefined ? undefined : await settingsOf(plan.settings);
+  for (const warning of settings?.warnings ?? []) logger.warn(warning);
+  const module = await importUserModule(plan.transform, "transform");
+  const transform = transformOf(module, plan.transform);
+  if (plan.input.kind === "file" && plan.input.path !== "-") await checkInputFile(plan.input.path);
+
+  const pipeline = new rw.Pipeline({ logger });
+  const sourceOptions = {
+    format,
+    ...(plan.columns === undefined ? {} : { valueColumns: plan.columns }),
+    ...(plan.header === undefined ? {} : { header: plan.header }),
+    ...(plan.primaryKey === undefined ? {} : { primaryKey: plan.primaryKey }),
+    commitMode: plan.commitIntervalMs === undefined
+      ? "marker" as const
+      : { intervalMs: plan.commitIntervalMs },
+    errorPolicy: plan.errorPolicy,
+    pipeline,
+  };
+  const input: Table<Row> = plan.input.kind === "file"
+    ? rw.io.read(plan.input.path, sourceOptions) as Table<Row>
+    : kafkaApi().read(settings!.settings, {
+      ...sourceOptions,
+      topicNames: plan.input.topics,
+      ...(plan.deadLetterTopic === undefined ? {} : { deadLetterTopic: plan.deadLetterTopic }),
+    });
+
+  let output: unknown;
+  try {
+    output = await transform(input, api);
+  } catch (error) {
+    throw new UsageError(
+      `The transform ${JSON.stringify(plan.transform)} threw while building the pipeline: ${
+        error instanceof Error ? error.message : String(error)
+      }`,
+      { cause: error },
+    );
+  }
+  if (!(output instanceof rw.Table)) {
+    throw new UsageError(
+      `The transform ${
+        JSON.stringify(plan.transform)
+      } must return a table (e.g. input.select(...)), ` +
+        `but returned ${output === undefined ? "nothing" : typeof output}`,
+    );
+  }
+  if (plan.outputTopic !== undefined) {
+    kafkaApi().write(output, settings!.settings, {
+      topicName: plan.outputTopic,
+      format: "json",
+      ...(plan.commitFrequency === undefined
+        ? {}
+        : { commitFrequencyInMessages: plan.commitFrequency }),
+      commitMarkers: plan.commitMarkers,
+      pipeline,
+    });
+  } else {
+    rw.io.write(output, { pipeline, commitMarkers: plan.commitMarkers });
+  }
+  return {
+    pipeline,
+    format,
+    ...(settings === undefined ? {} : { settings }),
+    transformFile: module.file,
+  };
+}
+
+/** A format by built-in name or module path; a problem with it is a {@linkcode UsageError}. */
+export async function loadFormatFor(nameOrPath: string): Promise<Format> {
+  try {
+    return await rw.loadFormat(nameOrPath);
+  } catch (error) {
+    throw new UsageError((error as Error).message, { cause: error });
+  }
+}
+
+/** Loads settings from a file or a config file's inline object. */
+export function settingsOf(source: SettingsSource): Promise<LoadedSettings> {
+  return source.kind === "file"
+    ? loadSettings(source.path)
+    : Promise.resolve(checkSettings(source.value, source.where));
+}
+
+function kafkaApi(): KafkaApi {
+  const kafka = (rw as unknown as { kafka?: KafkaApi }).kafka;
+  if (kafka === undefined || typeof kafka.read !== "function") {
+    throw new Error("This build of rivulet has no Kafka connector (mod.ts exports no kafka.read)");
+  }
+  return kafka;
+}
+
+async function checkInputFile(path: string): Promise<void> {
+  try {
+    const info = await Deno.stat(path);
+    if (!info.isFile) throw new UsageError(`The input ${JSON.stringify(path)} is not a file`);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new UsageError(
+        `The input file ${
+          JSON.stringify(path)
+        } does not exist: give a file with one message per line, or - for standard input`,
+      );
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * The help text of every command, with examples and exit codes.
+ *
+ * @module
+ */
+import { EXIT_CODES_HELP } from "./exit_codes.ts";
+import { VERSION } from "./version.ts";
+
+/** `rivulet --help`. */
+export const MAIN_HELP = `rivulet ${VERSION}: a stream processor for Kafka
+
+Usage:
+  rivulet run PIPELINE.ts [flags]           run a pipeline script
+  rivulet run --transform T.ts [flags]      run a transform between a source and a sink
+  rivulet tail TOPIC --settings S.json      show a result topic as a table, rebuilt from its diffs
+  rivulet check [PIPELINE.ts | flags]       load and check everything a run needs, without connecting
+  rivulet help COMMAND                      help for one command
+  rivulet --version
+
+Try it without a broker:
+  rivulet run --transform examples/sum.ts --input examples/connector_example.txt \\
+    --format csv --columns value
+
+${EXIT_CODES_HELP}
+`;
+
+/** `rivulet run --help`. */
+export const RUN_HELP = `Usage:
+  rivulet run PIPELINE.ts [--state-dir DIR] [--log-format text|json] [--metrics-port P]
+  rivulet run --transform T.ts (--input FILE|- | --topic NAME... --settings S.json)
+              [--format raw|csv|json|F.ts] [--columns a,b] [--output-topic T] [flags]
+  rivulet run --config pipeline.json [flags]
+
+A pipeline script exports a default function that receives the rivulet API and
+builds sources and sinks on it (it may return the Pipeline it built); a script
+without a default export runs itself (it imports mod.ts and calls run()).
+
+A transform exports a default function (input: Table, rw) => Table, where rw is
+the rivulet API (tables, reducers, apply): it needs no import of rivulet, so it
+also runs from the compiled executable. Without --output-topic every change of
+its result goes to standard output as one JSON object per line with "diff" and
+"time": the records the Kafka sink would write.
+
+Source:
+  --input FILE|-            read FILE (or standard input), one message per line, *COMMIT* lines included
+  --topic NAME              read a Kafka topic (repeatable); needs --settings
+  --settings FILE           librdkafka settings as a JSON object of strings
+  --format NAME|FILE        raw (default), csv, json, or a format module file (.ts)
+  --format-module FILE      a format module file (the same as --format FILE)
+  --columns a,b             the value columns the table gets (csv, json)
+  --header a,b              csv: the column names up front; then no header message is expected
+  --primary-key a,b         columns whose values make the row id: later rows replace earlier ones
+  --commit-interval MS      apply what has arrived every MS ms (for producers without *COMMIT*)
+  --error-policy P          stop (default), skip, or dead-letter bad input
+  --dead-letter-topic T     where the dead-letter policy sends bad messages
+Sink:
+  --output-topic T          write the changes to Kafka topic T (default: standard output)
+  --commit-frequency N      at most N commits per produce request (default 1)
+  --commit-markers          end each commit with a *COMMIT* record, for a downstream rivulet
+Running:
+  --state-dir DIR           checkpoint state in DIR; a restart resumes from it
+  --config FILE             flags as a JSON object ({"transform": "sum.ts", "topic": ["a"], ...});
+                            paths in it are relative to it; flags on the command line win
+  --log-format text|json    log lines for people (default) or for log collectors
+  --metrics-port P          serve Prometheus metrics at http://127.0.0.1:P/metrics (0: any free port)
+  --quiet                   no status line or progress lines, only warnings and errors
+
+Examples:
+  rivulet run --transform examples/sum.ts --input examples/connector_example.txt \\
+    --format csv --columns value
+  printf 'value\\n1\\n*COMMIT*\\n' | rivulet run --transform examples/sum.ts --input - --format csv
+  rivulet run --transform examples/sum.ts --topic connector_example --settings settings.json \\
+    --format csv --columns value --output-topic sum --state-dir .state/sum
+  rivulet run examples/realtime_kafka.ts
+
+Stops on SIGINT or SIGTERM after finishing the open commit and flushing, or when
+every file source is read.
+
+${EXIT_CODES_HELP}
+`;
+
+/** `rivulet tail --help`. */
+export const TAIL_HELP = `Usage:
+  rivulet tail TOPIC --settings S.json [--from-beginning] [--exit-after-idle MS]
+
+Reads a topic rivulet writes (JSON records with "diff" and "time", keyed by row
+id) and shows the current result table, rebuilt from the diffs: redrawn after
+each commit time on a terminal, or, when standard output is not a terminal, one
+block per commit time: a line "time T: N rows" and then each row as JSON.
+It reads with a fresh consumer group and commits nothing.
+
+  --settings FILE           librdkafka settings as a JSON object of strings
+  --from-beginning          rebuild the table from the start of the topic (without it,
+                            only changes from now on are shown)
+  --exit-after-idle MS      exit once no record arrived for MS ms
+  --log-format text|json    how warnings and errors look
+
+Examples:
+  rivulet tail sum --settings settings.json --from-beginning
+  rivulet tail sum --settings settings.json --from-beginning --exit-after-idle 2000 > sum.txt
+
+${EXIT_CODES_HELP}
+`;
+
+/** `rivulet check --help`. */
+export const CHECK_HELP = `Usage:
+  rivulet check PIPELINE.ts
+  rivulet check --transform T.ts [--format F] [--settings S.json] [the other flags of run]
+  rivulet check --config pipeline.json
+
+Loads everything a run would, without connecting to Kafka or reading input:
+type-checks the pipeline, transform and format module files with "deno check"
+(when a deno executable is at hand: the compiled rivulet has none, and then says
+so), imports them and checks their exports, loads the format, reads and
+translates the settings (an unknown or misspelt key is a problem), and builds
+the pipeline once, so a transform that uses a missing column fails here.
+Prints one line per file checked and one per problem.
+
+Examples:
+  rivulet check --transform examples/sum.ts --format csv --columns value
+  rivulet check --transform sum.ts --topic connector_example --settings settings.json
+
+Exit codes:
+  0  everything loads
+  2  a problem was found (each is printed)
+`;
+
+/** The help of a command by name, if it exists. */
+export const COMMAND_HELP: Readonly<Record<string, string>> = {
+  run: RUN_HELP,
+  tail: TAIL_HELP,
+  check: CHECK_HELP,
+};

@@ -1,0 +1,363 @@
+/**
+ * What `rivulet run` and `rivulet check` are asked to do, from flags and an
+ * optional config file, checked for consistency before anything loads.
+ *
+ * @module
+ */
+import { dirname, isAbsolute, resolve } from "node:path";
+import { closest, type FlagSpecs, parseFlags, parseWholeNumber, splitList } from "./args.ts";
+import { UsageError } from "./exit_codes.ts";
+import { type LogFormat, logFormats } from "./log.ts";
+import { readUserFile } from "./settings_file.ts";
+
+/** The flags of `rivulet run` and `rivulet check`. */
+export const RUN_FLAGS: FlagSpecs = {
+  transform: { type: "string" },
+  input: { type: "string" },
+  topic: { type: "string", multiple: true },
+  settings: { type: "string" },
+  format: { type: "string" },
+  "format-module": { type: "string" },
+  columns: { type: "string" },
+  header: { type: "string" },
+  "primary-key": { type: "string" },
+  "commit-interval": { type: "string" },
+  "error-policy": { type: "string" },
+  "dead-letter-topic": { type: "string" },
+  "output-topic": { type: "string" },
+  "commit-frequency": { type: "string" },
+  "commit-markers": { type: "boolean" },
+  "state-dir": { type: "string" },
+  config: { type: "string" },
+  "log-format": { type: "string" },
+  "metrics-port": { type: "string" },
+  quiet: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+};
+
+/** Bad input policies. */
+export type ErrorPolicyName = "stop" | "skip" | "dead-letter";
+const errorPolicies: readonly ErrorPolicyName[] = ["stop", "skip", "dead-letter"];
+
+/** Settings named by a path, or given inline in a config file. */
+export type SettingsSource =
+  | { readonly kind: "file"; readonly path: string }
+  | { readonly kind: "inline"; readonly value: unknown; readonly where: string };
+
+/** Where a transform's input comes from. */
+export type InputPlan =
+  | { readonly kind: "file"; readonly path: string }
+  | { readonly kind: "kafka"; readonly topics: readonly string[] };
+
+/** A run with a transform between a source and a sink. */
+export interface TransformPlan {
+  readonly kind: "transform";
+  readonly transform: string;
+  readonly input: InputPlan;
+  readonly settings?: SettingsSource;
+  /** A built-in format name or a format module path. */
+  readonly format: string;
+  readonly columns?: readonly string[];
+  readonly header?: readonly string[];
+  readonly primaryKey?: readonly string[];
+  readonly commitIntervalMs?: number;
+  readonly errorPolicy: ErrorPolicyName;
+  readonly deadLetterTopic?: string;
+  readonly outputTopic?: string;
+  readonly commitFrequency?: number;
+  readonly commitMarkers: boolean;
+}
+
+/** A run of a pipeline script. */
+export interface ScriptPlan {
+  readonly kind: "script";
+  readonly script: string;
+}
+
+/** Everything `run` and `check` need to know. */
+export interface RunPlan {
+  readonly pipeline: TransformPlan | ScriptPlan;
+  readonly stateDir?: string;
+  readonly logFormat: LogFormat;
+  readonly metricsPort?: number;
+  readonly quiet: boolean;
+}
+
+/** The parsed flags of `run` or `check`, or a request for help. */
+export type RunArgs = { readonly help: true } | { readonly help: false; readonly plan: RunPlan };
+
+/** Flags whose values are file paths, resolved against a config file's directory. */
+const pathFlags = new Set(["transform", "input", "settings", "format-module", "state-dir"]);
+/** Flags that only make sense with a transform (a script builds its own sources and sinks). */
+const transformOnlyFlags = [
+  "input",
+  "topic",
+  "settings",
+  "format",
+  "format-module",
+  "columns",
+  "header",
+  "primary-key",
+  "commit-interval",
+  "error-policy",
+  "dead-letter-topic",
+  "output-topic",
+  "commit-frequency",
+  "commit-markers",
+];
+
+type FlagValues = Record<string, string | boolean | string[] | undefined>;
+
+/**
+ * Parses the arguments of `run` or `check` (after the command name) into a
+ * {@linkcode RunPlan}; every inconsistency is a {@linkcode UsageError}.
+ */
+export async function parseRunArgs(command: string, args: readonly string[]): Promise<RunArgs> {
+  const { values, positionals } = parseFlags({ command, specs: RUN_FLAGS, args });
+  if (values.help) return { help: true };
+  if (positionals.length > 1) {
+    throw new UsageError(
+      `${command} takes one pipeline script, not ${positionals.length} (${
+        positionals.join(", ")
+      }): see "${command} --help"`,
+    );
+  }
+  const flags: FlagValues = { ...values };
+  let settingsInline: SettingsSource | undefined;
+  if (typeof values.config === "string") {
+    const fromConfig = await readConfigFile(values.config);
+    for (const [key, value] of Object.entries(fromConfig.flags)) {
+      if (flags[key] === undefined) flags[key] = value;
+    }
+    if (flags.settings === undefined && fromConfig.settings !== undefined) {
+      settingsInline = fromConfig.settings;
+    }
+  }
+  return { help: false, plan: planOf(command, flags, positionals[0], settingsInline) };
+}
+
+function planOf(
+  command: string,
+  flags: FlagValues,
+  script: string | undefined,
+  settingsInline: SettingsSource | undefined,
+): RunPlan {
+  const str = (name: string) => flags[name] as string | undefined;
+  const logFormat = str("log-format") ?? "text";
+  if (!(logFormats as readonly string[]).includes(logFormat)) {
+    throw new UsageError(
+      `Flag "--log-format" must be text or json, not ${JSON.stringify(logFormat)}`,
+    );
+  }
+  const metricsPort = str("metrics-port") === undefined
+    ? undefined
+    : parseWholeNumber("metrics-port", str("metrics-port")!, { min: 0, max: 65535 });
+  const common = {
+    ...(str("state-dir") === undefined ? {} : { stateDir: str("state-dir") }),
+    logFormat: logFormat as LogFormat,
+    ...(metricsPort === undefined ? {} : { metricsPort }),
+    quiet: flags.quiet === true,
+  };
+  const transform = str("transform");
+  if (script !== undefined && transform !== undefined) {
+    throw new UsageError(
+      `Give a pipeline script or --transform, not both (got ${
+        JSON.stringify(script)
+      } and --transform ${JSON.stringify(transform)})`,
+    );
+  }
+  if (script !== undefined) {
+    const stray = transformOnlyFlags.filter((name) => flags[name] !== undefined);
+    if (stray.length > 0 || settingsInline !== undefined) {
+      throw new UsageError(
+        `Flag${stray.length === 1 ? "" : "s"} ${
+          stray.map((n) => `"--${n}"`).join(", ") || '"settings"'
+        } ` +
+          `only apply with --transform: a pipeline script builds its own sources and sinks`,
+      );
+    }
+    return { ...common, pipeline: { kind: "script", script } };
+  }
+  if (transform === undefined) {
+    throw new UsageError(
+      `${command} needs a pipeline script or a transform: "${command} PIPELINE.ts" or ` +
+        `"${command} --transform T.ts --input FILE" (see "${command} --help")`,
+    );
+  }
+  return { ...common, pipeline: transformPlanOf(flags, transform, settingsInline) };
+}
+
+function transformPlanOf(
+  flags: FlagValues,
+  transform: string,
+  settingsInline: SettingsSource | undefined,
+): TransformPlan {
+  const str = (name: string) => flags[name] as string | undefined;
+  const list = (name: string) => {
+    const value = str(name);
+    if (value === undefined) return undefined;
+    const names = splitList(value);
+    if (names.length === 0) {
+      throw new UsageError(
+        `Flag "--${name}" needs at least one column name, got ${JSON.stringify(value)}`,
+      );
+    }
+    return names;
+  };
+  const topics = (flags.topic as string[] | undefined) ?? [];
+  const inputPath = str("input");
+  if (inputPath !== undefined && topics.length > 0) {
+    throw new UsageError(
+      `Give --input or --topic, not both (got --input ${JSON.stringify(inputPath)} and --topic ${
+        topics.join(", ")
+      })`,
+    );
+  }
+  if (inputPath === undefined && topics.length === 0) {
+    throw new UsageError(
+      `The transform needs a source: --input FILE (or - for standard input) for a local run, or --topic NAME --settings S.json for Kafka`,
+    );
+  }
+  const settings: SettingsSource | undefined = str("settings") !== undefined
+    ? { kind: "file", path: str("settings")! }
+    : settingsInline;
+  const needsKafka = [
+    ...(topics.length > 0 ? ["--topic"] : []),
+    ...(str("output-topic") !== undefined ? ["--output-topic"] : []),
+    ...(str("dead-letter-topic") !== undefined ? ["--dead-letter-topic"] : []),
+  ];
+  if (needsKafka.length > 0 && settings === undefined) {
+    throw new UsageError(
+      `${needsKafka.join(" and ")} need${
+        needsKafka.length === 1 ? "s" : ""
+      } Kafka settings: add --settings settings.json ` +
+        `(a JSON object such as {"bootstrap.servers": "127.0.0.1:9092", "group.id": "my-pipeline"})`,
+    );
+  }
+  const format = str("format");
+  const formatModule = str("format-module");
+  if (format !== undefined && formatModule !== undefined) {
+    throw new UsageError(
+      `Give --format or --format-module, not both (got ${JSON.stringify(format)} and ${
+        JSON.stringify(formatModule)
+      })`,
+    );
+  }
+  const errorPolicy = str("error-policy") ?? "stop";
+  if (!(errorPolicies as readonly string[]).includes(errorPolicy)) {
+    throw new UsageError(
+      `Flag "--error-policy" must be stop, skip or dead-letter, not ${JSON.stringify(errorPolicy)}`,
+    );
+  }
+  if (errorPolicy === "dead-letter" && str("dead-letter-topic") === undefined) {
+    throw new UsageError(`The dead-letter policy needs a topic: add --dead-letter-topic NAME`);
+  }
+  if (str("dead-letter-topic") !== undefined && errorPolicy !== "dead-letter") {
+    throw new UsageError(`--dead-letter-topic is used only with --error-policy dead-letter`);
+  }
+  if (str("commit-frequency") !== undefined && str("output-topic") === undefined) {
+    throw new UsageError(`--commit-frequency applies to the Kafka sink: add --output-topic T`);
+  }
+  const commitIntervalMs = str("commit-interval") === undefined
+    ? undefined
+    : parseWholeNumber("commit-interval", str("commit-interval")!, { min: 1, max: 86_400_000 });
+  const commitFrequency = str("commit-frequency") === undefined
+    ? undefined
+    : parseWholeNumber("commit-frequency", str("commit-frequency")!, { min: 1, max: 1_000_000 });
+  const optional = <T>(
+    key: string,
+    value: T | undefined,
+  ) => (value === undefined ? {} : { [key]: value });
+  return {
+    kind: "transform",
+    transform,
+    input: inputPath !== undefined ? { kind: "file", path: inputPath } : { kind: "kafka", topics },
+    ...optional("settings", settings),
+    format: formatModule ?? format ?? "raw",
+    ...optional("columns", list("columns")),
+    ...optional("header", list("header")),
+    ...optional("primaryKey", list("primary-key")),
+    ...optional("commitIntervalMs", commitIntervalMs),
+    errorPolicy: errorPolicy as ErrorPolicyName,
+    ...optional("deadLetterTopic", str("dead-letter-topic")),
+    ...optional("outputTopic", str("output-topic")),
+    ...optional("commitFrequency", commitFrequency),
+    commitMarkers: flags["commit-markers"] === true,
+  };
+}
+
+/** What a config file contributes: flag values, and settings given inline. */
+interface ConfigFlags {
+  readonly flags: FlagValues;
+  readonly settings?: SettingsSource;
+}
+
+/**
+ * Reads `--config FILE`: a JSON object whose keys are the flags' long names.
+ * Lists may be JSON arrays; relative paths are relative to the file.
+ */
+async function readConfigFile(path: string): Promise<ConfigFlags> {
+  const text = await readUserFile(path, "config file");
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(
+      `Config file ${JSON.stringify(path)} is not valid JSON: ${(error as Error).message}`,
+    );
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new UsageError(
+      `Config file ${
+        JSON.stringify(path)
+      } must hold a JSON object of flags, e.g. {"transform": "sum.ts"}`,
+    );
+  }
+  const base = dirname(resolve(path));
+  const allowed = Object.keys(RUN_FLAGS).filter((k) => k !== "config" && k !== "help");
+  const flags: FlagValues = {};
+  let settings: SettingsSource | undefined;
+  for (const [key, value] of Object.entries(parsed)) {
+    const where = `key ${JSON.stringify(key)} of config file ${JSON.stringify(path)}`;
+    if (!allowed.includes(key)) {
+      const suggestion = closest(key, allowed);
+      throw new UsageError(
+        `Unknown ${where}${
+          suggestion === undefined ? "" : `: did you mean ${JSON.stringify(suggestion)}?`
+        }`,
+      );
+    }
+    const spec = RUN_FLAGS[key];
+    if (
+      key === "settings" && typeof value === "object" && value !== null && !Array.isArray(value)
+    ) {
+      settings = {
+        kind: "inline",
+        value,
+        where: `"settings" of config file ${JSON.stringify(path)}`,
+      };
+      continue;
+    }
+    if (spec.type === "boolean") {
+      if (typeof value !== "boolean") {
+        throw new UsageError(`The ${where} must be true or false, not ${JSON.stringify(value)}`);
+      }
+      flags[key] = value;
+    } else if (spec.multiple) {
+      const items = Array.isArray(value) ? value : [value];
+      if (!items.every((v) => typeof v === "string")) {
+        throw new UsageError(`The ${where} must be a string or a list of strings`);
+      }
+      flags[key] = items as string[];
+    } else if (Array.isArray(value) && value.every((v) => typeof v === "string")) {
+      flags[key] = value.join(",");
+    } else if (typeof value === "string" || typeof value === "number") {
+      const text = String(value);
+      const isPath = pathFlags.has(key) || (key === "format" && /[/\\]|\.[mc]?[jt]sx?$/.test(text));
+      flags[key] = isPath && text !== "-" && !isAbsolute(text) ? resolve(base, text) : text;
+    } else {
+      throw new UsageError(`The ${where} must be a string, not ${JSON.stringify(value)}`);
+    }
+  }
+  return { flags, ...(settings === undefined ? {} : { settings }) };
+}
