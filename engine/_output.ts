@@ -1,6 +1,8 @@
 /**
  * Output nodes: consolidate a table's changes of one commit into a batch with
- * diffs of exactly 1 or -1, each id's retractions before its insertions.
+ * diffs of exactly 1 or -1: every retraction first, then every insertion, each
+ * in the order its id first changed. So a consumer applying a batch in order
+ * never holds an old and a new version of a row at once.
  *
  * @module
  */
@@ -24,15 +26,18 @@ export class OutputNode extends Node {
     if (chunks.length === 0) return [];
     const consolidated = consolidate(chunks, equalRows);
     const changes: Change[] = [];
-    for (const change of consolidated) {
-      if (change.diff === 1 || change.diff === -1) changes.push(change);
-      else {
-        const one = change.diff > 0 ? 1 : -1;
-        const unit = { id: change.id, row: change.row, diff: one };
-        for (let i = 0; i < Math.abs(change.diff); i++) changes.push(unit);
-      }
-    }
+    for (const change of consolidated) if (change.diff < 0) pushUnits(changes, change);
+    for (const change of consolidated) if (change.diff > 0) pushUnits(changes, change);
     if (changes.length > 0) this.batch = { time, changes };
     return [];
+  }
+}
+
+/** Pushes a change as |diff| changes of diff ±1. */
+function pushUnits(changes: Change[], change: Change): void {
+  if (change.diff === 1 || change.diff === -1) changes.push(change);
+  else {
+    const unit = { id: change.id, row: change.row, diff: change.diff > 0 ? 1 : -1 };
+    for (let i = 0; i < Math.abs(change.diff); i++) changes.push(unit);
   }
 }

@@ -86,7 +86,11 @@ export class Graph {
     return new InputTable<R>(this.#flow, node, options.columns);
   }
 
-  /** Calls `onBatch` after each commit in which `table` changed, with its consolidated changes. */
+  /**
+   * Calls `onBatch` after each commit in which `table` changed, with its
+   * consolidated changes: diffs of 1 or -1, changes that cancel removed, all
+   * retractions before all insertions.
+   */
   output<R extends Row>(table: Table<R>, onBatch: (batch: Batch<R>) => void): void {
     if (table.flow !== this.#flow) throw new Error("Cannot output a table of another graph");
     const node = this.#flow.add(new OutputNode(onBatch as (batch: Batch<Row>) => void), [

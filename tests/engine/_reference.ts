@@ -167,7 +167,7 @@ class Rebuilt {
     const inserted = new Set<RowId>();
     for (const { id, row, diff } of changes) {
       if (diff === -1) {
-        assert.ok(!inserted.has(id), `${label}: retraction of ${id} comes before its insertion`);
+        assert.equal(inserted.size, 0, `${label}: retractions come before insertions`);
         const old = this.rows.get(id);
         assert.ok(
           old !== undefined && equalRows(old, row),
