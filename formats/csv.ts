@@ -9,7 +9,9 @@
  * - Rows from other partitions that arrive before the header get `wait`: the
  *   runtime offers them again once partition 0 has delivered the header.
  * - The header is durable state (`save()` → `{ header: [...] }`), so a reader
- *   that restarts past it still knows it.
+ *   that restarts past it still knows it. The message at partition 0, offset 0
+ *   is always read as the header message, also when a restored reader replays
+ *   it, so a replay never turns the header into a row.
  * - A reader that starts past the header (partition 0's first message is not
  *   at offset 0) and knows none fails with `header_missing`, telling the user
  *   to give the columns up front (`header` option), instead of taking a row
@@ -66,6 +68,8 @@ const WAIT: DecodeResult = { kind: "wait" };
 class CsvDecoder implements Decoder {
   readonly #topic: string;
   readonly #valueColumns: readonly string[] | undefined;
+  /** Given up front: then no message is a header. */
+  readonly #headerGiven: boolean;
   #header: readonly string[] | undefined;
   /** Why no header will come; set once, then every message fails with it. */
   #headerUnavailable: string | undefined;
@@ -78,6 +82,7 @@ class CsvDecoder implements Decoder {
   constructor(topic: string, options: FormatOptions, saved: unknown) {
     this.#topic = topic;
     this.#valueColumns = options.valueColumns;
+    this.#headerGiven = options.header !== undefined;
     if (options.header !== undefined) {
       const problem = headerProblem(options.header);
       if (problem !== undefined) {
@@ -96,7 +101,12 @@ class CsvDecoder implements Decoder {
   }
 
   decode(value: Uint8Array, message: MessageInfo): DecodeResult {
-    if (this.#header === undefined) return this.#decodeBeforeHeader(value, message);
+    // The message at 0@0 holds the header even when the header is already known
+    // (restored state, then a replay from offset 0): it must never become a row.
+    if (message.offset === "0" && message.partition === 0 && !this.#headerGiven) {
+      return this.#decodeHeaderMessage(value);
+    }
+    if (this.#header === undefined) return this.#decodeBeforeHeader(message);
     return this.#rows(this.#parse(value));
   }
 
@@ -104,21 +114,23 @@ class CsvDecoder implements Decoder {
     return this.#header === undefined ? null : { header: [...this.#header] };
   }
 
-  #decodeBeforeHeader(value: Uint8Array, message: MessageInfo): DecodeResult {
+  #decodeBeforeHeader(message: MessageInfo): DecodeResult {
     if (this.#headerUnavailable !== undefined) {
       throw new FormatError("header_missing", this.#headerUnavailable);
     }
     if (message.partition !== 0) return WAIT;
-    if (message.offset !== "0") {
-      this.#headerUnavailable =
-        `No csv header is known for topic ${JSON.stringify(this.#topic)}: ` +
-        `reading of partition 0 started at offset ${message.offset}, past the header ` +
-        `message at offset 0. Give the column names up front (the "header" option, ` +
-        `--columns on the command line) or read the topic from its beginning`;
-      throw new FormatError("header_missing", this.#headerUnavailable);
-    }
+    this.#headerUnavailable = `No csv header is known for topic ${JSON.stringify(this.#topic)}: ` +
+      `reading of partition 0 started at offset ${message.offset}, past the header ` +
+      `message at offset 0. Give the column names up front (the "header" option, ` +
+      `--columns on the command line) or read the topic from its beginning`;
+    throw new FormatError("header_missing", this.#headerUnavailable);
+  }
+
+  #decodeHeaderMessage(value: Uint8Array): DecodeResult {
     const records = this.#parse(value);
     const header = records[0];
+    this.#header = undefined;
+    this.#headerUnavailable = undefined;
     if (header === undefined) {
       this.#headerUnavailable =
         `No csv header is known for topic ${JSON.stringify(this.#topic)}: ` +

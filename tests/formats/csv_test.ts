@@ -250,3 +250,12 @@ Deno.test("csv parser gives the line number of each record", () => {
   parseCsv("a\n\nb\r\nc", plain);
   assert.deepEqual(plain, [1, 3, 4]);
 });
+
+Deno.test("csv format reads the header message again when a restored reader replays offset 0", () => {
+  const first = open({ valueColumns: ["value"] });
+  decodeAt(first, "value", 0, 0);
+  const resumed = open({ valueColumns: ["value"] }, JSON.parse(JSON.stringify(first.save())));
+  // State was saved before the header's batch was committed: the replay starts at 0@0.
+  assert.deepEqual(decodeAt(resumed, "value\n1", 0, 0), rows({ value: "1" }));
+  assert.deepEqual(decodeAt(resumed, "value", 0, 1), rows({ value: "value" }));
+});
