@@ -71,7 +71,7 @@ class CsvDecoder implements Decoder {
   /** Given up front: then no message is a header. */
   readonly #headerGiven: boolean;
   #header: readonly string[] | undefined;
-  /** Why no header will come; set once, then every message fails with it. */
+  /** Why no header is known and waiting will not bring one: messages fail with it until 0@0 comes. */
   #headerUnavailable: string | undefined;
   /** Names of the row's columns and where each sits in a record. */
   #names: string[] = [];
