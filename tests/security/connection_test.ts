@@ -1,0 +1,285 @@
+/**
+ * End to end against a broker that really demands TLS, SASL or client
+ * certificates (scripts/kafka.sh with KAFKA_SECURITY=1 on its own port):
+ * rivulet's settings translation and Kafka client produce and consume over
+ * every mode, and each kind of wrong credential or certificate fails with a
+ * clear message in which no password appears.
+ */
+import assert from "node:assert/strict";
+import { explainConnectionFailure } from "../../connectors/kafka/connection_failure.ts";
+import type { ClientConfig } from "../../connectors/kafka/config.ts";
+import { createKafkajsClient } from "../../connectors/kafka/kafkajs.ts";
+import { SettingsError, translateSettings } from "../../connectors/kafka/settings.ts";
+import type { Logger } from "../../connectors/types.ts";
+import { type SecureBroker, securityModes, startSecureBroker } from "./_secure_broker.ts";
+
+const noEnv = { env: () => undefined };
+/** A guard against hanging, far above the few hundred milliseconds a failure takes. */
+const hangGuardMs = 60_000;
+
+/** A logger that keeps every line, so a test can search it for secrets. */
+function capturingLogger(): Logger & { lines: string[] } {
+  const lines: string[] = [];
+  const keep = (level: string) => (message: string, fields?: Record<string, unknown>) =>
+    lines.push(`${level} ${message} ${JSON.stringify(fields ?? {})}`);
+  return {
+    lines,
+    debug: keep("debug"),
+    info: keep("info"),
+    warn: keep("warn"),
+    error: keep("error"),
+  };
+}
+
+async function withinGuard<T>(what: string, work: Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const guard = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} hung for ${hangGuardMs} ms`)), hangGuardMs);
+  });
+  try {
+    return await Promise.race([work, guard]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Produces three records and reads them back through rivulet's client. */
+async function roundTrip(config: ClientConfig, label: string): Promise<string[]> {
+  const logger = capturingLogger();
+  const client = createKafkajsClient(config, { logger });
+  const topic = `security-${label}-${crypto.randomUUID().slice(0, 8)}`;
+  const admin = client.admin();
+  await admin.connect();
+  await admin.createTopic({ topic });
+  await admin.disconnect();
+
+  const producer = client.producer();
+  await producer.connect();
+  const sent = ["a", "b", "c"].map((v) => `${label}:${v}`);
+  await producer.send([{ topic, records: sent.map((value) => ({ key: null, value })) }]);
+  await producer.disconnect();
+
+  const consumer = client.consumer({
+    groupId: `security-${label}-${crypto.randomUUID().slice(0, 8)}`,
+    topics: [topic],
+    autoOffsetReset: "earliest",
+  });
+  const received: string[] = [];
+  let allArrived!: () => void;
+  const arrived = new Promise<void>((resolve) => (allArrived = resolve));
+  await consumer.connect();
+  await consumer.run({
+    onBatch: (batch) => {
+      for (const message of batch.messages) {
+        received.push(new TextDecoder().decode(message.value ?? new Uint8Array()));
+      }
+      if (received.length >= sent.length) allArrived();
+      return Promise.resolve();
+    },
+  });
+  await withinGuard(`reading ${topic}`, arrived);
+  await consumer.disconnect();
+  return received;
+}
+
+/** Connects with settings that must fail; returns the error, the explanation and all output. */
+async function failingConnection(settings: Record<string, string>) {
+  const { config, warnings } = translateSettings(settings, noEnv);
+  const logger = capturingLogger();
+  const admin = createKafkajsClient(config, { logger }).admin();
+  const started = performance.now();
+  const error = await withinGuard(
+    "a failing connection",
+    admin.connect().then(
+      () => undefined,
+      (reason: unknown) => reason,
+    ),
+  );
+  const elapsedMs = Math.round(performance.now() - started);
+  await admin.disconnect().catch(() => {});
+  assert.ok(error instanceof Error, "the connection must fail");
+  const failure = await explainConnectionFailure(error, { config });
+  const output = [
+    error.message,
+    error.stack ?? "",
+    Deno.inspect(error, { depth: 10 }),
+    failure.message,
+    ...warnings,
+    ...logger.lines,
+  ].join("\n");
+  console.log(`  ${failure.kind} after ${elapsedMs} ms: ${failure.message}`);
+  return { error, failure, output, elapsedMs };
+}
+
+function assertNoSecret(output: string, secrets: readonly string[]) {
+  for (const secret of secrets) {
+    assert.ok(!output.includes(secret), `a secret leaked into the output:\n${output}`);
+  }
+}
+
+Deno.test({
+  name: "secure listeners: round trips in every mode, and clear failures without secrets",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async (t) => {
+    let broker: SecureBroker | undefined;
+    try {
+      broker = await startSecureBroker();
+      const b = broker;
+      const secrets = [b.secrets.password, b.secrets.keyPassword];
+
+      for (const mode of securityModes) {
+        await t.step(`produces and consumes over ${mode}`, async () => {
+          const { config, warnings } = translateSettings(b.settings(mode), noEnv);
+          assert.deepEqual(warnings, []);
+          const received = await roundTrip(config, mode);
+          assert.deepEqual(received, [`${mode}:a`, `${mode}:b`, `${mode}:c`]);
+        });
+      }
+
+      await t.step(
+        "a wrong SCRAM password over TLS fails with an authentication message",
+        async () => {
+          const wrong = "Wrong-Pass-8812-not-this-one";
+          const { failure, output } = await failingConnection({
+            ...b.settings("scram_over_tls"),
+            "sasl.password": wrong,
+          });
+          assert.equal(failure.kind, "authentication");
+          assert.ok(failure.fatal);
+          assert.match(failure.message, /refused SASL SCRAM-SHA-256 authentication as "alice"/);
+          assertNoSecret(output, [...secrets, wrong]);
+        },
+      );
+
+      await t.step("a wrong PLAIN password fails with an authentication message", async () => {
+        const wrong = "Wrong-Plain-5521-not-this-one";
+        const { failure, output } = await failingConnection({
+          ...b.settings("sasl_plain"),
+          "sasl.password": wrong,
+        });
+        assert.equal(failure.kind, "authentication");
+        assert.match(failure.message, /refused SASL PLAIN authentication as "alice"/);
+        assertNoSecret(output, [...secrets, wrong]);
+      });
+
+      await t.step(
+        "an unknown SCRAM-SHA-512 user fails with an authentication message",
+        async () => {
+          const { failure, output } = await failingConnection({
+            ...b.settings("scram_sha_512"),
+            "sasl.username": "mallory",
+          });
+          assert.equal(failure.kind, "authentication");
+          assert.match(failure.message, /SCRAM-SHA-512 authentication as "mallory"/);
+          assertNoSecret(output, secrets);
+        },
+      );
+
+      await t.step("a CA that did not sign the broker's certificate is refused", async () => {
+        const { failure, output } = await failingConnection({
+          ...b.settings("scram_over_tls"),
+          "ssl.ca.location": `${b.dir}/other-ca.pem`,
+        });
+        assert.equal(failure.kind, "untrusted_certificate");
+        assert.ok(failure.fatal);
+        assert.match(failure.message, /not signed by a CA that rivulet trusts.*ssl\.ca\.location/);
+        assertNoSecret(output, secrets);
+      });
+
+      await t.step("an expired broker certificate is refused, saying it expired", async () => {
+        const { failure, output } = await failingConnection({
+          ...b.settings("tls"),
+          "bootstrap.servers": `127.0.0.1:${b.ports.expiredCertificate}`,
+        });
+        assert.equal(failure.kind, "untrusted_certificate");
+        assert.match(failure.message, /expired on 2020-01-02T00:00:00\.000Z/);
+        assertNoSecret(output, secrets);
+      });
+
+      await t.step(
+        "a plaintext client on the TLS listener is told to check security.protocol",
+        async () => {
+          const { failure, output } = await failingConnection({
+            "bootstrap.servers": `127.0.0.1:${b.ports.ssl}`,
+          });
+          assert.ok(failure.fatal);
+          assert.match(failure.message, /may expect TLS.*check security\.protocol/);
+          assertNoSecret(output, secrets);
+        },
+      );
+
+      await t.step(
+        "a SASL client without TLS on the SASL_SSL listener is told the same",
+        async () => {
+          const { failure, output } = await failingConnection({
+            ...b.settings("scram_sha_256"),
+            "bootstrap.servers": `127.0.0.1:${b.ports.saslSsl}`,
+          });
+          assert.ok(failure.fatal);
+          assert.match(failure.message, /security\.protocol/);
+          assertNoSecret(output, secrets);
+        },
+      );
+
+      await t.step(
+        "a TLS client on the plaintext listener is told the listener has no TLS",
+        async () => {
+          const { failure, output } = await failingConnection({
+            ...b.settings("scram_over_tls"),
+            "bootstrap.servers": `127.0.0.1:${b.ports.plaintext}`,
+          });
+          assert.equal(failure.kind, "tls_mismatch");
+          assert.match(failure.message, /does not use TLS; check security\.protocol/);
+          assertNoSecret(output, secrets);
+        },
+      );
+
+      await t.step("the mutual-TLS listener refuses a client without a certificate", async () => {
+        const { failure, output } = await failingConnection({
+          ...b.settings("tls"),
+          "bootstrap.servers": `127.0.0.1:${b.ports.mutualTls}`,
+        });
+        assert.equal(failure.kind, "client_certificate_rejected");
+        assert.match(failure.message, /requires a client certificate.*ssl\.certificate\.location/);
+        assertNoSecret(output, secrets);
+      });
+
+      await t.step("the mutual-TLS listener refuses a certificate from another CA", async () => {
+        const { "ssl.key.password": _unused, ...mutualTls } = b.settings("mutual_tls");
+        const { failure, output } = await failingConnection({
+          ...mutualTls,
+          "ssl.certificate.location": `${b.dir}/other-client-cert.pem`,
+          "ssl.key.location": `${b.dir}/other-client-key.pem`,
+        });
+        assert.equal(failure.kind, "client_certificate_rejected");
+        assert.match(failure.message, /rejected rivulet's client certificate/);
+        assertNoSecret(output, secrets);
+      });
+
+      await t.step("an expired or mismatched client certificate fails before connecting", () => {
+        for (
+          const [cert, key, reason] of [
+            ["expired-client-cert.pem", "expired-client-key.pem", /expired on 2020-01-02/],
+            ["client-cert.pem", "other-client-key.pem", /does not belong to the certificate/],
+          ] as const
+        ) {
+          const { "ssl.key.password": _unused, ...mutualTls } = b.settings("mutual_tls");
+          const settings = {
+            ...mutualTls,
+            "ssl.certificate.location": `${b.dir}/${cert}`,
+            "ssl.key.location": `${b.dir}/${key}`,
+          };
+          assert.throws(() => translateSettings(settings, noEnv), (error: unknown) => {
+            assert.ok(error instanceof SettingsError);
+            assert.match(error.message, reason);
+            assertNoSecret(error.message, secrets);
+            return true;
+          });
+        }
+      });
+    } finally {
+      await broker?.stop();
+    }
+  },
+});
