@@ -51,7 +51,7 @@ function openDecoder(options: FormatOptions): Decoder {
       const rows = [];
       const lines = text.split("\n");
       for (let i = 0; i < lines.length; i++) {
-        const line = lines[i].replace(/\r$/, "");
+        const line = lines[i].endsWith("\r") ? lines[i].slice(0, -1) : lines[i];
         if (line.trim() === "") continue;
         const pairs = parseLine(line, i + 1);
         if (columns === undefined) {

@@ -259,3 +259,12 @@ Deno.test("csv format reads the header message again when a restored reader repl
   assert.deepEqual(decodeAt(resumed, "value\n1", 0, 0), rows({ value: "1" }));
   assert.deepEqual(decodeAt(resumed, "value", 0, 1), rows({ value: "value" }));
 });
+
+Deno.test("csv format drops a UTF-8 byte order mark before the header", () => {
+  const decoder = open({ valueColumns: ["value"] });
+  const withBom = new Uint8Array([0xef, 0xbb, 0xbf, ...encoder.encode("value\n3")]);
+  assert.deepEqual(
+    decoder.decode(withBom, { topic: TOPIC, partition: 0, offset: "0" }),
+    rows({ value: "3" }),
+  );
+});
