@@ -1,0 +1,167 @@
+/**
+ * rivulet's own small Kafka client interface: fetch batches as a group member,
+ * produce batches, commit offsets, transactions, and the few admin calls the
+ * connectors need. The source, sink and dead-letter sink use only this, so a
+ * faster client can replace the kafkajs implementation (`kafkajs.ts`) without
+ * touching them, the formats or the engine.
+ *
+ * @module
+ */
+import type { Position, SourceMessage } from "../types.ts";
+
+/** One partition of one topic. */
+export interface TopicPartition {
+  readonly topic: string;
+  readonly partition: number;
+}
+
+/** A record to produce. Bytes are passed on without copying where the client allows. */
+export interface ProduceRecord {
+  readonly key: Uint8Array | string | null;
+  readonly value: Uint8Array | string | null;
+  readonly headers?: Readonly<Record<string, Uint8Array | string>>;
+  /** The partition; the client's partitioner chooses (by key) when absent. */
+  readonly partition?: number;
+}
+
+/** Records for one topic, in the order they are to be written. */
+export interface TopicRecords {
+  readonly topic: string;
+  readonly records: readonly ProduceRecord[];
+}
+
+/** Messages fetched from one partition, in offset order. */
+export interface FetchedBatch {
+  readonly topic: string;
+  readonly partition: number;
+  readonly messages: readonly SourceMessage[];
+  /** The partition's high watermark when fetched: the offset after the last message. */
+  readonly highWatermark: string;
+}
+
+/** What a group consumer tells its owner while it runs. */
+export interface ConsumerCallbacks {
+  /**
+   * Receives each non-empty batch. The consumer awaits it before it hands over
+   * the next batch (of any partition): that is the backpressure.
+   */
+  onBatch(batch: FetchedBatch): Promise<void>;
+  /** Partitions this member gained in a rebalance (or at the first join). */
+  onAssigned?(partitions: readonly TopicPartition[]): void;
+  /** Partitions this member lost in a rebalance; their uncommitted work belongs elsewhere now. */
+  onRevoked?(partitions: readonly TopicPartition[]): void;
+  /** The consumer stopped for good (it gave up retrying, or the error cannot be retried). */
+  onFatal?(error: Error): void;
+}
+
+/** Options for {@linkcode KafkaClient.consumer}. */
+export interface GroupConsumerOptions {
+  readonly groupId: string;
+  readonly topics: readonly string[];
+  /** `read_committed` (the default) hides records of aborted and open transactions. */
+  readonly isolation?: "read_committed" | "read_uncommitted";
+  /** Where a partition with no committed offset starts. */
+  readonly autoOffsetReset: "earliest" | "latest";
+}
+
+/** A member of a consumer group that fetches batches and commits offsets it is told. */
+export interface GroupConsumer {
+  /** Connects; rejects on unreachable brokers (after retries) and on auth or TLS failures. */
+  connect(): Promise<void>;
+  /**
+   * Joins the group and starts fetching. `startAt` positions override the
+   * group's committed offsets for those partitions when they are assigned.
+   * Resolves once the member has joined.
+   */
+  run(
+    callbacks: ConsumerCallbacks,
+    options?: { readonly startAt?: readonly Position[] },
+  ): Promise<void>;
+  /**
+   * Reads these partitions from these positions next: applied before the next
+   * fetch of each, once it is assigned. Only valid while running.
+   */
+  seek(positions: readonly Position[]): void;
+  /** Stops fetching; the member stays in the group, so commits still work. */
+  pause(): void;
+  /** Partitions currently assigned to this member. */
+  assignment(): readonly TopicPartition[];
+  /** Commits exactly these positions (the next offset to read) for the group. */
+  commit(positions: readonly Position[]): Promise<void>;
+  /** Leaves the group and closes connections. */
+  disconnect(): Promise<void>;
+}
+
+/** Options for {@linkcode KafkaClient.producer}. */
+export interface ProducerOptions {
+  /** Retries cannot duplicate records (one request in flight, sequence numbers). Default true. */
+  readonly idempotent?: boolean;
+}
+
+/** Produces batches of records. */
+export interface Producer {
+  connect(): Promise<void>;
+  /**
+   * Sends the records in one produce request per broker, acknowledged by all
+   * in-sync replicas (acks=all) before the promise resolves.
+   */
+  send(batches: readonly TopicRecords[]): Promise<void>;
+  disconnect(): Promise<void>;
+}
+
+/** One open transaction of a transactional producer. */
+export interface Transaction {
+  /** Sends records inside the transaction. */
+  send(batches: readonly TopicRecords[]): Promise<void>;
+  /** Adds a consumer group's offsets to the transaction: committed with the records, or not at all. */
+  sendOffsets(groupId: string, positions: readonly Position[]): Promise<void>;
+  commit(): Promise<void>;
+  abort(): Promise<void>;
+}
+
+/** Options for {@linkcode KafkaClient.transactionalProducer}. */
+export interface TransactionalProducerOptions {
+  /** Stable across restarts of the same pipeline, so a restart fences the old instance. */
+  readonly transactionalId: string;
+  /** Milliseconds the broker waits before aborting an open transaction (default 60,000). */
+  readonly transactionTimeoutMs?: number;
+}
+
+/** A producer whose records and offsets are committed atomically. */
+export interface TransactionalProducer {
+  connect(): Promise<void>;
+  /** Begins a transaction; one at a time. */
+  begin(): Promise<Transaction>;
+  disconnect(): Promise<void>;
+}
+
+/** Offsets of one partition. */
+export interface PartitionOffsets {
+  readonly partition: number;
+  /** The first offset still in the log. */
+  readonly low: string;
+  /** The offset the next record will get. */
+  readonly high: string;
+}
+
+/** The few administrative calls the connectors make. */
+export interface Admin {
+  connect(): Promise<void>;
+  /** Names of the topics that exist. */
+  listTopics(): Promise<readonly string[]>;
+  /** Creates a topic unless it exists; resolves once it has leaders. */
+  createTopic(options: { readonly topic: string; readonly partitions?: number }): Promise<void>;
+  /** Low and high offsets of every partition of a topic. */
+  partitionOffsets(topic: string): Promise<readonly PartitionOffsets[]>;
+  /** The group's committed positions for the topics (partitions with none are left out). */
+  groupPositions(groupId: string, topics: readonly string[]): Promise<readonly Position[]>;
+  disconnect(): Promise<void>;
+}
+
+/** A Kafka client: the factory of consumers, producers and admins of one cluster. */
+export interface KafkaClient {
+  consumer(options: GroupConsumerOptions): GroupConsumer;
+  producer(options?: ProducerOptions): Producer;
+  transactionalProducer(options: TransactionalProducerOptions): TransactionalProducer;
+  admin(): Admin;
+}

@@ -1,0 +1,535 @@
+/**
+ * The {@linkcode KafkaClient} on kafkajs 2.2.4: maps rivulet's
+ * {@linkcode ClientConfig} to kafkajs options, turns kafkajs batches into
+ * {@linkcode SourceMessage}s without copying bytes, and sends kafkajs' own log
+ * lines to a rivulet {@linkcode Logger} with any password scrubbed.
+ *
+ * @module
+ */
+import "./_kafkajs_timeout_patch.ts";
+import { Buffer } from "node:buffer";
+import {
+  type Admin as KafkajsAdmin,
+  type Consumer as KafkajsConsumer,
+  type EachBatchPayload,
+  type IHeaders,
+  Kafka,
+  type KafkaConfig,
+  type LogEntry,
+  logLevel,
+  type Message,
+  type Producer as KafkajsProducer,
+  type SASLOptions,
+  type TopicMessages,
+} from "kafkajs";
+import type { ClientConfig } from "./config.ts";
+import type { LogFields, Logger, Position, SourceMessage } from "../types.ts";
+import { silentLogger } from "../types.ts";
+import type {
+  Admin,
+  ConsumerCallbacks,
+  GroupConsumer,
+  GroupConsumerOptions,
+  KafkaClient,
+  PartitionOffsets,
+  Producer,
+  ProducerOptions,
+  TopicPartition,
+  TopicRecords,
+  Transaction,
+  TransactionalProducer,
+  TransactionalProducerOptions,
+} from "./client.ts";
+
+/** Options for {@linkcode createKafkajsClient}. */
+export interface KafkajsClientOptions {
+  /** Where kafkajs' log lines go (default: nowhere). */
+  readonly logger?: Logger;
+}
+
+/**
+ * Creates a {@linkcode KafkaClient} backed by kafkajs.
+ *
+ * @example
+ * ```ts ignore
+ * const client = createKafkajsClient(config, { logger });
+ * const producer = client.producer();
+ * await producer.connect();
+ * await producer.send([{ topic: "sum", records: [{ key: null, value: "*COMMIT*" }] }]);
+ * ```
+ */
+export function createKafkajsClient(
+  config: ClientConfig,
+  options: KafkajsClientOptions = {},
+): KafkaClient {
+  const logger = options.logger ?? silentLogger;
+  const secrets = config.sasl === undefined ? [] : [config.sasl.password];
+  const kafka = new Kafka(kafkajsConfig(config, logger, secrets));
+  return {
+    consumer: (consumerOptions) =>
+      new KafkajsGroupConsumer({ kafka, config, options: consumerOptions, secrets }),
+    producer: (producerOptions) => new KafkajsProducerClient(kafka, producerOptions, secrets),
+    transactionalProducer: (txOptions) =>
+      new KafkajsTransactionalProducer(kafka, txOptions, secrets),
+    admin: () => new KafkajsAdminClient(kafka.admin(), secrets),
+  };
+}
+
+/** Maps rivulet's client configuration to kafkajs' (exported for tests). */
+export function kafkajsConfig(
+  config: ClientConfig,
+  logger: Logger,
+  secrets: readonly string[] = [],
+): KafkaConfig {
+  const kafkaConfig: KafkaConfig = {
+    clientId: config.clientId,
+    brokers: [...config.brokers],
+    logLevel: logLevel.INFO,
+    logCreator: () => (entry) => forwardLog(entry, logger, secrets),
+  };
+  if (config.connectionTimeoutMs !== undefined) {
+    kafkaConfig.connectionTimeout = config.connectionTimeoutMs;
+  }
+  if (config.tls !== undefined) {
+    const tls = config.tls;
+    kafkaConfig.ssl = {
+      rejectUnauthorized: tls.verifyCertificates,
+      ...(tls.ca === undefined ? {} : { ca: [tls.ca] }),
+      ...(tls.cert === undefined ? {} : { cert: tls.cert }),
+      ...(tls.key === undefined ? {} : { key: tls.key }),
+      ...(tls.keyPassword === undefined ? {} : { passphrase: tls.keyPassword }),
+    };
+  }
+  if (config.sasl !== undefined) {
+    kafkaConfig.sasl = {
+      mechanism: config.sasl.mechanism,
+      username: config.sasl.username,
+      password: config.sasl.password,
+    } as SASLOptions;
+  }
+  return kafkaConfig;
+}
+
+// kafkajs' INFO lines are lifecycle chatter (joined the group, starting):
+// useful when debugging, noise in a pipeline's log.
+function forwardLog(entry: LogEntry, logger: Logger, secrets: readonly string[]): void {
+  const { message, ...extra } = entry.log;
+  const fields: Record<string, string | number | boolean | null> = { namespace: entry.namespace };
+  for (const [name, value] of Object.entries(extra)) {
+    if (name === "timestamp" || name === "logger" || name === "stack") continue;
+    if (/password|secret|sasl|token|credential/i.test(name)) continue;
+    if (typeof value === "string") fields[name] = scrub(value, secrets);
+    else if (typeof value === "number" || typeof value === "boolean") fields[name] = value;
+  }
+  const text = `kafkajs: ${scrub(String(message), secrets)}`;
+  const logFields: LogFields = fields;
+  if (entry.level === logLevel.ERROR) logger.error(text, logFields);
+  else if (entry.level === logLevel.WARN) logger.warn(text, logFields);
+  else logger.debug(text, logFields);
+}
+
+/** Replaces every secret in a text (kafkajs never logs one, but a broker's message could echo it). */
+function scrub(text: string, secrets: readonly string[]): string {
+  let result = text;
+  for (const secret of secrets) {
+    if (secret !== "") result = result.split(secret).join("***");
+  }
+  return result;
+}
+
+/** Rethrows a kafkajs error as a plain Error with a scrubbed message naming what failed. */
+function clientError(what: string, error: unknown, secrets: readonly string[]): Error {
+  const cause = error instanceof Error ? error : new Error(String(error));
+  const message = scrub(cause.message, secrets);
+  const wrapped = new Error(`Kafka ${what} failed: ${message}`);
+  wrapped.name = cause.name === "Error" ? "KafkaClientError" : cause.name;
+  return wrapped;
+}
+
+async function guarded<T>(
+  what: string,
+  secrets: readonly string[],
+  run: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    throw clientError(what, error, secrets);
+  }
+}
+
+const noHeaders: Readonly<Record<string, string>> = Object.freeze({});
+
+/** Wraps bytes as a Buffer over the same memory, so kafkajs writes them without a copy. */
+function asBuffer(bytes: Uint8Array | string | null): Buffer | string | null {
+  if (bytes === null || typeof bytes === "string" || Buffer.isBuffer(bytes)) return bytes;
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+function toTopicMessages(batches: readonly TopicRecords[]): TopicMessages[] {
+  return batches.map(({ topic, records }) => ({
+    topic,
+    messages: records.map((record) => {
+      const message: Message = { key: asBuffer(record.key), value: asBuffer(record.value) };
+      if (record.partition !== undefined) message.partition = record.partition;
+      if (record.headers !== undefined) {
+        const headers: IHeaders = {};
+        for (const [name, value] of Object.entries(record.headers)) {
+          headers[name] = asBuffer(value) ?? "";
+        }
+        message.headers = headers;
+      }
+      return message;
+    }),
+  }));
+}
+
+function headerStrings(headers: IHeaders | undefined): Readonly<Record<string, string>> {
+  if (headers === undefined) return noHeaders;
+  let result: Record<string, string> | undefined;
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined) continue;
+    // A repeated header arrives as an array; the last value wins, as in most clients.
+    const last = Array.isArray(value) ? value[value.length - 1] : value;
+    result ??= {};
+    result[name] = last === undefined ? "" : last.toString();
+  }
+  return result ?? noHeaders;
+}
+
+function toPositionsByTopic(positions: readonly Position[]) {
+  const byTopic = new Map<string, { partition: number; offset: string }[]>();
+  for (const { topic, partition, offset } of positions) {
+    let partitions = byTopic.get(topic);
+    if (partitions === undefined) byTopic.set(topic, partitions = []);
+    partitions.push({ partition, offset });
+  }
+  return [...byTopic].map(([topic, partitions]) => ({ topic, partitions }));
+}
+
+interface KafkajsGroupConsumerInit {
+  readonly kafka: Kafka;
+  readonly config: ClientConfig;
+  readonly options: GroupConsumerOptions;
+  readonly secrets: readonly string[];
+}
+
+class KafkajsGroupConsumer implements GroupConsumer {
+  readonly #consumer: KafkajsConsumer;
+  readonly #options: GroupConsumerOptions;
+  readonly #secrets: readonly string[];
+  readonly #heartbeatIntervalMs: number;
+  #assigned = new Map<string, TopicPartition>();
+  #paused = false;
+  #unpark!: () => void;
+  // Where a batch fetched after pause() waits until disconnect(): holding
+  // kafkajs' fetch loop there stops fetching at once, whereas kafkajs' own
+  // pause makes the loop sleep a full fetch wait and delays disconnecting.
+  readonly #parked = new Promise<void>((resolve) => (this.#unpark = resolve));
+
+  constructor({ kafka, config, options, secrets }: KafkajsGroupConsumerInit) {
+    this.#options = options;
+    this.#secrets = secrets;
+    this.#heartbeatIntervalMs = config.heartbeatIntervalMs ?? 3_000;
+    this.#consumer = kafka.consumer({
+      groupId: options.groupId,
+      allowAutoTopicCreation: false,
+      readUncommitted: options.isolation === "read_uncommitted",
+      // An idle fetch waits this long on the broker, and disconnecting waits
+      // for it: 1 s keeps shutdown quick at the cost of one idle fetch a second.
+      maxWaitTimeInMs: 1_000,
+      ...(config.sessionTimeoutMs === undefined ? {} : { sessionTimeout: config.sessionTimeoutMs }),
+      ...(config.heartbeatIntervalMs === undefined
+        ? {}
+        : { heartbeatInterval: config.heartbeatIntervalMs }),
+    });
+  }
+
+  connect(): Promise<void> {
+    return guarded("consumer connection", this.#secrets, () => this.#consumer.connect());
+  }
+
+  async run(
+    callbacks: ConsumerCallbacks,
+    options: { readonly startAt?: readonly Position[] } = {},
+  ): Promise<void> {
+    const consumer = this.#consumer;
+    await guarded("subscription", this.#secrets, () =>
+      consumer.subscribe({
+        topics: [...this.#options.topics],
+        fromBeginning: this.#options.autoOffsetReset === "earliest",
+      }));
+    const startAt = options.startAt ?? [];
+    let joined!: () => void;
+    const hasJoined = new Promise<void>((resolve) => (joined = resolve));
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      const now = new Map<string, TopicPartition>();
+      for (const [topic, partitions] of Object.entries(payload.memberAssignment)) {
+        for (const partition of partitions) {
+          now.set(`${topic}\u0000${partition}`, { topic, partition });
+        }
+      }
+      const revoked = [...this.#assigned].filter(([key]) => !now.has(key)).map(([, tp]) => tp);
+      const added = [...now].filter(([key]) => !this.#assigned.has(key)).map(([, tp]) => tp);
+      this.#assigned = now;
+      if (revoked.length > 0) callbacks.onRevoked?.(revoked);
+      if (added.length > 0) callbacks.onAssigned?.(added);
+      joined();
+    });
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      // A restarted consumer rejoins and reads from the committed offsets, so
+      // whatever this member handed over since then must be given up.
+      const lost = [...this.#assigned.values()];
+      this.#assigned = new Map();
+      if (lost.length > 0) callbacks.onRevoked?.(lost);
+      if (!payload.restart) {
+        callbacks.onFatal?.(clientError("consumer", payload.error, this.#secrets));
+      }
+    });
+    const running = consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      eachBatch: (payload) => this.#eachBatch(payload, callbacks),
+    });
+    // The consumer group exists once run() was called: seeks wait there until
+    // their partitions are assigned, and are applied before the first fetch.
+    this.seek(startAt);
+    await running;
+    await hasJoined;
+  }
+
+  async #eachBatch(payload: EachBatchPayload, callbacks: ConsumerCallbacks): Promise<void> {
+    const { batch } = payload;
+    if (this.#paused) return await this.#heartbeatWhile(this.#parked, payload);
+    if (batch.isEmpty() || !payload.isRunning() || payload.isStale()) return;
+    const { topic, partition } = batch;
+    const source = batch.messages;
+    const messages: SourceMessage[] = new Array(source.length);
+    for (let i = 0; i < source.length; i++) {
+      const m = source[i];
+      messages[i] = {
+        topic,
+        partition,
+        offset: m.offset,
+        timestamp: m.timestamp,
+        key: m.key,
+        value: m.value,
+        headers: headerStrings(m.headers),
+      };
+    }
+    const handled = callbacks.onBatch({
+      topic,
+      partition,
+      messages,
+      highWatermark: batch.highWatermark,
+    });
+    await this.#heartbeatWhile(handled, payload);
+    payload.resolveOffset(batch.lastOffset());
+  }
+
+  // kafkajs heartbeats only between batches; a slow handler (waiting for
+  // acknowledgements downstream) or a parked batch must not get the member evicted.
+  async #heartbeatWhile(work: Promise<void>, payload: EachBatchPayload): Promise<void> {
+    const beat = setInterval(() => {
+      payload.heartbeat().catch(() => {});
+    }, this.#heartbeatIntervalMs);
+    try {
+      await work;
+    } finally {
+      clearInterval(beat);
+    }
+  }
+
+  seek(positions: readonly Position[]): void {
+    for (const { topic, partition, offset } of positions) {
+      this.#consumer.seek({ topic, partition, offset });
+    }
+  }
+
+  pause(): void {
+    this.#paused = true;
+  }
+
+  assignment(): readonly TopicPartition[] {
+    return [...this.#assigned.values()];
+  }
+
+  async commit(positions: readonly Position[]): Promise<void> {
+    if (positions.length === 0) return;
+    await guarded("offset commit", this.#secrets, () =>
+      this.#consumer.commitOffsets(
+        positions.map(({ topic, partition, offset }) => ({ topic, partition, offset })),
+      ));
+  }
+
+  disconnect(): Promise<void> {
+    this.#paused = true;
+    this.#unpark();
+    return guarded("consumer disconnection", this.#secrets, () => this.#consumer.disconnect());
+  }
+}
+
+class KafkajsProducerClient implements Producer {
+  readonly #producer: KafkajsProducer;
+  readonly #secrets: readonly string[];
+
+  constructor(kafka: Kafka, options: ProducerOptions = {}, secrets: readonly string[]) {
+    const idempotent = options.idempotent ?? true;
+    this.#secrets = secrets;
+    this.#producer = kafka.producer({
+      allowAutoTopicCreation: false,
+      idempotent,
+      // Idempotence in kafkajs needs one request in flight; order is kept either way.
+      maxInFlightRequests: 1,
+    });
+  }
+
+  connect(): Promise<void> {
+    return guarded("producer connection", this.#secrets, () => this.#producer.connect());
+  }
+
+  async send(batches: readonly TopicRecords[]): Promise<void> {
+    await guarded(
+      "produce request",
+      this.#secrets,
+      () => this.#producer.sendBatch({ topicMessages: toTopicMessages(batches), acks: -1 }),
+    );
+  }
+
+  disconnect(): Promise<void> {
+    return guarded("producer disconnection", this.#secrets, () => this.#producer.disconnect());
+  }
+}
+
+class KafkajsTransactionalProducer implements TransactionalProducer {
+  readonly #producer: KafkajsProducer;
+  readonly #secrets: readonly string[];
+
+  constructor(kafka: Kafka, options: TransactionalProducerOptions, secrets: readonly string[]) {
+    this.#secrets = secrets;
+    this.#producer = kafka.producer({
+      allowAutoTopicCreation: false,
+      transactionalId: options.transactionalId,
+      idempotent: true,
+      maxInFlightRequests: 1,
+      transactionTimeout: options.transactionTimeoutMs ?? 60_000,
+    });
+  }
+
+  connect(): Promise<void> {
+    return guarded(
+      "transactional producer connection",
+      this.#secrets,
+      () => this.#producer.connect(),
+    );
+  }
+
+  async begin(): Promise<Transaction> {
+    const secrets = this.#secrets;
+    const transaction = await guarded(
+      "transaction start",
+      secrets,
+      () => this.#producer.transaction(),
+    );
+    return {
+      send: async (batches) => {
+        await guarded(
+          "transactional produce request",
+          secrets,
+          () => transaction.sendBatch({ topicMessages: toTopicMessages(batches), acks: -1 }),
+        );
+      },
+      sendOffsets: (groupId, positions) =>
+        guarded(
+          "transactional offset commit",
+          secrets,
+          () =>
+            transaction.sendOffsets({
+              consumerGroupId: groupId,
+              topics: toPositionsByTopic(positions),
+            }),
+        ),
+      commit: () => guarded("transaction commit", secrets, () => transaction.commit()),
+      abort: () => guarded("transaction abort", secrets, () => transaction.abort()),
+    };
+  }
+
+  disconnect(): Promise<void> {
+    return guarded(
+      "transactional producer disconnection",
+      this.#secrets,
+      () => this.#producer.disconnect(),
+    );
+  }
+}
+
+class KafkajsAdminClient implements Admin {
+  readonly #admin: KafkajsAdmin;
+  readonly #secrets: readonly string[];
+
+  constructor(admin: KafkajsAdmin, secrets: readonly string[]) {
+    this.#admin = admin;
+    this.#secrets = secrets;
+  }
+
+  connect(): Promise<void> {
+    return guarded("admin connection", this.#secrets, () => this.#admin.connect());
+  }
+
+  listTopics(): Promise<readonly string[]> {
+    return guarded("topic listing", this.#secrets, () => this.#admin.listTopics());
+  }
+
+  async createTopic(
+    options: { readonly topic: string; readonly partitions?: number },
+  ): Promise<void> {
+    try {
+      await this.#admin.createTopics({
+        topics: [{ topic: options.topic, numPartitions: options.partitions ?? 1 }],
+        waitForLeaders: true,
+      });
+    } catch (error) {
+      // Created meanwhile by someone else: that is what was wanted.
+      const type = (error as { type?: string }).type;
+      const nested = (error as { errors?: { type?: string }[] }).errors ?? [];
+      const exists = type === "TOPIC_ALREADY_EXISTS" ||
+        nested.some((e) => e.type === "TOPIC_ALREADY_EXISTS");
+      if (!exists) {
+        throw clientError(
+          `creation of topic ${JSON.stringify(options.topic)}`,
+          error,
+          this.#secrets,
+        );
+      }
+    }
+  }
+
+  async partitionOffsets(topic: string): Promise<readonly PartitionOffsets[]> {
+    const offsets = await guarded(
+      `offset lookup of topic ${JSON.stringify(topic)}`,
+      this.#secrets,
+      () => this.#admin.fetchTopicOffsets(topic),
+    );
+    return offsets.map(({ partition, low, high }) => ({ partition, low, high }));
+  }
+
+  async groupPositions(groupId: string, topics: readonly string[]): Promise<readonly Position[]> {
+    const offsets = await guarded(
+      `offset lookup of group ${JSON.stringify(groupId)}`,
+      this.#secrets,
+      () => this.#admin.fetchOffsets({ groupId, topics: [...topics] }),
+    );
+    return offsets.flatMap(({ topic, partitions }) =>
+      partitions.filter(({ offset }) => Number(offset) >= 0).map(({ partition, offset }) => ({
+        topic,
+        partition,
+        offset,
+      }))
+    );
+  }
+
+  disconnect(): Promise<void> {
+    return guarded("admin disconnection", this.#secrets, () => this.#admin.disconnect());
+  }
+}

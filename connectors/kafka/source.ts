@@ -1,0 +1,260 @@
+/**
+ * The Kafka source: one consumer group reading one or more topics, handing
+ * each partition's messages over in offset order and committing exactly the
+ * positions the runtime tells it to.
+ *
+ * @module
+ */
+import type { ClientConfig } from "./config.ts";
+import type { Admin, FetchedBatch, GroupConsumer, KafkaClient, TopicPartition } from "./client.ts";
+import { createKafkajsClient } from "./kafkajs.ts";
+import type { Logger, MessageHandler, Position, Source } from "../types.ts";
+import { silentLogger } from "../types.ts";
+
+/** Options for {@linkcode KafkaSource}. */
+export interface KafkaSourceOptions {
+  /** Brokers, credentials, `groupId` (required) and `autoOffsetReset`. */
+  readonly config: ClientConfig;
+  /** The topics to read, all with the one consumer group. */
+  readonly topics: readonly string[];
+  /** The Kafka client to use (default: kafkajs, built from `config`). */
+  readonly client?: KafkaClient;
+  readonly logger?: Logger;
+  /** `read_committed` (default) skips records of aborted transactions. */
+  readonly isolation?: "read_committed" | "read_uncommitted";
+  /**
+   * Partitions this source gained (at start or in a rebalance). It may answer
+   * with positions to read those partitions from, e.g. the positions of restored
+   * state; unanswered partitions start at the group's committed offset.
+   */
+  readonly onPartitionsAssigned?: (
+    partitions: readonly TopicPartition[],
+  ) => readonly Position[] | void;
+  /**
+   * Partitions this source lost (a rebalance, or the consumer restarted after
+   * an error). Messages of them handed over but not committed will be read
+   * again, here or by another member: drop what was buffered from them.
+   */
+  readonly onPartitionsRevoked?: (partitions: readonly TopicPartition[]) => void;
+  /** Longest wait between checks for a topic that does not exist yet (default 5,000 ms). */
+  readonly maxTopicWaitMs?: number;
+}
+
+/** How far a partition's reader is behind its log's end. */
+export interface PartitionLag {
+  readonly topic: string;
+  readonly partition: number;
+  /** Messages between the next one to read and the end of the log. */
+  readonly lag: number;
+}
+
+const partitionKey = (topic: string, partition: number) => `${topic}\u0000${partition}`;
+
+/**
+ * Reads Kafka topics as a member of a consumer group. Offsets are committed
+ * only by {@linkcode KafkaSource.commit}, never automatically.
+ *
+ * @example
+ * ```ts ignore
+ * const source = new KafkaSource({ config, topics: ["connector_example"] });
+ * await source.start(async (messages) => {
+ *   for (const m of messages) console.log(m.partition, m.offset);
+ * });
+ * // ... later, once the outputs of those messages are acknowledged:
+ * await source.commit([{ topic: "connector_example", partition: 0, offset: "11" }]);
+ * await source.close();
+ * ```
+ */
+export class KafkaSource implements Source {
+  readonly name: string;
+  readonly finished: Promise<void>;
+  readonly #options: KafkaSourceOptions;
+  readonly #client: KafkaClient;
+  readonly #logger: Logger;
+  readonly #groupId: string;
+  #consumer: GroupConsumer | undefined;
+  #admin: Admin | undefined;
+  #fail!: (error: Error) => void;
+  #stopped = false;
+  #handling: Promise<void> = Promise.resolve();
+  /** The next offset to hand over, per partition handed anything. */
+  readonly #positions = new Map<string, Position>();
+  #startAt: readonly Position[] = [];
+
+  constructor(options: KafkaSourceOptions) {
+    if (options.topics.length === 0) throw new Error("Kafka source needs at least one topic");
+    if (options.config.groupId === undefined || options.config.groupId === "") {
+      throw new Error(
+        `Kafka source for ${JSON.stringify(options.topics.join(","))} needs the "group.id" setting`,
+      );
+    }
+    this.#options = options;
+    this.#groupId = options.config.groupId;
+    this.#logger = options.logger ?? silentLogger;
+    this.#client = options.client ?? createKafkajsClient(options.config, { logger: this.#logger });
+    this.name = `kafka:${options.topics.join(",")}`;
+    // Kafka is never read to the end: this only ever settles by failing.
+    this.finished = new Promise((_, reject) => (this.#fail = reject));
+    this.finished.catch(() => {});
+  }
+
+  /**
+   * Connects (rejecting on unreachable brokers, bad credentials or TLS
+   * failures), then joins the group. Resolves once the group is joined; when a
+   * topic does not exist yet it resolves at once and keeps waiting for it in
+   * the background, logging that it does.
+   */
+  async start(handler: MessageHandler, from: readonly Position[] = []): Promise<void> {
+    if (this.#consumer !== undefined) throw new Error(`Source ${this.name} was already started`);
+    this.#startAt = from;
+    const admin = this.#admin = this.#client.admin();
+    const consumer = this.#consumer = this.#client.consumer({
+      groupId: this.#groupId,
+      topics: this.#options.topics,
+      isolation: this.#options.isolation ?? "read_committed",
+      autoOffsetReset: this.#options.config.autoOffsetReset,
+    });
+    await admin.connect();
+    await consumer.connect();
+    const missing = await this.#missingTopics();
+    const reading = this.#read(handler, missing);
+    if (missing.length === 0) return await reading;
+    this.#logger.warn("Waiting for Kafka topics that do not exist yet", {
+      source: this.name,
+      topics: missing.join(","),
+    });
+    reading.catch((error) => this.#fail(error));
+  }
+
+  async #missingTopics(): Promise<string[]> {
+    const existing = new Set(await this.#admin!.listTopics());
+    return this.#options.topics.filter((topic) => !existing.has(topic));
+  }
+
+  async #read(handler: MessageHandler, missing: readonly string[]): Promise<void> {
+    let waitMs = 250;
+    const maxWaitMs = this.#options.maxTopicWaitMs ?? 5_000;
+    while (missing.length > 0) {
+      await new Promise((resolve) => setTimeout(resolve, waitMs));
+      if (this.#stopped) return;
+      missing = await this.#missingTopics();
+      waitMs = Math.min(maxWaitMs, waitMs * 2);
+      if (missing.length > 0) {
+        this.#logger.debug("Still waiting for Kafka topics", {
+          source: this.name,
+          topics: missing.join(","),
+        });
+      }
+    }
+    if (this.#stopped) return;
+    await this.#consumer!.run({
+      onBatch: (batch) => this.#handOver(handler, batch),
+      onAssigned: (partitions) => this.#assigned(partitions),
+      onRevoked: (partitions) => this.#revoked(partitions),
+      onFatal: (error) => {
+        this.#logger.error("Kafka source stopped on an error", {
+          source: this.name,
+          error: error.message,
+        });
+        this.#fail(error);
+      },
+    }, { startAt: this.#startAt });
+  }
+
+  #handOver(handler: MessageHandler, batch: FetchedBatch): Promise<void> {
+    if (this.#stopped) return Promise.resolve();
+    const last = batch.messages[batch.messages.length - 1];
+    const handling = handler(batch.messages).then(() => {
+      this.#positions.set(partitionKey(batch.topic, batch.partition), {
+        topic: batch.topic,
+        partition: batch.partition,
+        offset: String(BigInt(last.offset) + 1n),
+      });
+    });
+    this.#handling = handling.catch(() => {});
+    return handling;
+  }
+
+  #assigned(partitions: readonly TopicPartition[]): void {
+    this.#logger.info("Kafka partitions assigned", {
+      source: this.name,
+      partitions: partitions.map((p) => `${p.topic}-${p.partition}`).join(","),
+    });
+    const answer = this.#options.onPartitionsAssigned?.(partitions);
+    if (answer !== undefined && answer.length > 0) this.#consumer!.seek(answer);
+  }
+
+  #revoked(partitions: readonly TopicPartition[]): void {
+    for (const p of partitions) this.#positions.delete(partitionKey(p.topic, p.partition));
+    this.#logger.info("Kafka partitions revoked", {
+      source: this.name,
+      partitions: partitions.map((p) => `${p.topic}-${p.partition}`).join(","),
+    });
+    this.#options.onPartitionsRevoked?.(partitions);
+  }
+
+  /**
+   * Commits exactly these positions for the group. Positions of partitions
+   * this member no longer owns are left out (their new owner commits them).
+   */
+  async commit(positions: readonly Position[]): Promise<void> {
+    const consumer = this.#consumer;
+    if (consumer === undefined) throw new Error(`Source ${this.name} is not started`);
+    const owned = new Set(consumer.assignment().map((p) => partitionKey(p.topic, p.partition)));
+    const mine = positions.filter((p) => owned.has(partitionKey(p.topic, p.partition)));
+    if (mine.length < positions.length) {
+      this.#logger.debug("Not committing positions of partitions this member does not own", {
+        source: this.name,
+        skipped: positions.length - mine.length,
+      });
+    }
+    await consumer.commit(mine);
+  }
+
+  /**
+   * Stops reading: no handler call starts after this resolves, and the one in
+   * progress has finished. The member stays in the group so that `commit`
+   * still works; {@linkcode KafkaSource.close} leaves it.
+   */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#consumer?.pause();
+    await this.#handling;
+  }
+
+  /** Stops reading, leaves the group and closes connections. */
+  async close(): Promise<void> {
+    await this.stop();
+    await Promise.all([this.#consumer?.disconnect(), this.#admin?.disconnect()]);
+  }
+
+  /**
+   * How far each assigned partition is behind the end of its log: the high
+   * watermark minus the next offset to read (what was handed over, else the
+   * group's committed offset, else where `autoOffsetReset` starts).
+   */
+  async lag(): Promise<readonly PartitionLag[]> {
+    const consumer = this.#consumer;
+    const admin = this.#admin;
+    if (consumer === undefined || admin === undefined) return [];
+    const assigned = consumer.assignment();
+    const topics = [...new Set(assigned.map((p) => p.topic))];
+    if (topics.length === 0) return [];
+    const [committed, ...offsets] = await Promise.all([
+      admin.groupPositions(this.#groupId, topics),
+      ...topics.map((topic) => admin.partitionOffsets(topic)),
+    ]);
+    const committedAt = new Map(committed.map((p) => [partitionKey(p.topic, p.partition), p]));
+    const logAt = new Map(
+      topics.flatMap((topic, i) => offsets[i].map((o) => [partitionKey(topic, o.partition), o])),
+    );
+    return assigned.map(({ topic, partition }) => {
+      const key = partitionKey(topic, partition);
+      const log = logAt.get(key);
+      if (log === undefined) return { topic, partition, lag: 0 };
+      const start = this.#options.config.autoOffsetReset === "earliest" ? log.low : log.high;
+      const next = this.#positions.get(key)?.offset ?? committedAt.get(key)?.offset ?? start;
+      return { topic, partition, lag: Math.max(0, Number(log.high) - Number(next)) };
+    });
+  }
+}

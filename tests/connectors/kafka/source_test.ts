@@ -1,0 +1,336 @@
+import assert from "node:assert/strict";
+import { KafkaSource } from "../../../connectors/kafka/source.ts";
+import type { TopicPartition } from "../../../connectors/kafka/client.ts";
+import type { SourceMessage } from "../../../connectors/types.ts";
+import { createTopics, produce, testKafka, uniqueTopic } from "../../support/kafka.ts";
+import { brokerTest, Collector, testConfig, text } from "./_support.ts";
+
+Deno.test({
+  name: "kafka source reads every partition of a topic in per-partition offset order",
+  ...brokerTest,
+  fn: async () => {
+    const topic = uniqueTopic("source-partitions");
+    await createTopics([topic], 3);
+    const records: { value: string; partition: number }[] = [];
+    for (let i = 0; i < 30; i++) records.push({ value: `p${i % 3}-${i}`, partition: i % 3 });
+    await produce(topic, records);
+    const source = new KafkaSource({ config: testConfig(), topics: [topic] });
+    const collector = new Collector();
+    await source.start(collector.handler);
+    try {
+      await collector.waitFor(30);
+      const byPartition = collector.byPartition();
+      for (const partition of [0, 1, 2]) {
+        const expected = records.filter((r) => r.partition === partition).map((r) => r.value);
+        assert.deepEqual(byPartition.get(`${topic}-${partition}`), expected);
+      }
+      for (const call of collector.calls) {
+        assert.ok(call.every((m) => m.partition === call[0].partition), "one partition per call");
+      }
+      for (const m of collector.messages.filter((m) => m.partition === 1)) {
+        assert.equal(
+          m.offset,
+          String(
+            records.filter((r) => r.partition === 1).findIndex((r) => r.value === text(m.value)),
+          ),
+        );
+      }
+    } finally {
+      await source.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "kafka source hands over key, headers and timestamp as strings and bytes",
+  ...brokerTest,
+  fn: async () => {
+    const topic = uniqueTopic("source-fields");
+    await createTopics([topic]);
+    const producer = testKafka().producer();
+    await producer.connect();
+    await producer.send({
+      topic,
+      messages: [
+        { key: "k1", value: "v1", headers: { origin: "test", n: "1" }, timestamp: "1700000000000" },
+        { key: null, value: null },
+      ],
+    });
+    await producer.disconnect();
+    const source = new KafkaSource({ config: testConfig(), topics: [topic] });
+    const collector = new Collector();
+    await source.start(collector.handler);
+    try {
+      await collector.waitFor(2);
+      const [first, second] = collector.messages;
+      assert.equal(first.topic, topic);
+      assert.equal(first.partition, 0);
+      assert.equal(first.offset, "0");
+      assert.equal(text(first.key), "k1");
+      assert.ok(first.value instanceof Uint8Array);
+      assert.equal(text(first.value), "v1");
+      assert.deepEqual({ ...first.headers }, { origin: "test", n: "1" });
+      assert.equal(first.timestamp, "1700000000000");
+      assert.equal(second.key, null);
+      assert.equal(second.value, null);
+      assert.deepEqual({ ...second.headers }, {});
+    } finally {
+      await source.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "kafka source resumes at the positions it is given",
+  ...brokerTest,
+  fn: async () => {
+    const topic = uniqueTopic("source-resume");
+    await createTopics([topic], 2);
+    await produce(topic, [
+      ...["a0", "a1", "a2", "a3"].map((value) => ({ value, partition: 0 })),
+      ...["b0", "b1", "b2"].map((value) => ({ value, partition: 1 })),
+    ]);
+    const source = new KafkaSource({ config: testConfig(), topics: [topic] });
+    const collector = new Collector();
+    await source.start(collector.handler, [
+      { topic, partition: 0, offset: "2" },
+      { topic, partition: 1, offset: "3" },
+    ]);
+    try {
+      await produce(topic, [{ value: "b3", partition: 1 }]);
+      await collector.waitFor(3);
+      const byPartition = collector.byPartition();
+      assert.deepEqual(byPartition.get(`${topic}-0`), ["a2", "a3"]);
+      assert.deepEqual(byPartition.get(`${topic}-1`), ["b3"]);
+    } finally {
+      await source.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "kafka source commits exactly the positions it is told and a new member continues there",
+  ...brokerTest,
+  fn: async () => {
+    const topic = uniqueTopic("source-commit");
+    await createTopics([topic]);
+    await produce(topic, ["m0", "m1", "m2", "m3", "m4"]);
+    const config = testConfig();
+    const first = new KafkaSource({ config, topics: [topic] });
+    const collector = new Collector();
+    await first.start(collector.handler);
+    await collector.waitFor(5);
+    // Everything was read, but only the first two are declared processed.
+    await first.commit([{ topic, partition: 0, offset: "2" }]);
+    await first.close();
+
+    const second = new KafkaSource({ config, topics: [topic] });
+    const resumed = new Collector();
+    await second.start(resumed.handler);
+    try {
+      await resumed.waitFor(3);
+      assert.deepEqual(resumed.messages.map((m) => text(m.value)), ["m2", "m3", "m4"]);
+      assert.equal(resumed.messages[0].offset, "2");
+    } finally {
+      await second.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "kafka source reads two topics with one consumer group",
+  ...brokerTest,
+  fn: async () => {
+    const left = uniqueTopic("source-left");
+    const right = uniqueTopic("source-right");
+    await createTopics([left, right]);
+    await produce(left, ["l0", "l1"]);
+    await produce(right, ["r0", "r1", "r2"]);
+    const source = new KafkaSource({ config: testConfig(), topics: [left, right] });
+    const collector = new Collector();
+    await source.start(collector.handler);
+    try {
+      await collector.waitFor(5);
+      const byPartition = collector.byPartition();
+      assert.deepEqual(byPartition.get(`${left}-0`), ["l0", "l1"]);
+      assert.deepEqual(byPartition.get(`${right}-0`), ["r0", "r1", "r2"]);
+      assert.equal(source.name, `kafka:${left},${right}`);
+    } finally {
+      await source.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "kafka source awaits the handler before handing over more (no overlapping calls)",
+  ...brokerTest,
+  fn: async () => {
+    const topic = uniqueTopic("source-backpressure");
+    await createTopics([topic], 3);
+    const producer = testKafka().producer();
+    await producer.connect();
+    // Several produce requests per partition make several fetched batches.
+    for (let round = 0; round < 5; round++) {
+      await producer.send({
+        topic,
+        messages: [0, 1, 2].map((partition) => ({ value: `r${round}`, partition })),
+      });
+    }
+    await producer.disconnect();
+    let active = 0;
+    let mostActive = 0;
+    let calls = 0;
+    const seen: SourceMessage[] = [];
+    let allSeen!: () => void;
+    const done = new Promise<void>((resolve) => (allSeen = resolve));
+    const source = new KafkaSource({ config: testConfig(), topics: [topic] });
+    await source.start(async (messages) => {
+      active++;
+      calls++;
+      mostActive = Math.max(mostActive, active);
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      seen.push(...messages);
+      active--;
+      if (seen.length === 15) allSeen();
+    });
+    try {
+      await done;
+      assert.ok(calls >= 3, `one call per partition at least, got ${calls}`);
+      assert.equal(mostActive, 1);
+    } finally {
+      await source.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "kafka source waits for a topic created after it started",
+  ...brokerTest,
+  fn: async () => {
+    const topic = uniqueTopic("source-late");
+    const source = new KafkaSource({ config: testConfig(), topics: [topic], maxTopicWaitMs: 500 });
+    const collector = new Collector();
+    await source.start(collector.handler);
+    try {
+      await createTopics([topic]);
+      await produce(topic, ["late0", "late1"]);
+      await collector.waitFor(2);
+      assert.deepEqual(collector.messages.map((m) => text(m.value)), ["late0", "late1"]);
+    } finally {
+      await source.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "kafka source hands nothing over after stop resolves",
+  ...brokerTest,
+  fn: async () => {
+    const topic = uniqueTopic("source-stop");
+    await createTopics([topic]);
+    await produce(topic, ["s0"]);
+    const config = testConfig();
+    const source = new KafkaSource({ config, topics: [topic] });
+    const collector = new Collector();
+    await source.start(collector.handler);
+    await collector.waitFor(1);
+    await source.stop();
+    const callsAtStop = collector.calls.length;
+    await produce(topic, ["s1", "s2"]);
+    // The member still owns the partition, so a commit after stop works.
+    await source.commit([{ topic, partition: 0, offset: "1" }]);
+    await source.close();
+    assert.equal(collector.calls.length, callsAtStop);
+    const admin = testKafka().admin();
+    await admin.connect();
+    const [committed] = await admin.fetchOffsets({ groupId: config.groupId!, topics: [topic] });
+    await admin.disconnect();
+    assert.equal(committed.partitions[0].offset, "1");
+  },
+});
+
+Deno.test({
+  name: "kafka source reports the lag of each assigned partition",
+  ...brokerTest,
+  fn: async () => {
+    const topic = uniqueTopic("source-lag");
+    await createTopics([topic], 2);
+    await produce(topic, [
+      { value: "x", partition: 0 },
+      { value: "y", partition: 0 },
+      { value: "z", partition: 1 },
+    ]);
+    const source = new KafkaSource({ config: testConfig(), topics: [topic] });
+    const collector = new Collector();
+    await source.start(collector.handler);
+    try {
+      await collector.waitFor(3);
+      await source.stop();
+      assert.deepEqual(sortLag(await source.lag()), [
+        { topic, partition: 0, lag: 0 },
+        { topic, partition: 1, lag: 0 },
+      ]);
+      await produce(topic, [{ value: "later", partition: 1 }, { value: "later", partition: 1 }]);
+      assert.deepEqual(sortLag(await source.lag()), [
+        { topic, partition: 0, lag: 0 },
+        { topic, partition: 1, lag: 2 },
+      ]);
+    } finally {
+      await source.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "kafka source tells which partitions a rebalance took away and gave",
+  ...brokerTest,
+  fn: async () => {
+    const topic = uniqueTopic("source-rebalance");
+    await createTopics([topic], 2);
+    const config = testConfig({ sessionTimeoutMs: 10_000, heartbeatIntervalMs: 500 });
+    const events: string[] = [];
+    let revoked!: () => void;
+    const wasRevoked = new Promise<void>((resolve) => (revoked = resolve));
+    const first = new KafkaSource({
+      config,
+      topics: [topic],
+      onPartitionsAssigned: (ps) => void events.push(`assigned ${names(ps)}`),
+      onPartitionsRevoked: (ps) => {
+        events.push(`revoked ${names(ps)}`);
+        revoked();
+      },
+    });
+    await first.start(new Collector().handler);
+    const second = new KafkaSource({ config, topics: [topic] });
+    const secondStarted = second.start(new Collector().handler);
+    try {
+      await wasRevoked;
+      await secondStarted;
+      assert.equal(events[0], "assigned 0,1");
+      assert.match(events[1], /^revoked [01]$/);
+    } finally {
+      await Promise.all([first.close(), second.close()]);
+    }
+  },
+});
+
+Deno.test({
+  name: "kafka source start rejects when no broker can be reached",
+  ...brokerTest,
+  fn: async () => {
+    const source = new KafkaSource({
+      config: testConfig({ brokers: ["127.0.0.1:1"], connectionTimeoutMs: 200 }),
+      topics: ["nowhere"],
+    });
+    await assert.rejects(source.start(new Collector().handler), /Kafka admin connection failed/);
+    await source.close().catch(() => {});
+  },
+});
+
+function names(partitions: readonly TopicPartition[]): string {
+  return partitions.map((p) => p.partition).sort().join(",");
+}
+
+function sortLag<T extends { partition: number }>(lags: readonly T[]): T[] {
+  return [...lags].sort((a, b) => a.partition - b.partition);
+}
