@@ -1,0 +1,210 @@
+/**
+ * rivulet: a stream processor for Kafka, in TypeScript.
+ *
+ * Read topics with a format (raw, csv, json, or your own), apply their
+ * `*COMMIT*`-delimited updates atomically to keyed tables, transform them on
+ * an incremental table engine, and write every change of the result to Kafka
+ * as JSON with `diff` and `time`: Pathway's Kafka connectors, for Deno.
+ *
+ * The seed's example, summing the `value` column of a csv topic:
+ *
+ * @example
+ * ```ts ignore
+ * import * as rw from "./mod.ts";
+ *
+ * const settings = { "bootstrap.servers": "127.0.0.1:9092", "group.id": "sum-example" };
+ * const t = rw.kafka.read(settings, {
+ *   topicNames: ["connector_example"],
+ *   format: "csv",
+ *   valueColumns: ["value"],
+ * });
+ * const values = t.select({ value: rw.apply((x: string) => parseInt(x), "value") });
+ * const sum = values.reduce({ sum: rw.reducers.sum("value") });
+ * rw.kafka.write(sum, settings, { topicName: "sum", format: "json" });
+ * await rw.run({ stateDir: ".state/sum-example" });
+ * ```
+ *
+ * @module
+ */
+import type { Row, Value } from "./engine/types.ts";
+import type { Table } from "./engine/mod.ts";
+import { LineSink, LineSource } from "./connectors/file.ts";
+import { type Logger, silentLogger } from "./connectors/types.ts";
+import type { Format, FormatOptions } from "./formats/format.ts";
+import { builtinFormats } from "./formats/mod.ts";
+import { encodeChange } from "./formats/encode_json.ts";
+import {
+  Pipeline,
+  type PipelineStats,
+  type ReadOptions,
+  type RunOptions,
+} from "./runtime/pipeline.ts";
+
+export * from "./engine/mod.ts";
+export type { Batch, Change, Row, RowId, Time, Value } from "./engine/types.ts";
+export { BadInputError, formatIssue, type InputIssue } from "./engine/errors.ts";
+export type {
+  Decoder,
+  DecodeResult,
+  Format,
+  FormatOptions,
+  MessageInfo,
+} from "./formats/format.ts";
+export { FormatError } from "./formats/format.ts";
+export { builtinFormats, loadFormat } from "./formats/mod.ts";
+export { encodeChange } from "./formats/encode_json.ts";
+export {
+  Pipeline,
+  type PipelineStats,
+  type ReadOptions,
+  type RunOptions,
+} from "./runtime/pipeline.ts";
+export type { CommitMode } from "./runtime/reader.ts";
+export type { ErrorPolicy, Logger, Sink, Source } from "./connectors/types.ts";
+export { LineSink, LineSource } from "./connectors/file.ts";
+
+/** The built-in format names. */
+export type FormatName = "raw" | "csv" | "json";
+
+/** The rows a source yields for a format and its value columns. */
+export type RowOf<F, C extends string> = F extends "raw" ? { data: string }
+  : F extends "csv" ? { [K in C]: string }
+  : { [K in C]: Value };
+
+/** Options every source shares: how messages become rows. */
+export interface SourceOptions<F extends FormatName | Format, C extends string> {
+  /** raw, csv, json, or a format module's {@linkcode Format}. */
+  readonly format: F;
+  /** The columns the table gets (csv and json). */
+  readonly valueColumns?: readonly C[];
+  /** csv: the column names up front; then no header message is expected. */
+  readonly header?: readonly string[];
+  /** Columns whose values make the row id: later rows with the same key replace earlier ones. */
+  readonly primaryKey?: readonly C[];
+  /** Adds a `_metadata` column: topic, partition, offset, timestamp, key, headers. */
+  readonly withMetadata?: boolean;
+  /** Reads a `diff` column (1 or -1) as insertion or retraction: another pipeline's output. */
+  readonly diffColumn?: boolean;
+  /** `"marker"` (`*COMMIT*` messages, the default) or `{ intervalMs }` for streams without markers. */
+  readonly commitMode?: "marker" | { readonly intervalMs: number };
+  /** What to do with bad input: `stop` (default), `skip`, or `dead-letter`. */
+  readonly errorPolicy?: ReadOptions["errorPolicy"];
+  /** The pipeline to add the source to (default: the module's pipeline that {@linkcode run} runs). */
+  readonly pipeline?: Pipeline;
+}
+
+let defaultPipeline: Pipeline | undefined;
+
+/** The pipeline that {@linkcode run} runs and sources and sinks join by default. */
+export function currentPipeline(): Pipeline {
+  defaultPipeline ??= new Pipeline({ logger: defaultLogger });
+  return defaultPipeline;
+}
+
+let defaultLogger: Logger = silentLogger;
+
+/** Sets the logger of pipelines created from now on (the command line sets one). */
+export function setLogger(logger: Logger): void {
+  defaultLogger = logger;
+}
+
+/** Resolves a format name or module to a {@linkcode Format}. */
+export function resolveFormat(format: FormatName | Format): Format {
+  if (typeof format !== "string") return format;
+  const found = builtinFormats[format];
+  if (found === undefined) {
+    throw new Error(
+      `Unknown format ${JSON.stringify(format)}: use raw, csv, json or a format module`,
+    );
+  }
+  return found;
+}
+
+/** Builds the runtime's read options from a source's user-facing options. */
+export function readOptions<F extends FormatName | Format, C extends string>(
+  source: ReadOptions["source"],
+  options: SourceOptions<F, C>,
+  extra: Pick<ReadOptions, "deadLetter"> = {},
+): ReadOptions {
+  const formatOptions: FormatOptions = {
+    ...(options.valueColumns === undefined ? {} : {
+      valueColumns: options.diffColumn && !options.valueColumns.includes("diff" as C)
+        ? [...options.valueColumns, "diff"]
+        : options.valueColumns,
+    }),
+    ...(options.header === undefined ? {} : { header: options.header }),
+  };
+  const mode = options.commitMode ?? "marker";
+  return {
+    source,
+    format: resolveFormat(options.format),
+    formatOptions,
+    primaryKey: options.primaryKey,
+    withMetadata: options.withMetadata,
+    diffColumn: options.diffColumn,
+    commitMode: mode === "marker"
+      ? { kind: "marker" }
+      : { kind: "interval", intervalMs: mode.intervalMs },
+    errorPolicy: options.errorPolicy,
+    ...extra,
+  };
+}
+
+/**
+ * Local input and output, for trying a transform without a broker: a file
+ * (or `-` for standard input) with one message per line, `*COMMIT*` lines
+ * included, and standard output with one JSON change per line.
+ */
+export const io = {
+  /** Reads a file or standard input, one message per line. */
+  read<F extends FormatName | Format, C extends string>(
+    path: string,
+    options: SourceOptions<F, C>,
+  ): Table<RowOf<F, C>> {
+    const pipeline = options.pipeline ?? currentPipeline();
+    return pipeline.read<RowOf<F, C>>(readOptions(new LineSource({ path }), options));
+  },
+  /** Writes every change of `table` to standard output (or `writable`), one JSON object per line. */
+  write<R extends Row>(
+    table: Table<R>,
+    options: {
+      readonly writable?: WritableStream<Uint8Array>;
+      readonly commitMarkers?: boolean;
+      readonly pipeline?: Pipeline;
+    } = {},
+  ): void {
+    const pipeline = options.pipeline ?? currentPipeline();
+    pipeline.write(
+      table,
+      new LineSink<R>({ encode: (c, time) => encodeChange(c.row, c.diff, time), ...options }),
+    );
+  },
+};
+
+/** Options of {@linkcode run}. */
+export interface RunPipelineOptions extends RunOptions {
+  /** The pipeline to run (default: the module's). */
+  readonly pipeline?: Pipeline;
+}
+
+/**
+ * Runs the pipeline until SIGINT or SIGTERM (or until every file source is
+ * read): then it stops reading, finishes the open commit, flushes the sinks,
+ * commits the input offsets, and resolves.
+ */
+export async function run(options: RunPipelineOptions = {}): Promise<PipelineStats> {
+  const pipeline = options.pipeline ?? currentPipeline();
+  if (pipeline === defaultPipeline) defaultPipeline = undefined;
+  const controller = new AbortController();
+  const stop = () => controller.abort();
+  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+  for (const signal of signals) Deno.addSignalListener(signal, stop);
+  try {
+    const signal = options.signal === undefined
+      ? controller.signal
+      : AbortSignal.any([options.signal, controller.signal]);
+    return await pipeline.run({ ...options, signal });
+  } finally {
+    for (const signal of signals) Deno.removeSignalListener(signal, stop);
+  }
+}

@@ -1,0 +1,501 @@
+/**
+ * The pipeline: sources, the engine graph and sinks, run until stopped.
+ *
+ * Data flows one way: a source hands over messages, a {@linkcode SourceReader}
+ * decodes them into closed batches, each batch is applied to the graph at one
+ * logical time, and the graph's outputs go to the sinks. A partition's offset
+ * is committed only after every output of the batches before it is
+ * acknowledged (at-least-once). With a state directory, operator state,
+ * positions and decoder state are checkpointed at commit boundaries and a
+ * restart resumes from there.
+ *
+ * @module
+ */
+import { Graph, type InputTable, type Table, UserFunctionError } from "../engine/mod.ts";
+import type { InputIssue } from "../engine/errors.ts";
+import type { Row, Time } from "../engine/types.ts";
+import type { Format, FormatOptions } from "../formats/format.ts";
+import {
+  type DeadLetterSink,
+  type ErrorPolicy,
+  type Logger,
+  type Position,
+  silentLogger,
+  type Sink,
+  type Source,
+  type SourceMessage,
+} from "../connectors/types.ts";
+import { type Checkpoint, CheckpointStore } from "./checkpoint.ts";
+import {
+  type ClosedBatch,
+  type CommitMode,
+  positionsOf,
+  type ReaderCounters,
+  reportBadInput,
+  SourceReader,
+  UpdateKind,
+} from "./reader.ts";
+
+/** How a source's messages become rows of an input table. */
+export interface ReadOptions {
+  readonly source: Source;
+  readonly format: Format;
+  readonly formatOptions?: FormatOptions;
+  /** Columns whose values make the row id (upserts); without it every row is new. */
+  readonly primaryKey?: readonly string[];
+  /** Adds a `_metadata` column (topic, partition, offset, timestamp, key, headers). */
+  readonly withMetadata?: boolean;
+  /** Reads a `diff` column as insertion (1) or retraction (-1): another rivulet's output. */
+  readonly diffColumn?: boolean;
+  /** `*COMMIT*` markers (default) or a fixed interval. */
+  readonly commitMode?: CommitMode;
+  /** What to do with bad input (default `stop`). */
+  readonly errorPolicy?: ErrorPolicy;
+  /** Required by the `dead-letter` policy. */
+  readonly deadLetter?: DeadLetterSink;
+}
+
+/** Options of {@linkcode Pipeline}. */
+export interface PipelineOptions {
+  readonly logger?: Logger;
+}
+
+/** Options of {@linkcode Pipeline.run}. */
+export interface RunOptions {
+  /** Stops the pipeline gracefully when aborted. */
+  readonly signal?: AbortSignal;
+  /** Where state is checkpointed; without it a restart starts with empty state. */
+  readonly stateDir?: string;
+  /** Least time between checkpoints (default 1,000 ms). */
+  readonly checkpointIntervalMs?: number;
+  /** How often acknowledged offsets are committed to Kafka without a state directory (default 1,000 ms). */
+  readonly offsetCommitIntervalMs?: number;
+  /** Applied commits whose outputs are not yet acknowledged before reading pauses (default 10,000). */
+  readonly maxPendingCommits?: number;
+  /** Stop once every source has read all it ever will (files; default true). */
+  readonly stopWhenFinished?: boolean;
+}
+
+/** What a pipeline has done so far. */
+export interface PipelineStats {
+  messagesIn: number;
+  rowsIn: number;
+  commitsApplied: number;
+  changesOut: number;
+  badInput: number;
+  deadLettered: number;
+  /** Applied commits whose outputs the sinks have not acknowledged yet. */
+  pendingCommits: number;
+  /** The logical time of the last applied commit (0 before the first). */
+  lastTime: Time;
+}
+
+interface SourceEntry {
+  readonly options: ReadOptions;
+  readonly input: InputTable<Row>;
+  reader?: SourceReader;
+  /** Next offset per `topic\0partition` after the last applied batch. */
+  readonly applied: Map<string, string>;
+  /** The same, for batches whose outputs are acknowledged. */
+  readonly acknowledged: Map<string, string>;
+  /** What was last committed to the source, to skip identical commits. */
+  committed: string;
+}
+
+interface OutputEntry {
+  readonly table: Table<Row>;
+  readonly sink: Sink<Row>;
+}
+
+const noCounters: ReaderCounters = { messages: 0, rows: 0, badInput: 0, deadLettered: 0 };
+
+/**
+ * A dataflow from sources through the engine to sinks.
+ *
+ * @example
+ * ```ts ignore
+ * const pipeline = new Pipeline();
+ * const t = pipeline.read({ source, format: csv, formatOptions: { valueColumns: ["value"] } });
+ * const sum = t.select({ value: apply((x: string) => parseInt(x), "value") })
+ *   .reduce({ sum: reducers.sum("value") });
+ * pipeline.write(sum, sink);
+ * await pipeline.run();
+ * ```
+ */
+export class Pipeline {
+  readonly graph: Graph;
+  readonly #logger: Logger;
+  readonly #sources: SourceEntry[] = [];
+  readonly #outputs: OutputEntry[] = [];
+  #running = false;
+  #stopping = false;
+  #failure: unknown = undefined;
+  #wake: () => void = () => {};
+  #lastTime: Time = 0;
+  #commitsApplied = 0;
+  #changesOut = 0;
+  #pendingCommits = 0;
+  /** Resolves when every applied batch's outputs are acknowledged (in order). */
+  #acknowledged: Promise<void> = Promise.resolve();
+  /** Sink acknowledgements of the commit being applied. */
+  #acks: Promise<void>[] = [];
+  /** The batch being applied, for locating user function errors. */
+  #current: { entry: SourceEntry; batch: ClosedBatch } | undefined;
+  #store: CheckpointStore | undefined;
+  #checkpointDue = 0;
+  #checkpointIntervalMs = 1000;
+  #saving: Promise<void> = Promise.resolve();
+  /** Dead-letter sends of user function errors in the commit being applied. */
+  #userDeadLetters: Promise<void>[] = [];
+  #userErrors: ReaderCounters = { messages: 0, rows: 0, badInput: 0, deadLettered: 0 };
+
+  constructor(options: PipelineOptions = {}) {
+    this.#logger = options.logger ?? silentLogger;
+    this.graph = new Graph({ onError: (error) => this.#onUserFunctionError(error) });
+  }
+
+  /** Adds a source; returns its input table. */
+  read<R extends Row = Row>(options: ReadOptions): Table<R> {
+    if (this.#running) throw new Error("Cannot add a source to a running pipeline");
+    if (options.errorPolicy === "dead-letter" && options.deadLetter === undefined) {
+      throw new Error(
+        `The dead-letter policy of source "${options.source.name}" needs a dead-letter topic`,
+      );
+    }
+    const input = this.graph.input<Row>({
+      name: options.source.name,
+      keyed: options.primaryKey !== undefined,
+    });
+    this.#sources.push({
+      options,
+      input,
+      applied: new Map(),
+      acknowledged: new Map(),
+      committed: "",
+    });
+    return input as unknown as Table<R>;
+  }
+
+  /** Sends every change of `table` to `sink`. */
+  write<R extends Row>(table: Table<R>, sink: Sink<R>): void {
+    if (this.#running) throw new Error("Cannot add a sink to a running pipeline");
+    const entry: OutputEntry = {
+      table: table as unknown as Table<Row>,
+      sink: sink as unknown as Sink<Row>,
+    };
+    this.#outputs.push(entry);
+    this.graph.output(entry.table, (batch) => {
+      this.#changesOut += batch.changes.length;
+      this.#acks.push(entry.sink.write(batch));
+    });
+  }
+
+  /** Counters for the status line and metrics. */
+  stats(): PipelineStats {
+    const stats: PipelineStats = {
+      messagesIn: 0,
+      rowsIn: 0,
+      commitsApplied: this.#commitsApplied,
+      changesOut: this.#changesOut,
+      badInput: this.#userErrors.badInput,
+      deadLettered: this.#userErrors.deadLettered,
+      pendingCommits: this.#pendingCommits,
+      lastTime: this.#lastTime,
+    };
+    for (const entry of this.#sources) {
+      const counters = entry.reader?.counters ?? noCounters;
+      stats.messagesIn += counters.messages;
+      stats.rowsIn += counters.rows;
+      stats.badInput += counters.badInput;
+      stats.deadLettered += counters.deadLettered;
+    }
+    return stats;
+  }
+
+  /** Asks a running pipeline to stop gracefully; `run` then resolves. */
+  stop(): void {
+    this.#stopping = true;
+    this.#wake();
+  }
+
+  /**
+   * Runs until stopped (signal or {@linkcode stop}), until every source is
+   * finished (files), or until a failure, which it rethrows after committing
+   * what was acknowledged.
+   */
+  async run(options: RunOptions = {}): Promise<PipelineStats> {
+    if (this.#running) throw new Error("The pipeline is already running");
+    if (this.#sources.length === 0) throw new Error("The pipeline has no source");
+    this.#running = true;
+    const stop = () => this.stop();
+    options.signal?.addEventListener("abort", stop);
+    if (options.signal?.aborted) this.#stopping = true;
+    this.#checkpointIntervalMs = options.checkpointIntervalMs ?? 1000;
+    const maxPending = options.maxPendingCommits ?? 10_000;
+    const timers: ReturnType<typeof setInterval>[] = [];
+    try {
+      const checkpoint = await this.#restore(options.stateDir);
+      await Promise.all(this.#outputs.map((o) => o.sink.open()));
+      for (const [index, entry] of this.#sources.entries()) {
+        const handler = (messages: readonly SourceMessage[]) =>
+          this.#handle(entry, messages, maxPending);
+        await entry.options.source.start(handler, checkpoint?.sources[index]?.positions);
+        const mode = entry.options.commitMode;
+        if (mode?.kind === "interval") {
+          timers.push(setInterval(() => this.#closeInterval(entry), mode.intervalMs));
+        }
+      }
+      if (this.#store === undefined) {
+        timers.push(
+          setInterval(() => this.#commitOffsets(), options.offsetCommitIntervalMs ?? 1000),
+        );
+      }
+      const finished = Promise.all(this.#sources.map((s) => s.options.source.finished));
+      finished.then(() => {
+        if (options.stopWhenFinished ?? true) this.stop();
+      }, (error) => this.#fail(error));
+      while (!this.#stopping && this.#failure === undefined) {
+        await new Promise<void>((resolve) => (this.#wake = resolve));
+      }
+    } catch (error) {
+      this.#fail(error);
+    } finally {
+      for (const timer of timers) clearInterval(timer);
+      options.signal?.removeEventListener("abort", stop);
+      await this.#shutdown();
+      this.#running = false;
+    }
+    if (this.#failure !== undefined) throw this.#failure;
+    return this.stats();
+  }
+
+  async #restore(stateDir: string | undefined): Promise<Checkpoint | undefined> {
+    this.#store = stateDir === undefined ? undefined : new CheckpointStore(stateDir);
+    const checkpoint = await this.#store?.load();
+    if (checkpoint !== undefined) {
+      if (checkpoint.sources.length !== this.#sources.length) {
+        throw new Error(
+          `The checkpoint in "${stateDir}" has ${checkpoint.sources.length} sources, the pipeline ${this.#sources.length}`,
+        );
+      }
+      this.graph.restore(checkpoint.graph);
+      this.#lastTime = checkpoint.time;
+      this.#logger.info("resuming from checkpoint", {
+        stateDir: stateDir ?? null,
+        time: checkpoint.time,
+      });
+    }
+    for (const [index, entry] of this.#sources.entries()) {
+      const saved = checkpoint?.sources[index];
+      for (const position of saved?.positions ?? []) {
+        const key = `${position.topic}\0${position.partition}`;
+        entry.applied.set(key, position.offset);
+        entry.acknowledged.set(key, position.offset);
+      }
+      const options = entry.options;
+      entry.reader = new SourceReader({
+        name: options.source.name,
+        format: options.format,
+        formatOptions: options.formatOptions ?? {},
+        primaryKey: options.primaryKey,
+        withMetadata: options.withMetadata,
+        diffColumn: options.diffColumn,
+        errorPolicy: options.errorPolicy ?? "stop",
+        deadLetter: options.deadLetter,
+        logger: this.#logger,
+        savedDecoders: saved?.decoders as Record<string, unknown> | undefined,
+      });
+    }
+    return checkpoint;
+  }
+
+  async #handle(
+    entry: SourceEntry,
+    messages: readonly SourceMessage[],
+    maxPending: number,
+  ): Promise<void> {
+    if (this.#stopping || this.#failure !== undefined) return;
+    const closed: ClosedBatch[] = [];
+    try {
+      entry.reader!.accept(messages, closed);
+    } catch (error) {
+      // Batches closed before the bad message are still applied: they are good.
+      this.#applyAll(entry, closed);
+      this.#fail(error);
+      return;
+    }
+    this.#applyAll(entry, closed);
+    if (this.#pendingCommits > maxPending) await this.#acknowledged.catch(() => {});
+  }
+
+  #closeInterval(entry: SourceEntry): void {
+    if (this.#stopping || this.#failure !== undefined) return;
+    this.#applyAll(entry, entry.reader!.closeAll());
+  }
+
+  #applyAll(entry: SourceEntry, batches: readonly ClosedBatch[]): void {
+    try {
+      for (const batch of batches) {
+        if (this.#failure !== undefined) return;
+        this.#apply(entry, batch);
+      }
+    } catch (error) {
+      this.#fail(error);
+    }
+  }
+
+  /** Applies one batch at one logical time and chains its acknowledgement. */
+  #apply(entry: SourceEntry, batch: ClosedBatch): void {
+    const key = `${batch.topic}\0${batch.partition}`;
+    const acks: Promise<void>[] = this.#acks = [];
+    if (batch.updates.length > 0) {
+      const time = Math.max(this.#lastTime + 1, batch.timestamp);
+      const input = entry.input;
+      for (const update of batch.updates) {
+        switch (update.kind) {
+          case UpdateKind.Insert:
+            input.insert(update.id, update.row);
+            break;
+          case UpdateKind.Upsert:
+            input.upsert(update.id, update.row);
+            break;
+          case UpdateKind.Retract:
+            input.retract(update.id, update.row);
+            break;
+          case UpdateKind.Remove:
+            input.remove(update.id);
+            break;
+        }
+      }
+      this.#current = { entry, batch };
+      try {
+        this.graph.commit(time);
+      } finally {
+        this.#current = undefined;
+      }
+      this.#lastTime = time;
+      this.#commitsApplied++;
+    }
+    entry.applied.set(key, batch.nextOffset);
+    acks.push(entry.reader!.deadLettersAcknowledged());
+    if (this.#userDeadLetters.length > 0) acks.push(...this.#userDeadLetters.splice(0));
+    const checkpoint = this.#takeCheckpointIfDue();
+    this.#pendingCommits++;
+    const done = this.#acknowledged.then(() => Promise.all(acks)).then(() => {
+      this.#pendingCommits--;
+      entry.acknowledged.set(key, batch.nextOffset);
+      if (checkpoint !== undefined) this.#saveCheckpoint(checkpoint);
+    });
+    done.catch((error) => this.#fail(error));
+    this.#acknowledged = done;
+  }
+
+  #takeCheckpointIfDue(force = false): Checkpoint | undefined {
+    if (this.#store === undefined) return undefined;
+    const now = performance.now();
+    if (!force && now < this.#checkpointDue) return undefined;
+    this.#checkpointDue = now + this.#checkpointIntervalMs;
+    return {
+      version: 1,
+      time: this.#lastTime,
+      graph: this.graph.snapshot(),
+      sources: this.#sources.map((entry) => ({
+        name: entry.options.source.name,
+        positions: positionsOf(entry.applied),
+        decoders: entry.reader!.saveDecoders(),
+      })),
+    };
+  }
+
+  /** Writes a checkpoint whose outputs are acknowledged, then commits its positions to the sources. */
+  #saveCheckpoint(checkpoint: Checkpoint): void {
+    const store = this.#store!;
+    this.#saving = this.#saving.then(async () => {
+      await store.save(checkpoint);
+      await Promise.all(
+        checkpoint.sources.map((saved, index) =>
+          this.#commitPositions(this.#sources[index], saved.positions)
+        ),
+      );
+    });
+    this.#saving.catch((error) => this.#fail(error));
+  }
+
+  #commitOffsets(): Promise<void> {
+    return Promise.all(
+      this.#sources.map((entry) => this.#commitPositions(entry, positionsOf(entry.acknowledged))),
+    ).then(() => {}, (error) => {
+      // A failed offset commit loses nothing: the next one covers it.
+      this.#logger.warn(
+        `Cannot commit offsets: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    });
+  }
+
+  async #commitPositions(entry: SourceEntry, positions: readonly Position[]): Promise<void> {
+    const text = JSON.stringify(positions);
+    if (positions.length === 0 || text === entry.committed) return;
+    await entry.options.source.commit(positions);
+    entry.committed = text;
+  }
+
+  #onUserFunctionError(error: UserFunctionError): void {
+    const current = this.#current;
+    const message = current?.batch.updates.find((u) => u.id === error.id)?.message;
+    const issue: InputIssue = {
+      code: "user_function",
+      reason: error.cause instanceof Error ? error.cause.message : String(error.cause),
+      location: message !== undefined
+        ? { topic: message.topic, partition: message.partition, offset: message.offset }
+        : current !== undefined
+        ? {
+          topic: current.batch.topic,
+          partition: current.batch.partition,
+          offset: `<${current.batch.nextOffset}`,
+        }
+        : {},
+      operation: error.operation,
+      row: error.row,
+    };
+    const options = current?.entry.options;
+    reportBadInput(
+      issue,
+      message,
+      {
+        errorPolicy: options?.errorPolicy ?? "stop",
+        deadLetter: options?.deadLetter,
+        logger: this.#logger,
+      },
+      this.#userErrors,
+      this.#userDeadLetters,
+    );
+  }
+
+  #fail(error: unknown): void {
+    if (this.#failure === undefined) this.#failure = error;
+    this.#wake();
+  }
+
+  /** Stops reading, sends what waits, commits what is acknowledged, closes. */
+  async #shutdown(): Promise<void> {
+    this.#stopping = true;
+    const stopped = await Promise.allSettled(this.#sources.map((s) => s.options.source.stop()));
+    for (const result of stopped) {
+      if (result.status === "rejected") {
+        this.#logger.warn(`Cannot stop a source: ${String(result.reason)}`);
+      }
+    }
+    await Promise.allSettled(this.#outputs.map((o) => o.sink.flush()));
+    await this.#acknowledged.catch(() => {});
+    if (this.#store !== undefined) {
+      if (this.#failure === undefined) {
+        const checkpoint = this.#takeCheckpointIfDue(true);
+        if (checkpoint !== undefined) this.#saveCheckpoint(checkpoint);
+      }
+      await this.#saving.catch(() => {});
+    } else {
+      await this.#commitOffsets();
+    }
+    await Promise.allSettled(this.#outputs.map((o) => o.sink.close()));
+  }
+}

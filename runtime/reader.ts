@@ -1,0 +1,368 @@
+/**
+ * Turns the messages of one source into closed batches: decodes each message
+ * with the source's format, keeps the rows of each topic-partition until its
+ * `*COMMIT*` marker (or the commit interval) closes them, and applies the bad
+ * input policy. Knows nothing of operators: a closed batch is a list of input
+ * updates for the engine.
+ *
+ * @module
+ */
+import { BadInputError, type InputIssue, type IssueCode } from "../engine/errors.ts";
+import type { Row, RowId, Value } from "../engine/types.ts";
+import type { Decoder, Format, FormatOptions, MessageInfo } from "../formats/format.ts";
+import { isFormatError } from "../formats/format.ts";
+import type {
+  DeadLetterSink,
+  ErrorPolicy,
+  Logger,
+  Position,
+  SourceMessage,
+} from "../connectors/types.ts";
+import { hashValues } from "../engine/mod.ts";
+
+/** How an update changes the input table. */
+export const enum UpdateKind {
+  /** A new row (append-only sources). */
+  Insert,
+  /** Replaces the current row of the id (primary key). */
+  Upsert,
+  /** Retracts a row given in full (a `diff` of -1 without a primary key). */
+  Retract,
+  /** Removes the current row of the id (a `diff` of -1 with a primary key). */
+  Remove,
+}
+
+/** One row-level update of an input table, with the message it came from. */
+export interface InputUpdate {
+  readonly kind: UpdateKind;
+  readonly id: RowId;
+  readonly row: Row;
+  readonly message: SourceMessage;
+}
+
+/** The rows of one topic-partition between two commit points. */
+export interface ClosedBatch {
+  readonly topic: string;
+  readonly partition: number;
+  readonly updates: readonly InputUpdate[];
+  /** The offset to resume at once this batch is applied and acknowledged. */
+  readonly nextOffset: string;
+  /** Milliseconds: the marker's timestamp, or the newest message's (interval mode). */
+  readonly timestamp: number;
+}
+
+/** When the rows of a partition are applied. */
+export type CommitMode =
+  /** At each `*COMMIT*` message (the default). */
+  | { readonly kind: "marker" }
+  /** Every `intervalMs`, whatever has arrived (for producers that send no markers). */
+  | { readonly kind: "interval"; readonly intervalMs: number };
+
+/** Options of {@linkcode SourceReader}. */
+export interface SourceReaderOptions {
+  readonly name: string;
+  readonly format: Format;
+  readonly formatOptions: FormatOptions;
+  /** Columns whose values make the row id; later rows with the same key replace earlier ones. */
+  readonly primaryKey?: readonly string[];
+  /** Adds a `_metadata` column: topic, partition, offset, timestamp, key, headers. */
+  readonly withMetadata?: boolean;
+  /** Reads a `diff` column (1 or -1) as insertion or retraction, as written by a rivulet sink. */
+  readonly diffColumn?: boolean;
+  readonly errorPolicy: ErrorPolicy;
+  readonly deadLetter?: DeadLetterSink;
+  readonly logger: Logger;
+  /** Saved decoder state per topic (a restart). */
+  readonly savedDecoders?: Readonly<Record<string, unknown>>;
+}
+
+const COMMIT_MARKER = "*COMMIT*";
+const textDecoder = new TextDecoder();
+const empty = new Uint8Array(0);
+
+/** Whether a message value is exactly `*COMMIT*`, surrounding white space ignored. */
+export function isCommitMarker(value: Uint8Array | null): boolean {
+  if (value === null || value.length < COMMIT_MARKER.length || value.length > 64) return false;
+  return textDecoder.decode(value).trim() === COMMIT_MARKER;
+}
+
+class PartitionState {
+  updates: InputUpdate[] = [];
+  /** Messages that cannot be decoded yet (csv rows before the header), markers included. */
+  waiting: SourceMessage[] = [];
+  lastOffset: string | undefined;
+  lastTimestamp = 0;
+  constructor(readonly topic: string, readonly partition: number) {}
+}
+
+/** Counters a reader keeps, for the status line and metrics. */
+export interface ReaderCounters {
+  messages: number;
+  rows: number;
+  badInput: number;
+  deadLettered: number;
+}
+
+/** Decodes messages of one source into closed batches. */
+export class SourceReader {
+  readonly name: string;
+  readonly counters: ReaderCounters = { messages: 0, rows: 0, badInput: 0, deadLettered: 0 };
+  readonly #options: SourceReaderOptions;
+  readonly #decoders = new Map<string, Decoder>();
+  readonly #partitions = new Map<string, PartitionState>();
+  /** Dead-letter sends not yet acknowledged; a batch's positions wait for them. */
+  #deadLetters: Promise<void>[] = [];
+  /** Some partition holds messages its decoder could not take yet. */
+  #someWaiting = false;
+  #retrying = false;
+
+  constructor(options: SourceReaderOptions) {
+    this.name = options.name;
+    this.#options = options;
+  }
+
+  /** Decodes messages (of any partitions, each partition in offset order); returns the batches they closed, in order. */
+  accept(messages: readonly SourceMessage[], closed: ClosedBatch[] = []): ClosedBatch[] {
+    for (const message of messages) {
+      this.counters.messages++;
+      const state = this.#partition(message.topic, message.partition);
+      if (state.waiting.length > 0) {
+        state.waiting.push(message);
+      } else {
+        this.#take(state, message, closed);
+      }
+    }
+    return closed;
+  }
+
+  /** Closes every partition's open rows (interval mode); returns the batches. */
+  closeAll(closed: ClosedBatch[] = []): ClosedBatch[] {
+    for (const state of this.#partitions.values()) {
+      if (state.updates.length > 0 && state.waiting.length === 0) {
+        closed.push(this.#close(state, null));
+      }
+    }
+    return closed;
+  }
+
+  /** Forgets the open rows of partitions this source no longer reads (a rebalance). */
+  dropPartitions(partitions: readonly { topic: string; partition: number }[]): void {
+    for (const { topic, partition } of partitions) {
+      this.#partitions.delete(`${topic}\0${partition}`);
+    }
+  }
+
+  /** Decoder state per topic, for a checkpoint. */
+  saveDecoders(): Record<string, unknown> {
+    // Topics not read since the restart keep the state they were restored with.
+    const saved: Record<string, unknown> = { ...this.#options.savedDecoders };
+    for (const [topic, decoder] of this.#decoders) saved[topic] = decoder.save();
+    return saved;
+  }
+
+  /** Resolves when every dead-letter record sent so far is acknowledged. */
+  async deadLettersAcknowledged(): Promise<void> {
+    const pending = this.#deadLetters;
+    this.#deadLetters = [];
+    await Promise.all(pending);
+  }
+
+  /** Rows read but not yet closed by a marker, over all partitions. */
+  get openRows(): number {
+    let rows = 0;
+    for (const state of this.#partitions.values()) {
+      rows += state.updates.length + state.waiting.length;
+    }
+    return rows;
+  }
+
+  #partition(topic: string, partition: number): PartitionState {
+    const key = `${topic}\0${partition}`;
+    let state = this.#partitions.get(key);
+    if (state === undefined) {
+      state = new PartitionState(topic, partition);
+      this.#partitions.set(key, state);
+    }
+    return state;
+  }
+
+  #decoder(topic: string): Decoder {
+    let decoder = this.#decoders.get(topic);
+    if (decoder === undefined) {
+      const saved = this.#options.savedDecoders?.[topic];
+      decoder = this.#options.format.open(topic, this.#options.formatOptions, saved);
+      this.#decoders.set(topic, decoder);
+    }
+    return decoder;
+  }
+
+  /** Takes one message of a partition with nothing waiting; false when it had to wait. */
+  #take(state: PartitionState, message: SourceMessage, closed: ClosedBatch[]): boolean {
+    state.lastOffset = message.offset;
+    const timestamp = Number(message.timestamp);
+    if (timestamp > state.lastTimestamp) state.lastTimestamp = timestamp;
+    if (isCommitMarker(message.value)) {
+      closed.push(this.#close(state, message));
+      return true;
+    }
+    const info: MessageInfo = message;
+    let rows: readonly Row[];
+    try {
+      const result = this.#decoder(message.topic).decode(message.value ?? empty, info);
+      if (result.kind === "wait") {
+        state.waiting.push(message);
+        this.#someWaiting = true;
+        return false;
+      }
+      rows = result.rows;
+    } catch (error) {
+      if (!isFormatError(error)) throw error;
+      this.#bad(message, error.code, error.message, error.column);
+      return true;
+    }
+    for (let i = 0; i < rows.length; i++) this.#addRow(state, message, rows[i], i);
+    if (this.#someWaiting && !this.#retrying) this.#retryWaiting(message.topic, closed);
+    return true;
+  }
+
+  /** After a message that may have taught the decoder something (a csv header), retries partitions that wait. */
+  #retryWaiting(topic: string, closed: ClosedBatch[]): void {
+    this.#retrying = true;
+    let stillWaiting = false;
+    for (const state of this.#partitions.values()) {
+      if (state.waiting.length === 0) continue;
+      if (state.topic === topic) {
+        const waiting = state.waiting;
+        state.waiting = [];
+        for (let i = 0; i < waiting.length; i++) {
+          if (state.waiting.length > 0) {
+            state.waiting.push(waiting[i]);
+          } else {
+            this.#take(state, waiting[i], closed);
+          }
+        }
+      }
+      if (state.waiting.length > 0) stillWaiting = true;
+    }
+    this.#someWaiting = stillWaiting;
+    this.#retrying = false;
+  }
+
+  #addRow(state: PartitionState, message: SourceMessage, decoded: Row, index: number): void {
+    const options = this.#options;
+    let row = decoded;
+    let retraction = false;
+    if (options.diffColumn) {
+      const diff = row.diff;
+      if (diff !== undefined && diff !== 1 && diff !== -1) {
+        this.#bad(
+          message,
+          "malformed",
+          `column "diff" must be 1 or -1, not ${JSON.stringify(diff)}`,
+          "diff",
+        );
+        return;
+      }
+      retraction = diff === -1;
+      const { diff: _diff, time: _time, ...rest } = row;
+      row = rest;
+    }
+    if (options.withMetadata) row = { ...row, _metadata: metadataOf(message) };
+    let id: RowId;
+    let kind: UpdateKind;
+    if (options.primaryKey !== undefined) {
+      const values: Value[] = [];
+      for (const column of options.primaryKey) {
+        const value = row[column];
+        if (value === undefined) {
+          this.#bad(
+            message,
+            "missing_column",
+            `primary key column ${JSON.stringify(column)} is missing`,
+            column,
+          );
+          return;
+        }
+        values.push(value);
+      }
+      id = hashValues(values);
+      kind = retraction ? UpdateKind.Remove : UpdateKind.Upsert;
+    } else {
+      const key = options.diffColumn && message.key !== null ? textDecoder.decode(message.key) : "";
+      id = /^[0-9a-f]{32}$/.test(key)
+        ? key
+        : hashValues([message.topic, message.partition, message.offset, index]);
+      kind = retraction ? UpdateKind.Retract : UpdateKind.Insert;
+    }
+    this.counters.rows++;
+    state.updates.push({ kind, id, row, message });
+  }
+
+  #close(state: PartitionState, marker: SourceMessage | null): ClosedBatch {
+    const batch: ClosedBatch = {
+      topic: state.topic,
+      partition: state.partition,
+      updates: state.updates,
+      nextOffset: String(BigInt(marker?.offset ?? state.lastOffset ?? "-1") + 1n),
+      timestamp: marker === null ? state.lastTimestamp : Number(marker.timestamp),
+    };
+    state.updates = [];
+    return batch;
+  }
+
+  /** Applies the bad input policy to one message; throws under `stop`. */
+  #bad(message: SourceMessage, code: IssueCode, reason: string, column?: string): void {
+    const issue: InputIssue = {
+      code,
+      reason,
+      location: { topic: message.topic, partition: message.partition, offset: message.offset },
+      ...(column === undefined ? {} : { column }),
+      input: message.value ?? empty,
+    };
+    reportBadInput(issue, message, this.#options, this.counters, this.#deadLetters);
+  }
+}
+
+/** Applies a bad input policy: throws (stop), logs and counts (skip), or sends to the dead-letter topic. */
+export function reportBadInput(
+  issue: InputIssue,
+  message: SourceMessage | undefined,
+  options: Pick<SourceReaderOptions, "errorPolicy" | "deadLetter" | "logger">,
+  counters: ReaderCounters,
+  deadLetters: Promise<void>[],
+): void {
+  const error = new BadInputError([issue]);
+  if (options.errorPolicy === "stop") throw error;
+  counters.badInput++;
+  if (
+    options.errorPolicy === "dead-letter" && options.deadLetter !== undefined &&
+    message !== undefined
+  ) {
+    counters.deadLettered++;
+    options.logger.warn(`${error.message}; sent to the dead-letter topic`, { code: issue.code });
+    deadLetters.push(options.deadLetter.send(message, error.message));
+    return;
+  }
+  options.logger.warn(`${error.message}; skipped`, { code: issue.code });
+}
+
+function metadataOf(message: SourceMessage): Row {
+  return {
+    topic: message.topic,
+    partition: message.partition,
+    offset: message.offset,
+    timestamp: Number(message.timestamp),
+    key: message.key === null ? null : textDecoder.decode(message.key),
+    headers: { ...message.headers },
+  };
+}
+
+/** Positions as Kafka wants them, from a map keyed `topic\0partition`. */
+export function positionsOf(offsets: ReadonlyMap<string, string>): Position[] {
+  const positions: Position[] = [];
+  for (const [key, offset] of offsets) {
+    const [topic, partition] = key.split("\0");
+    positions.push({ topic, partition: Number(partition), offset });
+  }
+  return positions;
+}
