@@ -1,0 +1,175 @@
+/**
+ * `rivulet run` as a subprocess: local runs of a transform, formats loaded
+ * from files, pipeline scripts, config files and bad input policies.
+ */
+import assert from "node:assert/strict";
+import { fixtures, records, rivulet, seedSumStream } from "./_rivulet.ts";
+
+Deno.test("rivulet run prints the seed's change stream: +0, then -0 +1 ... -36 +45 with diff and time", async () => {
+  const result = await rivulet([
+    "run",
+    "--transform",
+    "examples/sum.ts",
+    "--input",
+    "examples/connector_example.txt",
+    "--format",
+    "csv",
+    "--columns",
+    "value",
+  ]);
+  assert.equal(result.code, 0, result.stderr);
+  // Times of a local run are the commits' sequence numbers (the file has no timestamps).
+  assert.deepEqual(records(result.stdout), seedSumStream());
+});
+
+Deno.test("rivulet run reads standard input with --input -", async () => {
+  const result = await rivulet(
+    [
+      "run",
+      "--transform",
+      "examples/sum.ts",
+      "--input",
+      "-",
+      "--format",
+      "csv",
+      "--columns",
+      "value",
+    ],
+    { stdin: "value\n5\n7\n*COMMIT*\n1\n" },
+  );
+  assert.equal(result.code, 0, result.stderr);
+  // The 1 after the last *COMMIT* waits for a marker that never comes: it is not applied.
+  assert.deepEqual(records(result.stdout), [{ sum: 12, diff: 1, time: 1 }]);
+});
+
+Deno.test("rivulet run loads a transform file given with --transform", async () => {
+  const result = await rivulet([
+    "run",
+    "--transform",
+    `${fixtures}double.ts`,
+    "--input",
+    `${fixtures}numbers.txt`,
+    "--format",
+    "csv",
+  ]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.deepEqual(
+    records(result.stdout).map((r) => [r.doubled, r.diff, r.time]),
+    [[2, 1, 1], [4, 1, 1], [6, 1, 2]],
+  );
+});
+
+Deno.test("rivulet run loads a user format module with --format-module", async () => {
+  const result = await rivulet(
+    [
+      "run",
+      "--transform",
+      `${fixtures}double.ts`,
+      "--input",
+      "-",
+      "--format-module",
+      `${fixtures}pipe_format.ts`,
+      "--columns",
+      "n,label",
+    ],
+    { stdin: "4|four\n*COMMIT*\n" },
+  );
+  assert.equal(result.code, 0, result.stderr);
+  assert.deepEqual(records(result.stdout), [{ doubled: 8, diff: 1, time: 1 }]);
+});
+
+Deno.test("rivulet run loads the kv example format by path with --format", async () => {
+  const result = await rivulet(
+    [
+      "run",
+      "--transform",
+      `${fixtures}double.ts`,
+      "--input",
+      "-",
+      "--format",
+      "./examples/formats/kv.ts",
+      "--columns",
+      "n",
+    ],
+    { stdin: "n=10;other=x\n*COMMIT*\n" },
+  );
+  assert.equal(result.code, 0, result.stderr);
+  assert.deepEqual(records(result.stdout), [{ doubled: 20, diff: 1, time: 1 }]);
+});
+
+Deno.test("rivulet run takes its flags from --config, paths relative to the config file", async () => {
+  const result = await rivulet(["run", "--config", `${fixtures}config.json`], { cwd: "/" });
+  assert.equal(result.code, 0, result.stderr);
+  assert.deepEqual(records(result.stdout).map((r) => r.doubled), [2, 4, 6]);
+});
+
+Deno.test("rivulet run runs a pipeline script whose default export builds on the API", async () => {
+  const result = await rivulet(["run", `${fixtures}pipeline_default.ts`]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.deepEqual(records(result.stdout), [
+    { total: 3, rows: 2, diff: 1, time: 1 },
+    { total: 3, rows: 2, diff: -1, time: 2 },
+    { total: 6, rows: 3, diff: 1, time: 2 },
+  ]);
+});
+
+Deno.test("rivulet run runs a library-mode pipeline script that calls run() itself", async () => {
+  const result = await rivulet(["run", `${fixtures}pipeline_library.ts`]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.deepEqual(records(result.stdout).map((r) => [r.largest, r.diff]), [[2, 1], [2, -1], [
+    3,
+    1,
+  ]]);
+});
+
+Deno.test("bad input stops the run with exit 3 and names the line", async () => {
+  const result = await rivulet(
+    [
+      "run",
+      "--transform",
+      `${fixtures}double.ts`,
+      "--input",
+      "-",
+      "--format",
+      "json",
+      "--columns",
+      "n",
+    ],
+    { stdin: '{"n": "1"}\n*COMMIT*\n{"n": \n*COMMIT*\n' },
+  );
+  assert.equal(result.code, 3, result.stderr);
+  assert.match(result.stderr, /stdin/);
+  assert.match(result.stderr, /--error-policy skip/);
+  assert.deepEqual(records(result.stdout), [{ doubled: 2, diff: 1, time: 1 }]);
+});
+
+Deno.test("--error-policy skip logs bad input and goes on", async () => {
+  const result = await rivulet(
+    [
+      "run",
+      "--transform",
+      `${fixtures}double.ts`,
+      "--input",
+      "-",
+      "--format",
+      "json",
+      "--columns",
+      "n",
+      "--error-policy",
+      "skip",
+      "--log-format",
+      "json",
+    ],
+    { stdin: '{"n": "1"}\n*COMMIT*\n{"n": \n{"n": "5"}\n*COMMIT*\n' },
+  );
+  assert.equal(result.code, 0, result.stderr);
+  assert.deepEqual(records(result.stdout).map((r) => r.doubled), [2, 10]);
+  const logs = records(result.stderr);
+  assert.ok(
+    logs.some((l) => l.level === "warn" && /skipped/.test(String(l.message))),
+    result.stderr,
+  );
+  const done = logs.find((l) => l.message === "done");
+  assert.equal(done?.badInput, 1);
+  assert.equal(done?.commitsApplied, 2);
+});
