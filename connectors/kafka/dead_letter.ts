@@ -7,6 +7,7 @@
 import type { ClientConfig } from "./config.ts";
 import type { KafkaClient, Producer } from "./client.ts";
 import { createKafkajsClient } from "./kafkajs.ts";
+import { connectExplained } from "./connection_error.ts";
 import type { DeadLetterSink, Logger, SourceMessage } from "../types.ts";
 import { silentLogger } from "../types.ts";
 
@@ -92,7 +93,7 @@ export class KafkaDeadLetterSink implements DeadLetterSink {
   async #open(): Promise<Producer> {
     const topic = this.#options.topic;
     const admin = this.#client.admin();
-    await admin.connect();
+    await connectExplained(() => admin.connect(), this.#options.config);
     try {
       if (!(await admin.listTopics()).includes(topic)) {
         if (this.#options.createTopic === false) {
@@ -104,7 +105,7 @@ export class KafkaDeadLetterSink implements DeadLetterSink {
       await admin.disconnect();
     }
     const producer = this.#client.producer({ idempotent: true });
-    await producer.connect();
+    await connectExplained(() => producer.connect(), this.#options.config);
     return producer;
   }
 

@@ -141,7 +141,9 @@ function scrub(text: string, secrets: readonly string[]): string {
 function clientError(what: string, error: unknown, secrets: readonly string[]): Error {
   const cause = error instanceof Error ? error : new Error(String(error));
   const message = scrub(cause.message, secrets);
-  const wrapped = new Error(`Kafka ${what} failed: ${message}`);
+  // The cause stays attached (kafkajs never puts a secret in one) so that
+  // connection_failure.ts can look through kafkajs' nested errors.
+  const wrapped = new Error(`Kafka ${what} failed: ${message}`, { cause });
   wrapped.name = cause.name === "Error" ? "KafkaClientError" : cause.name;
   return wrapped;
 }

@@ -10,6 +10,7 @@ import type { Batch, Change, Row, Time } from "../../engine/types.ts";
 import type { ClientConfig } from "./config.ts";
 import type { Admin, KafkaClient, Producer, ProduceRecord } from "./client.ts";
 import { createKafkajsClient } from "./kafkajs.ts";
+import { connectExplained } from "./connection_error.ts";
 import type { Logger, Sink } from "../types.ts";
 import { silentLogger } from "../types.ts";
 
@@ -141,7 +142,7 @@ export class KafkaSink<R extends Row = Row> implements Sink<R> {
   /** Connects and makes sure the topic exists (creating it unless `createTopic` is false). */
   async open(): Promise<void> {
     const admin: Admin = this.#client.admin();
-    await admin.connect();
+    await connectExplained(() => admin.connect(), this.#options.config);
     try {
       const topic = this.#options.topic;
       if (!(await admin.listTopics()).includes(topic)) {
@@ -155,7 +156,7 @@ export class KafkaSink<R extends Row = Row> implements Sink<R> {
       await admin.disconnect();
     }
     const producer = this.#client.producer({ idempotent: true });
-    await producer.connect();
+    await connectExplained(() => producer.connect(), this.#options.config);
     this.#producer = producer;
   }
 

@@ -8,6 +8,7 @@
 import type { ClientConfig } from "./config.ts";
 import type { Admin, FetchedBatch, GroupConsumer, KafkaClient, TopicPartition } from "./client.ts";
 import { createKafkajsClient } from "./kafkajs.ts";
+import { connectExplained } from "./connection_error.ts";
 import type { Logger, MessageHandler, Position, Source } from "../types.ts";
 import { silentLogger } from "../types.ts";
 
@@ -114,8 +115,8 @@ export class KafkaSource implements Source {
       isolation: this.#options.isolation ?? "read_committed",
       autoOffsetReset: this.#options.config.autoOffsetReset,
     });
-    await admin.connect();
-    await consumer.connect();
+    await connectExplained(() => admin.connect(), this.#options.config);
+    await connectExplained(() => consumer.connect(), this.#options.config);
     const missing = await this.#missingTopics();
     const reading = this.#read(handler, missing);
     if (missing.length === 0) return await reading;
