@@ -62,7 +62,8 @@ export function checkSettings(parsed: unknown, where: string): LoadedSettings {
   const unknown = translated.warnings.filter(isUnknownKeyWarning);
   if (unknown.length > 0) {
     throw new UsageError(
-      `${unknown.join("; ")} (in the ${where}): fix the spelling, or remove the key`,
+      `${unknown.map((w) => w.replace(/ is ignored/, "")).join("; ")} in the ${where}: ` +
+        `fix the spelling, or remove the key`,
     );
   }
   return { settings, config: translated.config, warnings: translated.warnings };
