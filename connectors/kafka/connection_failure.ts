@@ -74,18 +74,21 @@ export async function explainConnectionFailure(
   options: ExplainOptions,
 ): Promise<ConnectionFailure> {
   const { config } = options;
-  let text = errorText(error);
+  // The library's words are quoted in messages: remove any secret a broker or
+  // library might have echoed (none is known to, this is a second line of defence).
+  const secrets = [config.sasl?.password, config.tls?.keyPassword, config.tls?.key];
+  let text = scrub(errorText(error), secrets);
   let probed: string | undefined;
   if (config.tls !== undefined && options.probeTls !== false && !saslFailure.test(text)) {
-    probed = await probeTls(config, config.tls);
+    const reason = await probeTls(config, config.tls);
+    probed = reason === undefined ? undefined : scrub(reason, secrets);
     if (probed !== undefined) text = `${text} | ${probed}`;
   }
   const brokers = config.brokers.join(", ");
-  const secrets = [config.sasl?.password, config.tls?.keyPassword, config.tls?.key];
   const explained = (kind: ConnectionFailureKind, fatal: boolean, message: string) => ({
     kind,
     fatal,
-    message: scrub(message, secrets),
+    message,
   });
 
   if (/unsupported sasl mechanism|UNSUPPORTED_SASL_MECHANISM|not enabled mechanism/i.test(text)) {

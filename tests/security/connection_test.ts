@@ -111,6 +111,60 @@ async function failingConnection(settings: Record<string, string>) {
   return { error, failure, output, elapsedMs };
 }
 
+const connectCheck = new URL("./_connect_check.ts", import.meta.url).pathname;
+const deno = new URL("../../scripts/deno", import.meta.url).pathname;
+/** Environment variables kafkajs reads when it loads: part of the narrowest --allow-env. */
+const kafkajsEnv = [
+  "NODE_ENV",
+  "KAFKAJS_NO_PARTITIONER_WARNING",
+  "KAFKAJS_DEBUG_PROTOCOL_BUFFERS",
+  "KAFKAJS_DEBUG_EXTENDED_PROTOCOL_BUFFERS",
+  "KAFKAJS_LOG_LEVEL",
+];
+
+/** Options for {@linkcode runConnectCheck}. */
+interface ConnectCheck {
+  readonly settings: Record<string, string>;
+  /** Host and port `--allow-net` grants. */
+  readonly net: string;
+  /** Files `--allow-read` grants besides the settings file. */
+  readonly read: readonly string[];
+  /** Variables set for the program and granted with `--allow-env`. */
+  readonly env: Record<string, string>;
+  /** Grant `--allow-env` for `env` (default true). */
+  readonly grantEnv?: boolean;
+}
+
+/** Runs _connect_check.ts in its own process with the narrowest permissions; all output together. */
+async function runConnectCheck(check: ConnectCheck): Promise<{ code: number; output: string }> {
+  const dir = await Deno.makeTempDir({ prefix: "rivulet-security-cli-" });
+  const file = `${dir}/kafka.json`;
+  await Deno.writeTextFile(file, JSON.stringify(check.settings));
+  const envNames = [...Object.keys(check.env), ...kafkajsEnv].join(",");
+  const result = await new Deno.Command(deno, {
+    args: [
+      "run",
+      "--no-prompt",
+      `--allow-net=${check.net}`,
+      `--allow-read=${[file, ...check.read].join(",")}`,
+      ...(check.grantEnv === false
+        ? [`--allow-env=${kafkajsEnv.join(",")}`]
+        : [`--allow-env=${envNames}`]),
+      connectCheck,
+      file,
+    ],
+    env: { ...check.env, NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  await Deno.remove(dir, { recursive: true });
+  const decoder = new TextDecoder();
+  return {
+    code: result.code,
+    output: decoder.decode(result.stdout) + decoder.decode(result.stderr),
+  };
+}
+
 function assertNoSecret(output: string, secrets: readonly string[]) {
   for (const secret of secrets) {
     assert.ok(!output.includes(secret), `a secret leaked into the output:\n${output}`);
@@ -278,6 +332,87 @@ Deno.test({
           });
         }
       });
+
+      // The seed's configuration as a user should write it: the password in an
+      // environment variable, the program granted only what it needs.
+      const seedFile = () => ({
+        ...b.settings("scram_over_tls"),
+        "group.id": "rivulet-security-cli",
+        "session.timeout.ms": "6000",
+        "sasl.password": "${RIVULET_KAFKA_PASSWORD}",
+      });
+      const narrow = {
+        net: `127.0.0.1:${b.ports.saslSsl}`,
+        read: [`${b.dir}/ca.pem`],
+      };
+
+      await t.step(
+        "a program with the narrowest permissions connects over SCRAM and TLS",
+        async () => {
+          const { code, output } = await runConnectCheck({
+            ...narrow,
+            settings: seedFile(),
+            env: { RIVULET_KAFKA_PASSWORD: b.secrets.password },
+          });
+          assert.equal(code, 0, output);
+          assert.match(output, /^connected$/m);
+          assertNoSecret(output, secrets);
+        },
+      );
+
+      await t.step(
+        "a wrong password exits non-zero with a clear message and no password in any output",
+        async () => {
+          const wrong = "Wrong-Cli-3390-not-this-one";
+          const { code, output } = await runConnectCheck({
+            ...narrow,
+            settings: seedFile(),
+            env: { RIVULET_KAFKA_PASSWORD: wrong },
+          });
+          assert.equal(code, 1, output);
+          assert.match(
+            output,
+            /error: The Kafka broker at 127\.0\.0\.1:\d+ refused SASL SCRAM-SHA-256 authentication as "alice"/,
+          );
+          assertNoSecret(output, [...secrets, wrong]);
+        },
+      );
+
+      await t.step(
+        "a password variable the program may not read is an error saying what to grant",
+        async () => {
+          const { code, output } = await runConnectCheck({
+            ...narrow,
+            settings: seedFile(),
+            env: { RIVULET_KAFKA_PASSWORD: b.secrets.password },
+            grantEnv: false,
+          });
+          assert.equal(code, 2, output);
+          assert.match(
+            output,
+            /Setting "sasl\.password" refers to environment variable RIVULET_KAFKA_PASSWORD, which rivulet may not read: grant it with --allow-env=RIVULET_KAFKA_PASSWORD/,
+          );
+          assertNoSecret(output, secrets);
+        },
+      );
+
+      await t.step(
+        "a CA file the program may not read is an error saying what to grant",
+        async () => {
+          const { code, output } = await runConnectCheck({
+            ...narrow,
+            read: [],
+            settings: seedFile(),
+            env: { RIVULET_KAFKA_PASSWORD: b.secrets.password },
+          });
+          assert.equal(code, 2, output);
+          assert.match(
+            output,
+            /Setting "ssl\.ca\.location" names a file rivulet may not read: ".*ca\.pem" \(grant it with --allow-read=/,
+          );
+          assertNoSecret(output, secrets);
+        },
+      );
     } finally {
       await broker?.stop();
     }
