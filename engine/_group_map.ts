@@ -31,6 +31,11 @@ export class GroupMap<T> {
     return entry;
   }
 
+  /** The entry for the one-value key `[value]` if it is a primitive that is present (no allocation). */
+  getOne(value: Value): T | undefined {
+    return isPrimitive(value) ? this.#byValue.get(value) : undefined;
+  }
+
   /** Removes the entry for `key`. */
   delete(key: readonly Value[]): void {
     if (key.length === 1 && isPrimitive(key[0])) this.#byValue.delete(key[0]);

@@ -46,8 +46,10 @@ export class MapNode extends Node {
 /** filter: keeps the changes of rows the predicate accepts. */
 export class FilterNode extends Node {
   readonly kind = "filter";
-  constructor(readonly flow: Dataflow, readonly predicate: (row: Row) => unknown) {
+  constructor(readonly flow: Dataflow, readonly predicate: (row: Row) => unknown, upstream: Node) {
     super(1);
+    // Dropping changes cannot make a retraction and an insertion cancel.
+    this.consolidated = upstream.consolidated;
   }
 
   run(): Change[] {

@@ -27,6 +27,11 @@ export abstract class Node {
   readonly pending: Pending[];
   /** Where this node's output goes. */
   readonly downstream: { node: Node; port: number }[] = [];
+  /**
+   * Whether every output of one run is already consolidated (no id has a
+   * retraction and an insertion of equal rows), so outputs can skip that work.
+   */
+  consolidated = false;
 
   constructor(ports: number) {
     this.pending = Array.from({ length: ports }, () => []);

@@ -17,14 +17,16 @@ export class OutputNode extends Node {
   /** The batch of the current commit, if the table changed. */
   batch: Batch | undefined;
 
-  constructor(readonly onBatch: (batch: Batch<Row>) => void) {
+  constructor(readonly onBatch: (batch: Batch<Row>) => void, readonly upstream: Node) {
     super(1);
   }
 
   run(time: Time): Change[] {
     const chunks = this.take(0);
     if (chunks.length === 0) return [];
-    const consolidated = consolidate(chunks, equalRows);
+    const consolidated = this.upstream.consolidated && chunks.length === 1
+      ? chunks[0]
+      : consolidate(chunks, equalRows);
     const changes: Change[] = [];
     for (const change of consolidated) if (change.diff < 0) pushUnits(changes, change);
     for (const change of consolidated) if (change.diff > 0) pushUnits(changes, change);

@@ -47,6 +47,8 @@ export class ReduceNode extends Node {
     readonly outputs: readonly OutputColumn[],
   ) {
     super(1);
+    // One retraction and one insertion of different rows per group and run.
+    this.consolidated = true;
     const reducerOutputs = outputs.filter((o) => "reducer" in o);
     this.#impls = reducerOutputs.map((o) => reducerImpls[o.reducer]);
     this.#reducerColumns = reducerOutputs.map((o) => o.column);
@@ -109,6 +111,11 @@ export class ReduceNode extends Node {
   }
 
   #group(row: Row): Group {
+    if (this.groupColumns.length === 1) {
+      const value = row[this.groupColumns[0]] ?? null;
+      const group = this.#groups.getOne(value);
+      if (group !== undefined) return group;
+    }
     const key = this.groupColumns.map((column) => row[column] ?? null);
     return this.#groups.getOrCreate(key, () => this.#newGroup(hashValues(key), key));
   }

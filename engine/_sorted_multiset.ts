@@ -62,13 +62,13 @@ export class SortedMultiset<K> {
       const entry = block[l];
       entry.count += diff;
       if (entry.count === 0) {
-        block.splice(l, 1);
+        removeAt(block, l);
         this.#distinct--;
         if (block.length === 0) blocks.splice(b, 1);
       }
       return;
     }
-    block.splice(l, 0, { key, count: diff });
+    insertAt(block, l, { key, count: diff });
     this.#distinct++;
     if (block.length > MAX_BLOCK) blocks.splice(b + 1, 0, block.splice(MAX_BLOCK >>> 1));
   }
@@ -97,4 +97,18 @@ export class SortedMultiset<K> {
     }
     return out;
   }
+}
+
+// Hand-written moves: Array.prototype.splice allocates a result array on every call.
+function insertAt<T>(array: T[], index: number, item: T): void {
+  let i = array.length;
+  array.push(item);
+  for (; i > index; i--) array[i] = array[i - 1];
+  array[index] = item;
+}
+
+function removeAt<T>(array: T[], index: number): void {
+  const last = array.length - 1;
+  for (let i = index; i < last; i++) array[i] = array[i + 1];
+  array.pop();
 }

@@ -18,6 +18,8 @@ export class UpdateRowsNode extends Node {
 
   constructor() {
     super(2);
+    // One retraction and one insertion of different rows per touched id.
+    this.consolidated = true;
   }
 
   run(): Change[] {

@@ -93,9 +93,12 @@ export class Graph {
    */
   output<R extends Row>(table: Table<R>, onBatch: (batch: Batch<R>) => void): void {
     if (table.flow !== this.#flow) throw new Error("Cannot output a table of another graph");
-    const node = this.#flow.add(new OutputNode(onBatch as (batch: Batch<Row>) => void), [
-      table.node,
-    ]);
+    const node = this.#flow.add(
+      new OutputNode(onBatch as (batch: Batch<Row>) => void, table.node),
+      [
+        table.node,
+      ],
+    );
     this.#outputs.push(node);
   }
 

@@ -178,9 +178,12 @@ export class Table<R extends Row = Row> {
 
   /** The rows for which `predicate` is truthy. */
   filter(predicate: (row: R) => unknown): Table<R> {
-    const node = this.flow.add(new FilterNode(this.flow, predicate as (row: Row) => unknown), [
-      this.node,
-    ]);
+    const node = this.flow.add(
+      new FilterNode(this.flow, predicate as (row: Row) => unknown, this.node),
+      [
+        this.node,
+      ],
+    );
     return new Table(this.flow, node, this.columns);
   }
 
