@@ -33,6 +33,11 @@ import { type Logger, silentLogger } from "./connectors/types.ts";
 import type { Format, FormatOptions } from "./formats/format.ts";
 import { builtinFormats } from "./formats/mod.ts";
 import { encodeChange } from "./formats/encode_json.ts";
+import { type KafkaSettings, translateSettings } from "./connectors/kafka/settings.ts";
+import type { ClientConfig } from "./connectors/kafka/config.ts";
+import { KafkaSource } from "./connectors/kafka/source.ts";
+import { KafkaSink } from "./connectors/kafka/sink.ts";
+import { KafkaDeadLetterSink } from "./connectors/kafka/dead_letter.ts";
 import {
   Pipeline,
   type PipelineStats,
@@ -62,6 +67,12 @@ export {
 export type { CommitMode } from "./runtime/reader.ts";
 export type { ErrorPolicy, Logger, Sink, Source } from "./connectors/types.ts";
 export { LineSink, LineSource } from "./connectors/file.ts";
+export {
+  type KafkaSettings,
+  loadSettingsFile,
+  redactSettings,
+  SettingsError,
+} from "./connectors/kafka/settings.ts";
 
 /** The built-in format names. */
 export type FormatName = "raw" | "csv" | "json";
@@ -177,6 +188,89 @@ export const io = {
     pipeline.write(
       table,
       new LineSink<R>({ encode: (c, time) => encodeChange(c.row, c.diff, time), ...options }),
+    );
+  },
+};
+
+/** Translates librdkafka settings, logging each warning (unknown keys) by name. */
+function clientConfig(settings: KafkaSettings, pipeline: Pipeline): ClientConfig {
+  const { config, warnings } = translateSettings(settings, {
+    readFile: (path) => Deno.readTextFileSync(path),
+    env: (name) => Deno.env.get(name),
+  });
+  for (const warning of warnings) pipeline.logger.warn(warning);
+  return config;
+}
+
+/** Options of {@linkcode kafka.read}: Pathway's `pw.kafka.read` arguments. */
+export interface KafkaReadOptions<F extends FormatName | Format, C extends string>
+  extends SourceOptions<F, C> {
+  /** The topics listened to, by one consumer group (`group.id`). */
+  readonly topicNames: readonly string[];
+  /** Where bad messages go under the `dead-letter` policy. */
+  readonly deadLetterTopic?: string;
+}
+
+/** Options of {@linkcode kafka.write}: Pathway's `pw.kafka.write` arguments. */
+export interface KafkaWriteOptions {
+  /** The topic every change goes to. */
+  readonly topicName: string;
+  /** Only `json` for now, as in Pathway. */
+  readonly format?: "json";
+  /** Commits whose changes go in one produce request at most (default 1). */
+  readonly commitFrequencyInMessages?: number;
+  /** Milliseconds a commit may wait for others to fill a request (default 100). */
+  readonly lingerMs?: number;
+  /** Ends each commit with a `*COMMIT*` record, so another pipeline reads the topic atomically. */
+  readonly commitMarkers?: boolean;
+  readonly pipeline?: Pipeline;
+}
+
+/**
+ * Kafka input and output, as Pathway's `pw.kafka`: settings are librdkafka's
+ * keys and string values (`bootstrap.servers`, `group.id`,
+ * `security.protocol`, `sasl.mechanism`, `sasl.username`, `sasl.password`, ...).
+ */
+export const kafka = {
+  /** Reads topics into a table; each `*COMMIT*` message applies its partition's rows atomically. */
+  read<F extends FormatName | Format, C extends string>(
+    settings: KafkaSettings,
+    options: KafkaReadOptions<F, C>,
+  ): Table<RowOf<F, C>> {
+    const pipeline = options.pipeline ?? currentPipeline();
+    const config = clientConfig(settings, pipeline);
+    if (config.groupId === undefined) {
+      throw new Error(
+        'Setting "group.id" is required to read topics: offsets are committed to that group',
+      );
+    }
+    if (options.topicNames.length === 0) throw new Error("Option topicNames names no topic");
+    const source = new KafkaSource({ config, topics: options.topicNames, logger: pipeline.logger });
+    const deadLetter = options.deadLetterTopic === undefined ? undefined : new KafkaDeadLetterSink({
+      config,
+      topic: options.deadLetterTopic,
+      logger: pipeline.logger,
+    });
+    return pipeline.read<RowOf<F, C>>(readOptions(source, options, { deadLetter }));
+  },
+  /** Writes every change of `table` to a topic as JSON with `diff` and `time`; the key is the row id. */
+  write<R extends Row>(table: Table<R>, settings: KafkaSettings, options: KafkaWriteOptions): void {
+    if ((options.format ?? "json") !== "json") {
+      throw new Error(`Output format ${JSON.stringify(options.format)} is not supported: use json`);
+    }
+    const pipeline = options.pipeline ?? currentPipeline();
+    const config = clientConfig(settings, pipeline);
+    pipeline.write(
+      table,
+      new KafkaSink<R>({
+        config,
+        topic: options.topicName,
+        encode: (change, time) => encodeChange(change.row, change.diff, time),
+        logger: pipeline.logger,
+        commitFrequencyInMessages: options.commitFrequencyInMessages,
+        lingerMs: options.lingerMs,
+        commitMarkers: options.commitMarkers,
+      }),
     );
   },
 };

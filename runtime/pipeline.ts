@@ -124,6 +124,8 @@ const noCounters: ReaderCounters = { messages: 0, rows: 0, badInput: 0, deadLett
  */
 export class Pipeline {
   readonly graph: Graph;
+  /** Where the pipeline and its connectors report. */
+  readonly logger: Logger;
   readonly #logger: Logger;
   readonly #sources: SourceEntry[] = [];
   readonly #outputs: OutputEntry[] = [];
@@ -150,7 +152,7 @@ export class Pipeline {
   #userErrors: ReaderCounters = { messages: 0, rows: 0, badInput: 0, deadLettered: 0 };
 
   constructor(options: PipelineOptions = {}) {
-    this.#logger = options.logger ?? silentLogger;
+    this.#logger = this.logger = options.logger ?? silentLogger;
     this.graph = new Graph({ onError: (error) => this.#onUserFunctionError(error) });
   }
 
@@ -188,6 +190,16 @@ export class Pipeline {
       this.#changesOut += batch.changes.length;
       this.#acks.push(entry.sink.write(batch));
     });
+  }
+
+  /** The sinks, in the order they were added (their own counters, for metrics and tests). */
+  sinks(): readonly Sink<Row>[] {
+    return this.#outputs.map((o) => o.sink);
+  }
+
+  /** The sources, in the order they were added. */
+  sources(): readonly Source[] {
+    return this.#sources.map((s) => s.options.source);
   }
 
   /** Counters for the status line and metrics. */
