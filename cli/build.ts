@@ -72,11 +72,13 @@ export async function buildTransformPipeline(options: BuildOptions): Promise<Bui
   };
   const input: Table<Row> = plan.input.kind === "file"
     ? rw.io.read(plan.input.path, sourceOptions) as Table<Row>
-    : kafkaApi().read(settings!.settings, {
-      ...sourceOptions,
-      topicNames: plan.input.topics,
-      ...(plan.deadLetterTopic === undefined ? {} : { deadLetterTopic: plan.deadLetterTopic }),
-    });
+    : asUsageError(() =>
+      rw.kafka.read(settings!.settings, {
+        ...sourceOptions,
+        topicNames: plan.input.kind === "kafka" ? plan.input.topics : [],
+        ...(plan.deadLetterTopic === undefined ? {} : { deadLetterTopic: plan.deadLetterTopic }),
+      }) as Table<Row>
+    );
 
   let output: unknown;
   try {
@@ -98,15 +100,18 @@ export async function buildTransformPipeline(options: BuildOptions): Promise<Bui
     );
   }
   if (plan.outputTopic !== undefined) {
-    kafkaApi().write(output, settings!.settings, {
-      topicName: plan.outputTopic,
-      format: "json",
-      ...(plan.commitFrequency === undefined
-        ? {}
-        : { commitFrequencyInMessages: plan.commitFrequency }),
-      commitMarkers: plan.commitMarkers,
-      pipeline,
-    });
+    const topicName = plan.outputTopic;
+    asUsageError(() =>
+      rw.kafka.write(output, settings!.settings, {
+        topicName,
+        format: "json",
+        ...(plan.commitFrequency === undefined
+          ? {}
+          : { commitFrequencyInMessages: plan.commitFrequency }),
+        commitMarkers: plan.commitMarkers,
+        pipeline,
+      })
+    );
   } else {
     rw.io.write(output, { pipeline, commitMarkers: plan.commitMarkers });
   }
@@ -134,12 +139,15 @@ export function settingsOf(source: SettingsSource): Promise<LoadedSettings> {
     : Promise.resolve(checkSettings(source.value, source.where));
 }
 
-function kafkaApi(): KafkaApi {
-  const kafka = (rw as unknown as { kafka?: KafkaApi }).kafka;
-  if (kafka === undefined || typeof kafka.read !== "function") {
-    throw new Error("This build of rivulet has no Kafka connector (mod.ts exports no kafka.read)");
+/** Runs `make`; what it throws (settings it cannot use) is the user's to fix. */
+function asUsageError<T>(make: () => T): T {
+  try {
+    return make();
+  } catch (error) {
+    throw error instanceof UsageError
+      ? error
+      : new UsageError((error as Error).message, { cause: error });
   }
-  return kafka;
 }
 
 async function checkInputFile(path: string): Promise<void> {

@@ -1,0 +1,133 @@
+/**
+ * The command against the real broker: `rivulet run --topic ... --output-topic`
+ * on the seed's stream, then `rivulet tail` rebuilding the result table.
+ */
+import assert from "node:assert/strict";
+import { consumeAll, createTopics, produce, testBroker, uniqueTopic } from "../support/kafka.ts";
+import { records, rivulet, root, runFlags, seedSumStream } from "./_rivulet.ts";
+
+/** The seed's generator: a header, then 0..9 each followed by *COMMIT*, all on partition 0. */
+const seedMessages = [
+  "value",
+  ...Array.from({ length: 10 }, (_, i) => [String(i), "*COMMIT*"]).flat(),
+];
+
+async function settingsFile(group: string): Promise<string> {
+  const path = await Deno.makeTempFile({ suffix: ".json" });
+  await Deno.writeTextFile(
+    path,
+    JSON.stringify({ "bootstrap.servers": testBroker, "group.id": group }),
+  );
+  return path;
+}
+
+Deno.test("rivulet run --topic --output-topic writes the seed's sums to Kafka, the same stream as the local run; tail shows the table", async () => {
+  const input = uniqueTopic("cli-connector-example");
+  const output = uniqueTopic("cli-sum");
+  await createTopics([input, output]);
+  await produce(input, seedMessages);
+  const settings = await settingsFile(uniqueTopic("cli-group"));
+
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      ...runFlags,
+      `${root}main.ts`,
+      "run",
+      "--transform",
+      "examples/sum.ts",
+      "--topic",
+      input,
+      "--settings",
+      settings,
+      "--format",
+      "csv",
+      "--columns",
+      "value",
+      "--output-topic",
+      output,
+      "--quiet",
+    ],
+    cwd: root,
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let written;
+  try {
+    written = await consumeAll(output, { count: 19, timeoutMs: 30_000 });
+  } finally {
+    child.kill("SIGTERM");
+  }
+  const ended = await child.output();
+  const stderr = new TextDecoder().decode(ended.stderr);
+  assert.equal(ended.code, 0, `SIGTERM stops the run gracefully, exit 0\n${stderr}`);
+
+  const values = written.map((r) => JSON.parse(r.value));
+  const local = seedSumStream();
+  assert.deepEqual(values.map((v) => [v.sum, v.diff]), local.map((v) => [v.sum, v.diff]));
+  for (let i = 1; i < values.length; i += 2) {
+    assert.equal(values[i].time, values[i + 1].time, "a retraction and its insertion share a time");
+    assert.ok(values[i].time >= values[i - 1].time, "times never decrease");
+  }
+  assert.ok(
+    written.every((r) => r.key !== null && /^[0-9a-f]{32}$/.test(r.key)),
+    "the key is the row id",
+  );
+
+  const tail = await rivulet([
+    "tail",
+    output,
+    "--settings",
+    settings,
+    "--from-beginning",
+    "--exit-after-idle",
+    "1500",
+  ]);
+  assert.equal(tail.code, 0, tail.stderr);
+  const blocks = tail.stdout.trim().split(/\n(?=time )/);
+  const last = blocks.at(-1)!.split("\n");
+  assert.match(last[0], /^time \d+: 1 row$/);
+  assert.deepEqual(records(last.slice(1).join("\n")), [{ sum: 45 }]);
+  assert.match(
+    blocks[0],
+    /^time \d+: 1 row\n\{"sum":0\}$/,
+    "the first block is the first commit's table",
+  );
+});
+
+Deno.test("rivulet tail rebuilds a keyed table from inserts and retractions", async () => {
+  const topic = uniqueTopic("cli-tail");
+  await createTopics([topic]);
+  const key = (n: number) => n.toString(16).padStart(32, "0");
+  await produce(topic, [
+    { key: key(1), value: JSON.stringify({ word: "a", count: 1, diff: 1, time: 5 }) },
+    { key: key(2), value: JSON.stringify({ word: "b", count: 1, diff: 1, time: 5 }) },
+    "*COMMIT*",
+    { key: key(1), value: JSON.stringify({ word: "a", count: 1, diff: -1, time: 9 }) },
+    { key: key(1), value: JSON.stringify({ word: "a", count: 2, diff: 1, time: 9 }) },
+    { key: key(2), value: JSON.stringify({ word: "b", count: 1, diff: -1, time: 9 }) },
+    "*COMMIT*",
+  ]);
+  const settings = await settingsFile(uniqueTopic("cli-tail-group"));
+  const tail = await rivulet([
+    "tail",
+    topic,
+    "--settings",
+    settings,
+    "--from-beginning",
+    "--exit-after-idle",
+    "1500",
+  ]);
+  assert.equal(tail.code, 0, tail.stderr);
+  assert.equal(
+    tail.stdout,
+    'time 5: 2 rows\n{"word":"a","count":1}\n{"word":"b","count":1}\ntime 9: 1 row\n{"word":"a","count":2}\n',
+  );
+});
+
+Deno.test("rivulet tail names a topic that does not exist, exit 2", async () => {
+  const settings = await settingsFile(uniqueTopic("cli-tail-group"));
+  const result = await rivulet(["tail", uniqueTopic("cli-no-such-topic"), "--settings", settings]);
+  assert.equal(result.code, 2);
+  assert.match(result.stderr, /Topic "cli-no-such-topic-[0-9a-f]+" does not exist/);
+});
