@@ -81,8 +81,30 @@ export async function runCommand(options: RunCommandOptions): Promise<ExitStatus
   }
 }
 
-function runPipeline(pipeline: Pipeline, plan: RunPlan): Promise<PipelineStats> {
-  return api.run({ pipeline, ...(plan.stateDir === undefined ? {} : { stateDir: plan.stateDir }) });
+async function runPipeline(pipeline: Pipeline, plan: RunPlan): Promise<PipelineStats> {
+  if (plan.stateDir !== undefined) await checkStateDirWritable(plan.stateDir);
+  return await api.run({
+    pipeline,
+    ...(plan.stateDir === undefined ? {} : { stateDir: plan.stateDir }),
+  });
+}
+
+/**
+ * Fails before reading anything when the state directory cannot be written:
+ * otherwise the first checkpoint would fail after input was already read.
+ */
+async function checkStateDirWritable(stateDir: string): Promise<void> {
+  const permission = await Deno.permissions.query({ name: "write", path: stateDir });
+  if (permission.state === "granted") return;
+  throw new UsageError(
+    Deno.build.standalone
+      ? `The compiled rivulet may write state only under ./.state, not ${
+        JSON.stringify(stateDir)
+      }: ` +
+        `use --state-dir .state/NAME, run from the directory that should hold .state, or run main.ts with deno run --allow-write=${stateDir}`
+      : `rivulet may not write the state directory ${JSON.stringify(stateDir)}: ` +
+        `run with --allow-write=${stateDir}`,
+  );
 }
 
 /**

@@ -173,3 +173,47 @@ Deno.test("--error-policy skip logs bad input and goes on", async () => {
   assert.equal(done?.badInput, 1);
   assert.equal(done?.commitsApplied, 2);
 });
+
+Deno.test("--state-dir checkpoints: a second run over the same file resumes past it and emits nothing again", async () => {
+  const state = await Deno.makeTempDir();
+  const args = [
+    "run",
+    "--transform",
+    "examples/sum.ts",
+    "--input",
+    "examples/connector_example.txt",
+    "--format",
+    "csv",
+    "--columns",
+    "value",
+    "--state-dir",
+    `${state}/sum`,
+  ];
+  const first = await rivulet(args, { flags: [`--allow-write=${state}`] });
+  assert.equal(first.code, 0, first.stderr);
+  assert.deepEqual(records(first.stdout), seedSumStream());
+  const second = await rivulet(args, { flags: [`--allow-write=${state}`] });
+  assert.equal(second.code, 0, second.stderr);
+  assert.equal(second.stdout, "", "nothing is re-emitted after a resume");
+});
+
+Deno.test("--state-dir without write permission fails before reading, naming the flag to add, exit 2", async () => {
+  const state = await Deno.makeTempDir();
+  const result = await rivulet([
+    "run",
+    "--transform",
+    "examples/sum.ts",
+    "--input",
+    "examples/connector_example.txt",
+    "--format",
+    "csv",
+    "--state-dir",
+    state,
+  ]);
+  assert.equal(result.code, 2);
+  assert.match(
+    result.stderr,
+    new RegExp(`may not write the state directory .*--allow-write=${state}`),
+  );
+  assert.equal(result.stdout, "");
+});
