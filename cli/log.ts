@@ -94,6 +94,6 @@ export function redact(fields: LogFields): Record<string, string | number | bool
 }
 
 function formatTextValue(value: string | number | boolean | null): string {
-  if (typeof value === "string" && /^[\w.:/@-]+$/.test(value)) return value;
+  if (typeof value === "string" && /^[\w.:/@[\]-]+$/.test(value)) return value;
   return JSON.stringify(value);
 }
