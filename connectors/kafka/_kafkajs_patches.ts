@@ -1,16 +1,34 @@
 /**
- * Stops kafkajs 2.2.4 from printing "TimeoutNegativeWarning: -1795586848468 is
- * a negative number" under Deno. Its request queue schedules a pending-request
- * check at `throttledUntil - Date.now()`, and `throttledUntil` starts at -1, so
- * the delay is minus the current epoch time whenever the broker is not
- * throttling. Node clamps the delay to 1 ms and Deno warns while doing so. This
- * replaces that one method with the same logic and the delay clamped at 0.
- * Imported for its side effect by `kafkajs.ts` only.
+ * Two repairs of kafkajs 2.2.4 internals, applied for their side effect when
+ * `kafkajs.ts` is imported (it imports this module before kafkajs itself).
+ * Both keep kafkajs' behaviour and change only what is named here; the version
+ * is pinned in deno.json, so the internals they touch do not move.
+ *
+ * 1. "TimeoutNegativeWarning: -1795586848468 is a negative number" under Deno:
+ *    the request queue schedules its pending-request check at
+ *    `throttledUntil - Date.now()`, and `throttledUntil` starts at -1, so the
+ *    delay is minus the epoch time whenever the broker is not throttling.
+ *    Node clamps it to 1 ms; Deno warns while doing so. The replacement clamps
+ *    the delay at 0 itself.
+ * 2. Producing is quadratic in the records per partition of one request:
+ *    `groupMessagesPerPartition` copies the partition's array for every record
+ *    (`[...current, message]`), so 10,000 records cost 50 million copies and a
+ *    large request took longer than ten small ones. The replacement appends.
+ *    kafkajs captures that function when its producer module loads, so the
+ *    replacement goes into the CommonJS module cache first; if kafkajs was
+ *    already loaded by someone else, kafkajs stays as it was (only slower).
+ * 3. Every varint of every record (lengths, offset and timestamp deltas) was
+ *    written through a temporary array and `Buffer.from`, the largest cost of
+ *    a produce request under Deno. The replacements write the same bytes into
+ *    the encoder's buffer directly.
  *
  * @module
  */
 // @ts-types="./_kafkajs_request_queue.d.ts"
 import RequestQueue from "kafkajs/src/network/requestQueue/index.js";
+// @ts-types="./_kafkajs_encoder.d.ts"
+import Encoder from "kafkajs/src/protocol/encoder.js";
+import { createRequire } from "node:module";
 import { setTimeout } from "node:timers";
 
 // kafkajs' CHECK_PENDING_REQUESTS_INTERVAL: how soon queued requests are retried.
@@ -26,4 +44,59 @@ RequestQueue.prototype.scheduleCheckPendingRequests = function () {
     this.throttleCheckTimeoutId = null;
     this.checkPendingRequests();
   }, delayMs);
+};
+
+interface GroupingInput<M> {
+  topic: string;
+  partitionMetadata: readonly unknown[];
+  messages: readonly M[];
+  partitioner: (
+    input: { topic: string; partitionMetadata: readonly unknown[]; message: M },
+  ) => number;
+}
+
+function groupMessagesPerPartition<M>(
+  { topic, partitionMetadata, messages, partitioner }: GroupingInput<M>,
+): Record<number, M[]> {
+  const result: Record<number, M[]> = {};
+  if (partitionMetadata.length === 0) return result;
+  for (const message of messages) {
+    const partition = partitioner({ topic, partitionMetadata, message });
+    (result[partition] ??= []).push(message);
+  }
+  return result;
+}
+
+const require = createRequire(import.meta.resolve("kafkajs"));
+const groupingPath = require.resolve("./src/producer/groupMessagesPerPartition.js");
+require(groupingPath);
+const cached = require.cache[groupingPath];
+if (cached !== undefined) cached.exports = groupMessagesPerPartition;
+
+// LEB128 with zig-zag sign folding, as kafkajs writes it: 7 bits a byte, high bit = more.
+Encoder.prototype.writeUVarInt = function (value: number) {
+  this.ensureAvailable(5);
+  const buf = this.buf;
+  let offset = this.offset;
+  while ((value & 0xffffff80) !== 0) {
+    buf[offset++] = (value & 0x7f) | 0x80;
+    value >>>= 7;
+  }
+  buf[offset++] = value & 0x7f;
+  this.offset = offset;
+  return this;
+};
+
+Encoder.prototype.writeVarLong = function (value: unknown) {
+  this.ensureAvailable(10);
+  const buf = this.buf;
+  let offset = this.offset;
+  let rest = BigInt.asUintN(64, Encoder.encodeZigZag64(value).value);
+  while (rest > 0x7fn) {
+    buf[offset++] = Number(rest & 0x7fn) | 0x80;
+    rest >>= 7n;
+  }
+  buf[offset++] = Number(rest);
+  this.offset = offset;
+  return this;
 };

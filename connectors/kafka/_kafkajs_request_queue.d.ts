@@ -1,4 +1,4 @@
-// The part of kafkajs 2.2.4's untyped request queue that `_kafkajs_timeout_patch.ts` replaces.
+// The part of kafkajs 2.2.4's untyped request queue that `_kafkajs_patches.ts` replaces.
 declare class RequestQueue {
   throttledUntil: number;
   throttleCheckTimeoutId: unknown;

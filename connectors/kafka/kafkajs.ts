@@ -6,7 +6,7 @@
  *
  * @module
  */
-import "./_kafkajs_timeout_patch.ts";
+import "./_kafkajs_patches.ts";
 import { Buffer } from "node:buffer";
 import {
   type Admin as KafkajsAdmin,

@@ -1,0 +1,14 @@
+// The part of kafkajs 2.2.4's untyped protocol encoder that `_kafkajs_patches.ts` replaces.
+declare class Encoder {
+  static encodeZigZag(value: number): number;
+  static encodeZigZag64(value: unknown): { value: bigint };
+  buf: Uint8Array;
+  offset: number;
+  ensureAvailable(length: number): void;
+  /** The bytes written so far. */
+  readonly buffer: Uint8Array;
+  writeVarInt(value: number): Encoder;
+  writeUVarInt(value: number): Encoder;
+  writeVarLong(value: unknown): Encoder;
+}
+export default Encoder;
