@@ -18,19 +18,27 @@ export type IssueCode =
 
 /** Where a bad message came from. Every field that is known is set. */
 export interface InputLocation {
+  /** The Kafka topic. */
   topic?: string;
+  /** The partition of the topic. */
   partition?: number;
+  /** The message's offset, as a decimal string. */
   offset?: string;
   /** For local runs: the file and line. */
   source?: string;
+  /** For local runs: the line in `source`. */
   line?: number;
 }
 
 /** One problem with one piece of input. */
 export interface InputIssue {
+  /** What kind of problem. */
   code: IssueCode;
+  /** The problem, in a sentence fragment for `formatIssue`. */
   reason: string;
+  /** Where the input came from. */
   location: InputLocation;
+  /** The column concerned, if one is. */
   column?: string;
   /** The operation that failed, for user functions ("select", "filter", ...). */
   operation?: string;
@@ -63,7 +71,9 @@ export function formatIssue(issue: InputIssue): string {
 
 /** Raised for bad input; carries the structured issues. */
 export class BadInputError extends Error {
+  /** The problems, as data. */
   readonly issues: readonly InputIssue[];
+  /** Makes the error; the message formats every issue. */
   constructor(issues: readonly InputIssue[]) {
     super(issues.map(formatIssue).join("; "));
     this.name = "BadInputError";
@@ -90,10 +100,15 @@ export interface UserFunctionErrorOptions {
  * the row came from with {@linkcode UserFunctionError.toIssue}.
  */
 export class UserFunctionError extends Error {
+  /** The operation whose function threw. */
   readonly operation: string;
+  /** The id of the row it threw on. */
   readonly id: string;
+  /** The row it threw on. */
   readonly row: Row;
+  /** What the function threw. */
   override readonly cause: unknown;
+  /** Makes the error; the message names the operation, the row id and the cause. */
   constructor(options: UserFunctionErrorOptions) {
     const reason = options.cause instanceof Error ? options.cause.message : String(options.cause);
     super(`User function in ${options.operation} failed on row ${options.id}: ${reason}`);

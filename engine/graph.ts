@@ -67,6 +67,7 @@ export class Graph {
   #time: Time = -Infinity;
   #failed = false;
 
+  /** An empty graph; `options.onError` decides what a throwing user function does. */
   constructor(options: GraphOptions = {}) {
     this.#flow = new Dataflow(options.onError);
   }

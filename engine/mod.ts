@@ -37,6 +37,7 @@ export { Graph, type GraphOptions, type InputOptions } from "./graph.ts";
 export {
   type Applied,
   apply,
+  type AsValue,
   type ColumnOf,
   type ColumnSpec,
   type Flatten,
@@ -48,8 +49,12 @@ export {
   type JoinRow,
   type JoinSelectOptions,
   type JoinSide,
+  type LeftMissing,
   type ReduceResult,
   type ReduceSpec,
+  type RightMissing,
+  type RightNames,
+  type RightSource,
   type SelectResult,
   type SelectSpec,
   Table,
@@ -60,5 +65,11 @@ export { hashValue, hashValues } from "./hash.ts";
 export { compareValues, equalRows, equalValues } from "./value.ts";
 export { GLOBAL_REDUCE_ID } from "./_reduce.ts";
 export { joinId } from "./_join.ts";
-export { UserFunctionError, type UserFunctionErrorOptions } from "./errors.ts";
+export {
+  type InputIssue,
+  type InputLocation,
+  type IssueCode,
+  UserFunctionError,
+  type UserFunctionErrorOptions,
+} from "./errors.ts";
 export type { Batch, Change, Row, RowId, Time, Value } from "./types.ts";

@@ -51,6 +51,7 @@ export type ReducerKind =
 
 /** A reducer applied to a column, as written in a reduce spec. */
 export interface Reducer<Kind extends ReducerKind = ReducerKind, C extends string = string> {
+  /** Which reducer. */
   readonly reducer: Kind;
   /** The column reduced; undefined for `count()`. */
   readonly column: C | undefined;

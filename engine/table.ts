@@ -24,8 +24,11 @@ export type Flatten<T> = { [K in keyof T]: T[K] } & unknown;
 
 /** A user function applied to columns, made by {@linkcode apply}. */
 export interface Applied<T extends Value = Value, C extends string = string> {
+  /** Marks a spec value as an applied function. */
   readonly kind: "apply";
+  /** The user function; gets the columns' values in order. */
   readonly fn: (...args: Value[]) => T;
+  /** The columns whose values `fn` gets. */
   readonly columns: readonly C[];
 }
 
@@ -53,8 +56,8 @@ export type ColumnSpec<R> = ColumnOf<R> | ((row: R) => Value) | Applied<Value, C
 /** A select / withColumns spec: new column name to how it is computed. */
 export type SelectSpec<R> = Record<string, ColumnSpec<R>>;
 
-/** `T` when it is a column value type. */
-type AsValue<T> = T extends Value ? T : never;
+/** `T` when it is a column value type, else never. */
+export type AsValue<T> = T extends Value ? T : never;
 
 /** The row type a select spec produces. */
 export type SelectResult<R, S> = {
@@ -85,9 +88,9 @@ export type ReduceResult<R, S> = {
 };
 
 /** Whether the left side of a join may be missing. */
-type LeftMissing<How> = How extends "right" | "outer" ? true : false;
+export type LeftMissing<How> = How extends "right" | "outer" ? true : false;
 /** Whether the right side of a join may be missing. */
-type RightMissing<How> = How extends "left" | "outer" ? true : false;
+export type RightMissing<How> = How extends "left" | "outer" ? true : false;
 
 /**
  * The default row of a join: every left column, then every right column; a
@@ -104,10 +107,12 @@ export type JoinRow<L, R, How extends JoinHow> = {
 };
 
 /** The names right columns get in a join's output. */
-type RightNames<L, R> = { [K in ColumnOf<R>]: K extends keyof L ? `right_${K}` : K }[ColumnOf<R>];
+export type RightNames<L, R> = {
+  [K in ColumnOf<R>]: K extends keyof L ? `right_${K}` : K;
+}[ColumnOf<R>];
 
 /** The right column an output column of a join comes from. */
-type RightSource<L, K> = K extends `right_${infer C extends ColumnOf<L>}` ? C : K;
+export type RightSource<L, K> = K extends `right_${infer C extends ColumnOf<L>}` ? C : K;
 
 /** What a join's `select` gets for a side: the row, or null when it may be missing. */
 export type JoinSide<R, Missing extends boolean> = Missing extends true ? R | null : R;
@@ -235,6 +240,7 @@ export class Table<R extends Row = Row> {
     other: Table<R2>,
     options: JoinSelectOptions<R, R2, How, O>,
   ): Table<O>;
+  /** Joins with `other` on equal columns; the output row is {@linkcode JoinRow}. */
   join<R2 extends Row, const How extends JoinHow = "inner">(
     other: Table<R2>,
     options: JoinOptions<R, R2, How>,

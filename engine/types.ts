@@ -32,13 +32,18 @@ export type Time = number;
  * (`diff` < 0). Outside the engine `diff` is always 1 or -1.
  */
 export interface Change<R extends Row = Row> {
+  /** The row's id. */
   readonly id: RowId;
+  /** The row's values (for a retraction: the values retracted). */
   readonly row: R;
+  /** +1 for an insertion, -1 for a retraction (inside the engine, any non-zero count). */
   readonly diff: number;
 }
 
 /** The changes of one table at one logical time, already consolidated. */
 export interface Batch<R extends Row = Row> {
+  /** The logical time of the commit. */
   readonly time: Time;
+  /** The changes, each id's retraction before its insertion. */
   readonly changes: readonly Change<R>[];
 }
