@@ -90,7 +90,8 @@ export class Graph {
   /**
    * Calls `onBatch` after each commit in which `table` changed, with its
    * consolidated changes: diffs of 1 or -1, changes that cancel removed, all
-   * retractions before all insertions.
+   * retractions before all insertions. Rows are shared with the engine's
+   * state: read them, do not modify them.
    */
   output<R extends Row>(table: Table<R>, onBatch: (batch: Batch<R>) => void): void {
     if (table.flow !== this.#flow) throw new Error("Cannot output a table of another graph");

@@ -6,7 +6,9 @@
  * Definitions (deterministic; "order" is the value order of `value.ts`):
  * - `sum(col)`: the sum of the non-null values; `0` for none. Numbers add as
  *   float64; bigints add exactly (a mix of both gives a number). Other values
- *   are bad input.
+ *   are bad input. Integer sums are exact up to 2^53; a float sum that had
+ *   rows retracted may differ in its last bits from summing the remaining rows
+ *   afresh (a group's totals restart from zero when it empties).
  * - `count()`: the number of rows.
  * - `min(col)` / `max(col)`: the smallest / largest value in order.
  * - `avg(col)`: the mean of the non-null numeric values, `null` for none.

@@ -195,6 +195,12 @@ function assertSameRows(actual: Map<RowId, Row>, expected: Map<RowId, Row>, labe
 export interface CheckOptions {
   seeds: number;
   commits: number;
+  /**
+   * Make the right input unkeyed and drive it with insert and retract only, as
+   * a json source reading a `diff` column does: an upsert becomes a retraction
+   * of the old row and an insertion of the new one.
+   */
+  unkeyedRight?: boolean;
 }
 
 /**
@@ -213,7 +219,11 @@ export function checkAgainstReference(testCase: Case, options: CheckOptions): vo
     const start = () => {
       const graph = new Graph();
       const left = graph.input<TestRow>({ name: "left", keyed: true, columns: ["k", "v", "s"] });
-      const right = graph.input<TestRow>({ name: "right", keyed: true, columns: ["k", "v", "s"] });
+      const right = graph.input<TestRow>({
+        name: "right",
+        keyed: !options.unkeyedRight,
+        columns: ["k", "v", "s"],
+      });
       let label = "";
       graph.output(testCase.build(left, right), (batch) => rebuilt.apply(batch.changes, label));
       return { graph, left, right, setLabel: (l: string) => label = l };
@@ -240,11 +250,15 @@ export function checkAgainstReference(testCase: Case, options: CheckOptions): vo
           const id = ids[Math.floor(random() * ids.length)];
           const old = side.get(id)!;
           const row = random() < 0.25 ? { ...old.row } : randomRow(random);
-          input.upsert(id, row);
+          if (!useLeft && options.unkeyedRight) {
+            input.retract(id, old.row);
+            input.insert(id, row);
+          } else input.upsert(id, row);
           side.set(id, { id, row, time });
         } else {
           const id = ids[Math.floor(random() * ids.length)];
-          input.remove(id);
+          if (!useLeft && options.unkeyedRight) input.retract(id, side.get(id)!.row);
+          else input.remove(id);
           side.delete(id);
         }
       }

@@ -273,6 +273,13 @@ for (const testCase of cases) {
   });
 }
 
+for (const testCase of cases.filter((c) => c.build.length > 1)) {
+  Deno.test(
+    `engine output equals a from-scratch computation when one input is unkeyed and retracts rows in full: ${testCase.name}`,
+    () => checkAgainstReference(testCase, { seeds: SEEDS, commits: COMMITS, unkeyedRight: true }),
+  );
+}
+
 Deno.test("every reducer kind is covered by the property tests", () => {
   const covered = new Set(Object.values(allReducers).map((r) => r.reducer));
   for (const kind of allReducerKinds) {
