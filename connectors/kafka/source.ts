@@ -165,14 +165,20 @@ export class KafkaSource implements Source {
   #handOver(handler: MessageHandler, batch: FetchedBatch): Promise<void> {
     if (this.#stopped) return Promise.resolve();
     const last = batch.messages[batch.messages.length - 1];
+    // A failing handler ends reading for good: `finished` rejects with its
+    // error, rather than the client retrying the batch or restarting.
     const handling = handler(batch.messages).then(() => {
       this.#positions.set(partitionKey(batch.topic, batch.partition), {
         topic: batch.topic,
         partition: batch.partition,
         offset: String(BigInt(last.offset) + 1n),
       });
+    }, (error: unknown) => {
+      this.#stopped = true;
+      this.#consumer?.pause();
+      this.#fail(error instanceof Error ? error : new Error(String(error)));
     });
-    this.#handling = handling.catch(() => {});
+    this.#handling = handling;
     return handling;
   }
 

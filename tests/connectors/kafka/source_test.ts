@@ -337,3 +337,29 @@ function names(partitions: readonly TopicPartition[]): string {
 function sortLag<T extends { partition: number }>(lags: readonly T[]): T[] {
   return [...lags].sort((a, b) => a.partition - b.partition);
 }
+
+Deno.test({
+  name: "kafka source fails finished with the handler's error and hands nothing over after it",
+  ...brokerTest,
+  fn: async () => {
+    const topic = uniqueTopic("source-handler-error");
+    await createTopics([topic]);
+    await produce(topic, ["ok", "bad"]);
+    const source = new KafkaSource({ config: testConfig(), topics: [topic] });
+    const calls: string[][] = [];
+    await source.start((messages) => {
+      calls.push(messages.map((m) => text(m.value)));
+      return calls.length === 1
+        ? Promise.reject(new Error("Bad input at here"))
+        : Promise.resolve();
+    });
+    try {
+      await assert.rejects(source.finished, /Bad input at here/);
+      await produce(topic, ["after"]);
+      await source.stop();
+      assert.equal(calls.length, 1);
+    } finally {
+      await source.close();
+    }
+  },
+});
