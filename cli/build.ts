@@ -8,6 +8,8 @@
  */
 import * as rw from "../mod.ts";
 import type { Format, Logger, Pipeline, Row, Table } from "../mod.ts";
+import { KafkaDeadLetterSink } from "../connectors/kafka/dead_letter.ts";
+import { KafkaSource } from "../connectors/kafka/source.ts";
 import { UsageError } from "./exit_codes.ts";
 import type { SettingsSource, TransformPlan } from "./run_plan.ts";
 import { checkSettings, type LoadedSettings, loadSettings } from "./settings_file.ts";
@@ -38,6 +40,8 @@ export interface BuildOptions {
 /** A built pipeline and what was loaded for it. */
 export interface BuiltPipeline {
   readonly pipeline: Pipeline;
+  /** Messages the Kafka source is behind the end of its topics, over all partitions (Kafka sources only). */
+  readonly lag?: () => Promise<number>;
   readonly format: Format;
   readonly settings?: LoadedSettings;
   /** The absolute path of the transform module. */
@@ -70,15 +74,22 @@ export async function buildTransformPipeline(options: BuildOptions): Promise<Bui
     errorPolicy: plan.errorPolicy,
     pipeline,
   };
-  const input: Table<Row> = plan.input.kind === "file"
-    ? rw.io.read(plan.input.path, sourceOptions) as Table<Row>
-    : asUsageError(() =>
-      rw.kafka.read(settings!.settings, {
-        ...sourceOptions,
-        topicNames: plan.input.kind === "kafka" ? plan.input.topics : [],
-        ...(plan.deadLetterTopic === undefined ? {} : { deadLetterTopic: plan.deadLetterTopic }),
-      }) as Table<Row>
-    );
+  let lag: (() => Promise<number>) | undefined;
+  let input: Table<Row>;
+  if (plan.input.kind === "file") {
+    input = rw.io.read(plan.input.path, sourceOptions) as Table<Row>;
+  } else {
+    // Built here rather than by rw.kafka.read so that the status line can ask the source its lag.
+    const config = settings!.config;
+    const topics = plan.input.topics;
+    const deadLetterTopic = plan.deadLetterTopic;
+    const source = asUsageError(() => new KafkaSource({ config, topics, logger }));
+    const deadLetter = deadLetterTopic === undefined
+      ? undefined
+      : new KafkaDeadLetterSink({ config, topic: deadLetterTopic, logger });
+    input = pipeline.read<Row>(rw.readOptions(source, sourceOptions, { deadLetter }));
+    lag = async () => (await source.lag()).reduce((total, p) => total + p.lag, 0);
+  }
 
   let output: unknown;
   try {
@@ -117,6 +128,7 @@ export async function buildTransformPipeline(options: BuildOptions): Promise<Bui
   }
   return {
     pipeline,
+    ...(lag === undefined ? {} : { lag }),
     format,
     ...(settings === undefined ? {} : { settings }),
     transformFile: module.file,

@@ -4,13 +4,14 @@
  *
  * @module
  */
-import type { PipelineStats } from "../runtime/pipeline.ts";
+import type { CommandStats } from "./status.ts";
 
 interface MetricSpec {
   readonly name: string;
   readonly type: "counter" | "gauge";
   readonly help: string;
-  readonly value: (stats: PipelineStats) => number;
+  /** The value, or undefined when not known (then the metric is left out). */
+  readonly value: (stats: CommandStats) => number | undefined;
 }
 
 // One metric per stat, named after it (Prometheus: counters end in _total).
@@ -63,6 +64,12 @@ const metricSpecs: readonly MetricSpec[] = [
     help: "The logical time of the last applied commit, in milliseconds.",
     value: (s) => s.lastTime,
   },
+  {
+    name: "rivulet_consumer_lag",
+    type: "gauge",
+    help: "Messages the Kafka source is behind the end of its topics (Kafka sources only).",
+    value: (s) => s.lag,
+  },
 ];
 
 /** The names of the metrics {@linkcode renderMetrics} writes. */
@@ -81,12 +88,14 @@ export const metricNames: readonly string[] = metricSpecs.map((m) => m.name);
  * text.includes("rivulet_commits_applied_total 10"); // true
  * ```
  */
-export function renderMetrics(stats: PipelineStats): string {
+export function renderMetrics(stats: CommandStats): string {
   let text = "";
   for (const metric of metricSpecs) {
+    const value = metric.value(stats);
+    if (value === undefined) continue;
     text += `# HELP ${metric.name} ${metric.help}\n`;
     text += `# TYPE ${metric.name} ${metric.type}\n`;
-    text += `${metric.name} ${metric.value(stats)}\n`;
+    text += `${metric.name} ${value}\n`;
   }
   return text;
 }
@@ -96,7 +105,7 @@ export interface ServeMetricsOptions {
   /** The port on 127.0.0.1; 0 picks a free one (see `port` of the result). */
   readonly port: number;
   /** Reads the current stats at each scrape. */
-  readonly stats: () => PipelineStats;
+  readonly stats: () => CommandStats;
 }
 
 /** A running metrics endpoint. */

@@ -12,7 +12,7 @@ import { RUN_HELP } from "./help.ts";
 import { type CliLogger, createLogger } from "./log.ts";
 import { type MetricsServer, serveMetrics } from "./metrics.ts";
 import { parseRunArgs, type RunPlan, type ScriptPlan } from "./run_plan.ts";
-import { startStatus, statusFields } from "./status.ts";
+import { type CommandStats, startStatus, statusFields } from "./status.ts";
 import { importUserModule } from "./user_module.ts";
 
 /** Options of {@linkcode runCommand}. */
@@ -40,43 +40,55 @@ export async function runCommand(options: RunCommandOptions): Promise<ExitStatus
   const logger = createLogger({ format: plan.logFormat, level: plan.quiet ? "warn" : "info" });
   // The pipeline whose stats the status line and metrics show; a script may swap it.
   let current: { stats(): PipelineStats } = { stats: emptyStats };
+  // The Kafka source's lag, asked every few seconds (it takes a broker round trip).
+  let lag: number | undefined;
+  let lagTimer: ReturnType<typeof setInterval> | undefined;
+  const stats = (): CommandStats => ({ ...current.stats(), ...(lag === undefined ? {} : { lag }) });
   let metrics: MetricsServer | undefined;
   let status: { stop(): void } | undefined;
+  let watching = false;
   const watch = () => {
+    if (watching) return;
+    watching = true;
     if (plan.metricsPort !== undefined) {
-      metrics = serveMetrics({ port: plan.metricsPort, stats: () => current.stats() });
+      metrics = serveMetrics({ port: plan.metricsPort, stats });
       logger.info(`metrics at http://127.0.0.1:${metrics.port}/metrics`, {
         metricsPort: metrics.port,
       });
     }
     if (!plan.quiet) {
       status = startStatus({
-        stats: () => current.stats(),
+        stats,
         logger,
         terminal: plan.logFormat === "text" && Deno.stderr.isTerminal(),
       });
     }
   };
   try {
-    let stats: PipelineStats;
+    let final: PipelineStats;
     if (plan.pipeline.kind === "transform") {
       const built = await buildTransformPipeline({ plan: plan.pipeline, logger });
       current = built.pipeline;
+      const askLag = built.lag;
+      if (askLag !== undefined) {
+        lagTimer = setInterval(() => askLag().then((value) => (lag = value), () => {}), 2_000);
+      }
       watch();
-      stats = await runPipeline(built.pipeline, plan);
+      final = await runPipeline(built.pipeline, plan);
     } else {
-      stats = await runScript(plan.pipeline, plan, logger, (pipeline) => {
+      final = await runScript(plan.pipeline, plan, logger, (pipeline) => {
         current = pipeline;
         watch();
       });
     }
     status?.stop();
-    logger.info("done", statusFields(stats));
+    logger.info("done", statusFields(final));
     return ExitCode.Ok;
   } catch (error) {
     status?.stop();
     return reportFailure(error, logger);
   } finally {
+    clearInterval(lagTimer);
     await metrics?.close();
   }
 }

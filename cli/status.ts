@@ -16,22 +16,30 @@ import type { CliLogger } from "./log.ts";
  * formatStatus({
  *   messagesIn: 21, rowsIn: 11, commitsApplied: 10, changesOut: 19,
  *   badInput: 0, deadLettered: 0, pendingCommits: 0, lastTime: 10,
- * }); // "messages in 21 · commits applied 10 · rows out 19 · errors 0 · unacknowledged 0"
+ * }); // "messages in 21 · commits 10 · rows out 19 · errors 0 · pending 0"
  * ```
  */
-export function formatStatus(stats: PipelineStats): string {
+export function formatStatus(stats: CommandStats): string {
   return [
     `messages in ${stats.messagesIn}`,
-    `commits applied ${stats.commitsApplied}`,
+    ...(stats.lag === undefined ? [] : [`lag ${stats.lag}`]),
+    `commits ${stats.commitsApplied}`,
     `rows out ${stats.changesOut}`,
     `errors ${stats.badInput}`,
-    `unacknowledged ${stats.pendingCommits}`,
+    `pending ${stats.pendingCommits}`,
   ].join(" · ");
 }
 
+/** A pipeline's stats, plus the Kafka source's lag where the command knows it. */
+export type CommandStats = PipelineStats & {
+  /** Messages the source is behind the end of its topics (Kafka sources). */
+  readonly lag?: number;
+};
+
 /** The stats as log fields. */
-export function statusFields(stats: PipelineStats): Record<string, number> {
+export function statusFields(stats: CommandStats): Record<string, number> {
   return {
+    ...(stats.lag === undefined ? {} : { lag: stats.lag }),
     messagesIn: stats.messagesIn,
     rowsIn: stats.rowsIn,
     commitsApplied: stats.commitsApplied,
@@ -45,7 +53,7 @@ export function statusFields(stats: PipelineStats): Record<string, number> {
 
 /** Options of {@linkcode startStatus}. */
 export interface StatusOptions {
-  readonly stats: () => PipelineStats;
+  readonly stats: () => CommandStats;
   readonly logger: CliLogger;
   /** Redraw a line in place (standard error is a terminal) rather than log progress. */
   readonly terminal: boolean;

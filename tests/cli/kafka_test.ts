@@ -12,6 +12,14 @@ const seedMessages = [
   ...Array.from({ length: 10 }, (_, i) => [String(i), "*COMMIT*"]).flat(),
 ];
 
+/** A loopback port nothing listens on right now. */
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
 async function settingsFile(group: string): Promise<string> {
   const path = await Deno.makeTempFile({ suffix: ".json" });
   await Deno.writeTextFile(
@@ -21,12 +29,13 @@ async function settingsFile(group: string): Promise<string> {
   return path;
 }
 
-Deno.test("rivulet run --topic --output-topic writes the seed's sums to Kafka, the same stream as the local run; tail shows the table", async () => {
+Deno.test("rivulet run --topic --output-topic writes the seed's sums to Kafka, the same stream as the local run, reports lag; tail shows the table", async () => {
   const input = uniqueTopic("cli-connector-example");
   const output = uniqueTopic("cli-sum");
   await createTopics([input, output]);
   await produce(input, seedMessages);
   const settings = await settingsFile(uniqueTopic("cli-group"));
+  const port = freePort();
 
   const child = new Deno.Command(Deno.execPath(), {
     args: [
@@ -47,20 +56,32 @@ Deno.test("rivulet run --topic --output-topic writes the seed's sums to Kafka, t
       "--output-topic",
       output,
       "--quiet",
+      "--metrics-port",
+      String(port),
     ],
     cwd: root,
     stdout: "piped",
     stderr: "piped",
   }).spawn();
   let written;
+  let lag: number | undefined;
   try {
     written = await consumeAll(output, { count: 19, timeoutMs: 30_000 });
+    // The source's lag is asked every 2 s; wait (boundedly) for it to show, then check its value.
+    for (let attempt = 0; attempt < 100 && lag === undefined; attempt++) {
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      const match = /^rivulet_consumer_lag (\d+)$/m.exec(text);
+      if (match !== null) lag = Number(match[1]);
+      else await new Promise((resolve) => setTimeout(resolve, 100));
+    }
   } finally {
     child.kill("SIGTERM");
   }
   const ended = await child.output();
   const stderr = new TextDecoder().decode(ended.stderr);
   assert.equal(ended.code, 0, `SIGTERM stops the run gracefully, exit 0\n${stderr}`);
+
+  assert.equal(lag, 0, "every input message was read");
 
   const values = written.map((r) => JSON.parse(r.value));
   const local = seedSumStream();

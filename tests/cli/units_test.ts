@@ -89,16 +89,28 @@ Deno.test("renderMetrics writes every stat as a named counter or gauge", () => {
     rivulet_pending_commits: "3",
     rivulet_last_commit_time_ms: "1700000000000",
   });
-  assert.deepEqual(Object.keys(values), [...metricNames]);
-  for (const name of metricNames) {
+  assert.deepEqual(Object.keys(values), metricNames.filter((n) => n !== "rivulet_consumer_lag"));
+  for (const name of Object.keys(values)) {
     assert.match(text, new RegExp(`^# TYPE ${name} (counter|gauge)$`, "m"));
   }
 });
 
-Deno.test("the status line shows messages in, commits applied, rows out and errors", () => {
+Deno.test("renderMetrics adds the consumer lag gauge only when the lag is known", () => {
+  assert.doesNotMatch(renderMetrics(stats), /rivulet_consumer_lag/);
+  assert.match(
+    renderMetrics({ ...stats, lag: 42 }),
+    /^# TYPE rivulet_consumer_lag gauge\nrivulet_consumer_lag 42$/m,
+  );
+});
+
+Deno.test("the status line shows messages in, lag when known, commits applied, rows out and errors", () => {
   assert.equal(
     formatStatus(stats),
-    "messages in 21 · commits applied 10 · rows out 19 · errors 2 · unacknowledged 3",
+    "messages in 21 · commits 10 · rows out 19 · errors 2 · pending 3",
+  );
+  assert.equal(
+    formatStatus({ ...stats, lag: 7 }),
+    "messages in 21 · lag 7 · commits 10 · rows out 19 · errors 2 · pending 3",
   );
 });
 
