@@ -34,8 +34,11 @@ export const GLOBAL_REDUCE_ID: RowId = hashValues([]);
 /** Reduces groups of rows (all rows when there are no grouping columns). */
 export class ReduceNode extends Node {
   readonly kind = "reduce";
+  /** One state per slot: reducers that can share a state on the same column share a slot. */
   readonly #impls: ReducerImpl[];
   readonly #reducerColumns: (string | undefined)[];
+  /** For each reducer output column, in order: how to read its value and from which slot. */
+  readonly #results: { impl: ReducerImpl; slot: number }[];
   readonly #consolidateInput: boolean;
   readonly #checked: { check: (value: Value) => void; column: string | undefined }[];
   #groups = new GroupMap<Group>();
@@ -49,14 +52,26 @@ export class ReduceNode extends Node {
     super(1);
     // One retraction and one insertion of different rows per group and run.
     this.consolidated = true;
-    const reducerOutputs = outputs.filter((o) => "reducer" in o);
-    this.#impls = reducerOutputs.map((o) => reducerImpls[o.reducer]);
-    this.#reducerColumns = reducerOutputs.map((o) => o.column);
+    const slots = new Map<string, number>();
+    this.#impls = [];
+    this.#reducerColumns = [];
+    this.#results = [];
+    for (const output of outputs) {
+      if (!("reducer" in output)) continue;
+      const impl = reducerImpls[output.reducer];
+      const share = `${impl.shareAs}\0${output.column ?? ""}`;
+      let slot = slots.get(share);
+      if (slot === undefined) {
+        slots.set(share, slot = this.#impls.length);
+        this.#impls.push(impl);
+        this.#reducerColumns.push(output.column);
+      }
+      this.#results.push({ impl, slot });
+    }
     this.#consolidateInput = this.#impls.some((impl) => impl.needsConsolidatedInput);
-    this.#checked = reducerOutputs.flatMap((o) => {
-      const check = reducerImpls[o.reducer].check;
-      return check === undefined ? [] : [{ check, column: o.column }];
-    });
+    this.#checked = this.#impls.flatMap((impl, slot) =>
+      impl.check === undefined ? [] : [{ check: impl.check, column: this.#reducerColumns[slot] }]
+    );
   }
 
   run(time: Time): Change[] {
@@ -140,9 +155,10 @@ export class ReduceNode extends Node {
     const row: Row = {};
     let r = 0;
     for (const output of this.outputs) {
-      row[output.name] = "reducer" in output
-        ? group.states[r++].result()
-        : group.key[output.groupColumn];
+      if ("reducer" in output) {
+        const { impl, slot } = this.#results[r++];
+        row[output.name] = impl.result(group.states[slot]);
+      } else row[output.name] = group.key[output.groupColumn];
     }
     return row;
   }

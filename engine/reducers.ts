@@ -124,10 +124,9 @@ export const reducers = {
   argmax: reducer("argmax"),
 };
 
-/** The running state of one reducer in one group. */
+/** The running state of one reducer (or several that share it) in one group. */
 export interface ReducerState {
   update(value: Value, id: RowId, time: Time, diff: number): void;
-  result(): Value;
   /** Plain, structured-cloneable data for a snapshot. */
   save(): unknown;
 }
@@ -138,8 +137,16 @@ export interface ReducerImpl {
   readonly needsConsolidatedInput: boolean;
   /** Throws when the value cannot be reduced, before any state changes (absent: any value). */
   readonly check?: (value: Value) => void;
+  /**
+   * Reducers with the same `shareAs` on the same column keep one state
+   * between them (min, max, argmin and sortedTuple of a column share one
+   * sorted multiset).
+   */
+  readonly shareAs: string;
   create(): ReducerState;
   load(saved: unknown): ReducerState;
+  /** The reducer's value for a group's state. */
+  result(state: ReducerState): Value;
 }
 
 function describe(value: Value): string {
@@ -222,26 +229,25 @@ type Pick = (set: SortedMultiset<Item>) => Value;
 /** Reducers answered from a multiset of (value, id) items in some order. */
 class OrderedState implements ReducerState {
   readonly set: SortedMultiset<Item>;
-  constructor(compare: (a: Item, b: Item) => number, readonly pick: Pick) {
+  constructor(compare: (a: Item, b: Item) => number) {
     this.set = new SortedMultiset(compare);
   }
   update(value: Value, id: RowId, _time: Time, diff: number): void {
     this.set.add({ value, id }, diff);
-  }
-  result(): Value {
-    return this.pick(this.set);
   }
   save(): unknown {
     return [...this.set.entries()].map((e) => [e.key.value, e.key.id, e.count]);
   }
 }
 
-function ordered(compare: (a: Item, b: Item) => number, pick: Pick): ReducerImpl {
+function ordered(order: string, compare: (a: Item, b: Item) => number, pick: Pick): ReducerImpl {
   return {
     needsConsolidatedInput: false,
-    create: () => new OrderedState(compare, pick),
+    shareAs: `ordered ${order}`,
+    create: () => new OrderedState(compare),
+    result: (state) => pick((state as OrderedState).set),
     load(saved) {
-      const state = new OrderedState(compare, pick);
+      const state = new OrderedState(compare);
       for (const [value, id, count] of saved as [Value, RowId, number][]) {
         state.set.add({ value, id }, count);
       }
@@ -257,12 +263,8 @@ const allValues: Pick = (set) => set.keys().map((item) => item.value);
 /** Counts of distinct values, kept in value order (so deep-equal values count once). */
 class DistinctState implements ReducerState {
   readonly set = new SortedMultiset<Value>(compareValues);
-  constructor(readonly answer: (set: SortedMultiset<Value>) => Value) {}
   update(value: Value, _id: RowId, _time: Time, diff: number): void {
     this.set.add(value, diff);
-  }
-  result(): Value {
-    return this.answer(this.set);
   }
   save(): unknown {
     return [...this.set.entries()].map((e) => [e.key, e.count]);
@@ -272,9 +274,11 @@ class DistinctState implements ReducerState {
 function distinct(answer: (set: SortedMultiset<Value>) => Value): ReducerImpl {
   return {
     needsConsolidatedInput: false,
-    create: () => new DistinctState(answer),
+    shareAs: "distinct",
+    create: () => new DistinctState(),
+    result: (state) => answer((state as DistinctState).set),
     load(saved) {
-      const state = new DistinctState(answer);
+      const state = new DistinctState();
       for (const [value, count] of saved as [Value, number][]) state.set.add(value, count);
       return state;
     },
@@ -294,7 +298,6 @@ const byTimeThenId = (a: TimedItem, b: TimedItem): number =>
 class TimedState implements ReducerState {
   readonly set = new SortedMultiset<TimedItem>(byTimeThenId);
   readonly byId = new Map<RowId, TimedItem>();
-  constructor(readonly latest: boolean) {}
   update(value: Value, id: RowId, time: Time, diff: number): void {
     if (diff > 0) {
       const item = { time, id, value };
@@ -307,9 +310,6 @@ class TimedState implements ReducerState {
       this.set.add(item, diff);
     }
   }
-  result(): Value {
-    return (this.latest ? this.set.last() : this.set.first())?.key.value ?? null;
-  }
   save(): unknown {
     return [...this.byId.values()].map((item) => [item.time, item.id, item.value]);
   }
@@ -318,9 +318,14 @@ class TimedState implements ReducerState {
 function timed(latest: boolean): ReducerImpl {
   return {
     needsConsolidatedInput: true,
-    create: () => new TimedState(latest),
+    shareAs: "timed",
+    create: () => new TimedState(),
+    result: (state) => {
+      const set = (state as TimedState).set;
+      return (latest ? set.last() : set.first())?.key.value ?? null;
+    },
     load(saved) {
-      const state = new TimedState(latest);
+      const state = new TimedState();
       for (const [time, id, value] of saved as [Time, RowId, Value][]) {
         state.update(value, id, time, 1);
       }
@@ -334,27 +339,37 @@ export const reducerImpls: Readonly<Record<ReducerKind, ReducerImpl>> = {
   sum: {
     needsConsolidatedInput: false,
     check: checkNumeric("sum"),
+    shareAs: "sum",
     create: () => new SumState(),
     load: (saved) => new SumState(...(saved as [number, bigint, number])),
+    result: (state) => (state as SumState).result(),
   },
   count: {
     needsConsolidatedInput: false,
+    shareAs: "count",
     create: () => new CountState(),
     load: (saved) => new CountState(saved as number),
+    result: (state) => (state as CountState).n,
   },
   avg: {
     needsConsolidatedInput: false,
     check: checkNumeric("avg"),
+    shareAs: "avg",
     create: () => new AvgState(),
     load: (saved) => new AvgState(...(saved as [number, number])),
+    result: (state) => (state as AvgState).result(),
   },
-  min: ordered(byValueThenId, firstValue),
-  max: ordered(byValueThenId, lastValue),
-  any: ordered(byIdThenValue, firstValue),
-  tuple: ordered(byIdThenValue, allValues),
-  sortedTuple: ordered(byValueThenId, allValues),
-  argmin: ordered(byValueThenId, (set) => set.first()?.key.id ?? null),
-  argmax: ordered(byValueThenIdDescending, (set) => set.last()?.key.id ?? null),
+  min: ordered("byValueThenId", byValueThenId, firstValue),
+  max: ordered("byValueThenId", byValueThenId, lastValue),
+  any: ordered("byIdThenValue", byIdThenValue, firstValue),
+  tuple: ordered("byIdThenValue", byIdThenValue, allValues),
+  sortedTuple: ordered("byValueThenId", byValueThenId, allValues),
+  argmin: ordered("byValueThenId", byValueThenId, (set) => set.first()?.key.id ?? null),
+  argmax: ordered(
+    "byValueThenIdDescending",
+    byValueThenIdDescending,
+    (set) => set.last()?.key.id ?? null,
+  ),
   unique: distinct((set) => set.distinct === 1 ? set.first()!.key : null),
   countDistinct: distinct((set) => set.distinct),
   earliest: timed(false),
