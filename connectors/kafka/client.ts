@@ -9,6 +9,20 @@
  */
 import type { Position, SourceMessage } from "../types.ts";
 
+/**
+ * A failed client call. `retriable` says whether the same call may succeed
+ * later (broker restarting, leader moving) or never will (bad credentials,
+ * a record too large, no authorization).
+ */
+export class KafkaClientError extends Error {
+  readonly retriable: boolean;
+  constructor(message: string, options: { readonly retriable: boolean; readonly cause?: unknown }) {
+    super(message, { cause: options.cause });
+    this.name = "KafkaClientError";
+    this.retriable = options.retriable;
+  }
+}
+
 /** One partition of one topic. */
 export interface TopicPartition {
   readonly topic: string;

@@ -8,6 +8,7 @@ import type { ClientConfig } from "./config.ts";
 import type { KafkaClient, Producer } from "./client.ts";
 import { createKafkajsClient } from "./kafkajs.ts";
 import { connectExplained } from "./connection_error.ts";
+import { retryWhileRetriable } from "./_retry.ts";
 import type { DeadLetterSink, Logger, SourceMessage } from "../types.ts";
 import { silentLogger } from "../types.ts";
 
@@ -20,6 +21,8 @@ export interface KafkaDeadLetterSinkOptions {
   /** The Kafka client to use (default: kafkajs, built from `config`). */
   readonly client?: KafkaClient;
   readonly logger?: Logger;
+  /** How long a send is retried while Kafka is unavailable before it fails. Default 300,000 ms. */
+  readonly retryForMs?: number;
   /** Create the topic (one partition) when it does not exist. Default true. */
   readonly createTopic?: boolean;
 }
@@ -66,7 +69,7 @@ export class KafkaDeadLetterSink implements DeadLetterSink {
       this.#opened = undefined;
       throw error;
     }));
-    await producer.send([{
+    const request = [{
       topic: this.#options.topic,
       records: [{
         key: message.key,
@@ -80,7 +83,12 @@ export class KafkaDeadLetterSink implements DeadLetterSink {
           [deadLetterHeaders.timestamp]: message.timestamp,
         },
       }],
-    }]);
+    }];
+    await retryWhileRetriable(() => producer.send(request), {
+      logger: this.#logger,
+      name: `kafka:${this.#options.topic}`,
+      retryForMs: this.#options.retryForMs ?? 300_000,
+    });
     this.#logger.warn("Sent a bad message to the dead-letter topic", {
       topic: message.topic,
       partition: message.partition,

@@ -25,6 +25,7 @@ import {
 import type { ClientConfig } from "./config.ts";
 import type { LogFields, Logger, Position, SourceMessage } from "../types.ts";
 import { silentLogger } from "../types.ts";
+import { KafkaClientError } from "./client.ts";
 import type {
   Admin,
   ConsumerCallbacks,
@@ -137,15 +138,30 @@ function scrub(text: string, secrets: readonly string[]): string {
   return result;
 }
 
-/** Rethrows a kafkajs error as a plain Error with a scrubbed message naming what failed. */
-function clientError(what: string, error: unknown, secrets: readonly string[]): Error {
+/** Turns a kafkajs error into a {@linkcode KafkaClientError} with a scrubbed message naming what failed. */
+function clientError(what: string, error: unknown, secrets: readonly string[]): KafkaClientError {
   const cause = error instanceof Error ? error : new Error(String(error));
   const message = scrub(cause.message, secrets);
   // The cause stays attached (kafkajs never puts a secret in one) so that
   // connection_failure.ts can look through kafkajs' nested errors.
-  const wrapped = new Error(`Kafka ${what} failed: ${message}`, { cause });
-  wrapped.name = cause.name === "Error" ? "KafkaClientError" : cause.name;
-  return wrapped;
+  return new KafkaClientError(`Kafka ${what} failed: ${message}`, {
+    retriable: isRetriable(cause),
+    cause,
+  });
+}
+
+// kafkajs' own rule (consumer restarts): its retries ran out on an error that
+// could heal, or the innermost error says it can.
+function isRetriable(error: Error): boolean {
+  if (error.name === "KafkaJSNumberOfRetriesExceeded") return true;
+  let inner: unknown = error;
+  for (let depth = 0; depth < 10; depth++) {
+    const next = (inner as { originalError?: unknown; cause?: unknown }).originalError ??
+      (inner as { cause?: unknown }).cause;
+    if (next === undefined || next === null) break;
+    inner = next;
+  }
+  return (inner as { retriable?: unknown }).retriable === true;
 }
 
 async function guarded<T>(

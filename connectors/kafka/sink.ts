@@ -11,6 +11,7 @@ import type { ClientConfig } from "./config.ts";
 import type { Admin, KafkaClient, Producer, ProduceRecord } from "./client.ts";
 import { createKafkajsClient } from "./kafkajs.ts";
 import { connectExplained } from "./connection_error.ts";
+import { retryWhileRetriable } from "./_retry.ts";
 import type { Logger, Sink } from "../types.ts";
 import { silentLogger } from "../types.ts";
 
@@ -43,6 +44,12 @@ export interface KafkaSinkOptions<R extends Row = Row> {
   readonly maxRequestBytes?: number;
   /** Milliseconds the first waiting commit may wait for more before its request is sent. Default 100. */
   readonly lingerMs?: number;
+  /**
+   * How long a produce request is retried while Kafka is unavailable (broker
+   * restarting, leader moving) before the sink fails. Default 300,000 ms. The
+   * idempotent producer keeps a retried request from writing twice.
+   */
+  readonly retryForMs?: number;
   /** Create the topic (one partition) when it does not exist. Default true; when false a missing topic fails `open`. */
   readonly createTopic?: boolean;
 }
@@ -219,7 +226,14 @@ export class KafkaSink<R extends Row = Row> implements Sink<R> {
     this.#sending = this.#sending.then(async () => {
       // After a failed request nothing later may land: the order would break.
       if (this.#failure !== undefined) throw this.#failure;
-      if (waiting.records.length > 0) await producer.send([{ topic, records: waiting.records }]);
+      if (waiting.records.length > 0) {
+        const request = [{ topic, records: waiting.records }];
+        await retryWhileRetriable(() => producer.send(request), {
+          logger: this.#logger,
+          name: this.name,
+          retryForMs: this.#options.retryForMs ?? 300_000,
+        });
+      }
       const stats = this.#stats;
       this.#stats = {
         produceRequests: stats.produceRequests + (waiting.records.length > 0 ? 1 : 0),

@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
 import { KafkaSink, RecordTooLargeError } from "../../../connectors/kafka/sink.ts";
 import type { Batch, Change, Time } from "../../../engine/types.ts";
+import { type KafkaClient, KafkaClientError } from "../../../connectors/kafka/client.ts";
+import { createKafkajsClient } from "../../../connectors/kafka/kafkajs.ts";
+import type { LogFields } from "../../../connectors/types.ts";
 import { consumeAll, createTopics, testKafka, uniqueTopic } from "../../support/kafka.ts";
 import { brokerTest, testConfig } from "./_support.ts";
 
@@ -192,5 +195,80 @@ Deno.test({
     await sink.close();
     const records = await consumeAll(topic, { count: 4 });
     assert.deepEqual(records.map((r) => [r.partition, r.key]), [1, 2, 3, 4].map((n) => [0, id(n)]));
+  },
+});
+
+/** The real client, whose producer first fails `failures` sends with `error` before sending for real. */
+function failingFirst(failures: number, error: Error): KafkaClient {
+  const client = createKafkajsClient(testConfig());
+  return {
+    ...client,
+    producer: (options) => {
+      const producer = client.producer(options);
+      let left = failures;
+      return {
+        connect: () => producer.connect(),
+        disconnect: () => producer.disconnect(),
+        send: (batches) => left-- > 0 ? Promise.reject(error) : producer.send(batches),
+      };
+    },
+  };
+}
+
+Deno.test({
+  name: "kafka sink retries a request while Kafka is unavailable, logs it, and writes it once",
+  ...brokerTest,
+  fn: async () => {
+    const topic = uniqueTopic("sink-retry");
+    const warnings: [string, LogFields | undefined][] = [];
+    const logger = {
+      debug() {},
+      info() {},
+      error() {},
+      warn: (message: string, fields?: LogFields) => void warnings.push([message, fields]),
+    };
+    const unavailable = new KafkaClientError("Kafka produce request failed: Connection error", {
+      retriable: true,
+    });
+    const sink = new KafkaSink({
+      config: testConfig(),
+      client: failingFirst(2, unavailable),
+      topic,
+      encode,
+      logger,
+    });
+    await sink.open();
+    await sink.write(sumCommit(0));
+    await sink.close();
+    assert.deepEqual(warnings.map(([message, fields]) => [message, fields?.attempts]), [
+      ["Kafka is unavailable; retrying", 1],
+      ["Kafka is unavailable; retrying", 2],
+    ]);
+    const records = await consumeAll(topic, { count: 2, timeoutMs: 3_000 });
+    assert.deepEqual(records.map((r) => r.value), ['{"sum":0,"diff":1,"time":1000}']);
+  },
+});
+
+Deno.test({
+  name: "kafka sink fails the commit and every later one on an error that cannot heal",
+  ...brokerTest,
+  fn: async () => {
+    const topic = uniqueTopic("sink-fatal");
+    const denied = new KafkaClientError("Kafka produce request failed: Not authorized", {
+      retriable: false,
+    });
+    const sink = new KafkaSink({
+      config: testConfig(),
+      client: failingFirst(1, denied),
+      topic,
+      encode,
+    });
+    await sink.open();
+    await assert.rejects(sink.write(sumCommit(0)), /Not authorized/);
+    // Writing on would put later commits before the lost one.
+    await assert.rejects(sink.write(sumCommit(1)), /Not authorized/);
+    await assert.rejects(sink.flush(), /Not authorized/);
+    await sink.close().catch(() => {});
+    assert.equal(sink.stats().records, 0);
   },
 });

@@ -1,0 +1,45 @@
+/**
+ * Retries a produce call while the failure can heal (a broker restarting, a
+ * leader moving), with exponential backoff and a log line per attempt.
+ * Private to the Kafka connectors.
+ *
+ * @module
+ */
+import { KafkaClientError } from "./client.ts";
+import type { Logger } from "../types.ts";
+
+/** Options for {@linkcode retryWhileRetriable}. */
+export interface RetryOptions {
+  readonly logger: Logger;
+  /** Who is retrying, for the log line (e.g. `kafka:sum`). */
+  readonly name: string;
+  /** Give up when the next attempt would start after this many milliseconds. */
+  readonly retryForMs: number;
+  /** First pause (default 500 ms); each later one doubles, up to 30 s. */
+  readonly initialDelayMs?: number;
+}
+
+/** Runs `attempt` until it succeeds, fails for good, or `retryForMs` has passed. */
+export async function retryWhileRetriable(
+  attempt: () => Promise<void>,
+  options: RetryOptions,
+): Promise<void> {
+  const deadline = Date.now() + options.retryForMs;
+  let delayMs = options.initialDelayMs ?? 500;
+  for (let attempts = 1;; attempts++) {
+    try {
+      return await attempt();
+    } catch (error) {
+      const retriable = error instanceof KafkaClientError && error.retriable;
+      if (!retriable || Date.now() + delayMs > deadline) throw error;
+      options.logger.warn("Kafka is unavailable; retrying", {
+        connector: options.name,
+        error: error.message,
+        attempts,
+        retryInMs: delayMs,
+      });
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      delayMs = Math.min(delayMs * 2, 30_000);
+    }
+  }
+}
