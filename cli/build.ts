@@ -68,6 +68,7 @@ export async function buildTransformPipeline(options: BuildOptions): Promise<Bui
     ...(plan.columns === undefined ? {} : { valueColumns: plan.columns }),
     ...(plan.header === undefined ? {} : { header: plan.header }),
     ...(plan.primaryKey === undefined ? {} : { primaryKey: plan.primaryKey }),
+    diffColumn: plan.diffColumn,
     commitMode: plan.commitIntervalMs === undefined
       ? "marker" as const
       : { intervalMs: plan.commitIntervalMs },

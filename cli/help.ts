@@ -50,6 +50,8 @@ Source:
   --columns a,b             the value columns the table gets (csv, json)
   --header a,b              csv: the column names up front; then no header message is expected
   --primary-key a,b         columns whose values make the row id: later rows replace earlier ones
+  --diff-column             read a "diff" column (1 or -1) as insertion or retraction, keyed by
+                            the record's row id: the input is another rivulet's output
   --commit-interval MS      apply what has arrived every MS ms (for producers without *COMMIT*)
   --error-policy P          stop (default), skip, or dead-letter bad input
   --dead-letter-topic T     where the dead-letter policy sends bad messages

@@ -21,6 +21,7 @@ export const RUN_FLAGS: FlagSpecs = {
   columns: { type: "string" },
   header: { type: "string" },
   "primary-key": { type: "string" },
+  "diff-column": { type: "boolean" },
   "commit-interval": { type: "string" },
   "error-policy": { type: "string" },
   "dead-letter-topic": { type: "string" },
@@ -60,6 +61,8 @@ export interface TransformPlan {
   readonly columns?: readonly string[];
   readonly header?: readonly string[];
   readonly primaryKey?: readonly string[];
+  /** Read a `diff` column as insertion (1) or retraction (-1): another rivulet's output. */
+  readonly diffColumn: boolean;
   readonly commitIntervalMs?: number;
   readonly errorPolicy: ErrorPolicyName;
   readonly deadLetterTopic?: string;
@@ -98,6 +101,7 @@ const transformOnlyFlags = [
   "columns",
   "header",
   "primary-key",
+  "diff-column",
   "commit-interval",
   "error-policy",
   "dead-letter-topic",
@@ -283,6 +287,7 @@ function transformPlanOf(
     ...optional("outputTopic", str("output-topic")),
     ...optional("commitFrequency", commitFrequency),
     commitMarkers: flags["commit-markers"] === true,
+    diffColumn: flags["diff-column"] === true,
   };
 }
 

@@ -217,3 +217,86 @@ Deno.test("--state-dir without write permission fails before reading, naming the
   );
   assert.equal(result.stdout, "");
 });
+
+Deno.test("--commit-markers ends each commit's changes with a *COMMIT* line, for a downstream rivulet", async () => {
+  const result = await rivulet(
+    [
+      "run",
+      "--transform",
+      "examples/sum.ts",
+      "--input",
+      "-",
+      "--format",
+      "csv",
+      "--commit-markers",
+    ],
+    { stdin: "value\n1\n*COMMIT*\n2\n*COMMIT*\n" },
+  );
+  assert.equal(result.code, 0, result.stderr);
+  assert.deepEqual(result.stdout.trim().split("\n"), [
+    '{"sum":1,"diff":1,"time":1}',
+    "*COMMIT*",
+    '{"sum":1,"diff":-1,"time":2}',
+    '{"sum":3,"diff":1,"time":2}',
+    "*COMMIT*",
+  ]);
+});
+
+Deno.test("a chained local run reads another run's output, diffs as retractions, with --diff-column", async () => {
+  const upstream = await rivulet(
+    [
+      "run",
+      "--transform",
+      "examples/sum.ts",
+      "--input",
+      "-",
+      "--format",
+      "csv",
+      "--commit-markers",
+    ],
+    { stdin: "value\n1\n*COMMIT*\n2\n*COMMIT*\n" },
+  );
+  assert.equal(upstream.code, 0, upstream.stderr);
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(
+    `${dir}/identity.ts`,
+    "export default (input: { select(spec: unknown): unknown }) => input.select({ sum: 'sum' });\n",
+  );
+  const plain = await rivulet(
+    [
+      "run",
+      "--transform",
+      `${dir}/identity.ts`,
+      "--input",
+      "-",
+      "--format",
+      "json",
+      "--columns",
+      "sum",
+    ],
+    { stdin: upstream.stdout },
+  );
+  assert.equal(plain.code, 0, plain.stderr);
+  // Without --diff-column every record is a new row: the retraction of 1 is kept as a row.
+  const plainChanges = records(plain.stdout).map((r) => [r.sum, r.diff]);
+  assert.deepEqual(plainChanges, [[1, 1], [1, 1], [3, 1]]);
+  const chained = await rivulet(
+    [
+      "run",
+      "--transform",
+      `${dir}/identity.ts`,
+      "--input",
+      "-",
+      "--format",
+      "json",
+      "--columns",
+      "sum",
+      "--diff-column",
+    ],
+    { stdin: upstream.stdout },
+  );
+  assert.equal(chained.code, 0, chained.stderr);
+  // With it, the downstream table follows the upstream one: 1, then 1 replaced by 3.
+  const chainedChanges = records(chained.stdout).map((r) => [r.sum, r.diff]);
+  assert.deepEqual(chainedChanges, [[1, 1], [1, -1], [3, 1]]);
+});
