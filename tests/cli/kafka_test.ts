@@ -152,3 +152,42 @@ Deno.test("rivulet tail names a topic that does not exist, exit 2", async () => 
   assert.equal(result.code, 2);
   assert.match(result.stderr, /Topic "cli-no-such-topic-[0-9a-f]+" does not exist/);
 });
+
+Deno.test("rivulet run runs the library-mode example examples/realtime_kafka.ts against the broker", async () => {
+  const input = uniqueTopic("cli-realtime-in");
+  const output = uniqueTopic("cli-realtime-sum");
+  await createTopics([input, output]);
+  await produce(input, seedMessages);
+  const state = await Deno.makeTempDir();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      ...runFlags,
+      `--allow-write=${state}`,
+      `${root}main.ts`,
+      "run",
+      "examples/realtime_kafka.ts",
+    ],
+    cwd: root,
+    env: {
+      RIVULET_SETTINGS: await settingsFile(uniqueTopic("cli-realtime-group")),
+      RIVULET_INPUT_TOPIC: input,
+      RIVULET_OUTPUT_TOPIC: output,
+      RIVULET_STATE_DIR: `${state}/realtime`,
+    },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let written;
+  try {
+    written = await consumeAll(output, { count: 19, timeoutMs: 30_000 });
+  } finally {
+    child.kill("SIGINT");
+  }
+  const ended = await child.output();
+  assert.equal(ended.code, 0, new TextDecoder().decode(ended.stderr));
+  assert.deepEqual(
+    written.map((r) => JSON.parse(r.value)).map((v) => [v.sum, v.diff]),
+    seedSumStream().map((v) => [v.sum, v.diff]),
+  );
+});
