@@ -201,6 +201,8 @@ export interface CheckOptions {
    * of the old row and an insertion of the new one.
    */
   unkeyedRight?: boolean;
+  /** Skip rows a user function throws on (the skip policy) instead of stopping. */
+  skipErrors?: boolean;
 }
 
 /**
@@ -217,7 +219,7 @@ export function checkAgainstReference(testCase: Case, options: CheckOptions): vo
     const rebuilt = new Rebuilt();
     let counter = 0;
     const start = () => {
-      const graph = new Graph();
+      const graph = new Graph(options.skipErrors ? { onError: () => {} } : {});
       const left = graph.input<TestRow>({ name: "left", keyed: true, columns: ["k", "v", "s"] });
       const right = graph.input<TestRow>({
         name: "right",
