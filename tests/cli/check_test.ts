@@ -33,14 +33,27 @@ Deno.test("rivulet check passes the seed's transform and says what it checked", 
 });
 
 Deno.test("rivulet check reports a transform's type error with its place, exit 2", async () => {
+  // Written at test time: a file with a type error in the repository would fail `deno check .`.
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(
+    `${dir}/type_error.ts`,
+    [
+      "/** A transform with a type error: check must report it. */",
+      "export default function broken(input: unknown): unknown {",
+      '  const count: number = "not a number";',
+      "  return count > 0 ? input : input;",
+      "}",
+      "",
+    ].join("\n"),
+  );
   const result = await rivulet(
-    ["check", "--transform", `${fixtures}type_error.ts`, "--input", "-", "--format", "csv"],
+    ["check", "--transform", `${dir}/type_error.ts`, "--input", "-", "--format", "csv"],
     allowDeno,
   );
   assert.equal(result.code, 2);
   assert.match(result.stderr, /problem +transform .*type_error\.ts: Type errors/);
   assert.match(result.stderr, /Type 'string' is not assignable to type 'number'/);
-  assert.match(result.stderr, /type_error\.ts:5:/);
+  assert.match(result.stderr, /type_error\.ts:3:/);
 });
 
 Deno.test("rivulet check reports every problem at once: format module and settings, without connecting", async () => {
