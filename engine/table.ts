@@ -23,13 +23,22 @@ export type ColumnOf<R> = keyof R & string;
 export type Flatten<T> = { [K in keyof T]: T[K] } & unknown;
 
 /** A user function applied to columns, made by {@linkcode apply}. */
-export interface Applied<T extends Value = Value, C extends string = string> {
+export interface Applied<
+  T extends Value = Value,
+  C extends string = string,
+  Args extends readonly unknown[] = never,
+  Columns extends readonly string[] = readonly string[],
+> {
   /** Marks a spec value as an applied function. */
   readonly kind: "apply";
   /** The user function; gets the columns' values in order. */
   readonly fn: (...args: Value[]) => T;
   /** The columns whose values `fn` gets. */
   readonly columns: readonly C[];
+  /** Type-level only: the function's parameter types, checked against the columns' types. */
+  readonly parameters?: (args: Args) => void;
+  /** Type-level only: the columns in order. */
+  readonly columnTuple?: Columns;
 }
 
 /**
@@ -43,12 +52,34 @@ export interface Applied<T extends Value = Value, C extends string = string> {
  * const parsed = t.select({ value: apply((x: string) => parseInt(x), "value") });
  * ```
  */
-export function apply<A extends never[], T extends Value, const C extends string[]>(
+export function apply<A extends unknown[], T extends Value, const C extends string[]>(
   fn: (...args: A) => T,
   ...columns: C
-): Applied<T, C[number]> {
+): Applied<T, C[number], A, C> {
   return { kind: "apply", fn: fn as unknown as (...args: Value[]) => T, columns };
 }
+
+/** The types of the columns `C` of rows `R`, as a tuple. */
+export type ColumnTypes<R, C extends readonly string[]> = {
+  -readonly [I in keyof C]: R[C[I] & keyof R];
+};
+
+/**
+ * Checks that each `apply` in a spec gets columns whose types its function
+ * accepts: `unknown` (no constraint) where it does, a descriptive error
+ * property where it does not.
+ */
+export type CheckApplied<R, S> = {
+  [K in keyof S]: S[K] extends Applied<Value, string, infer A, infer C>
+    ? ([A] extends [never] ? unknown
+      : ColumnTypes<R, C> extends A ? unknown
+      : {
+        parameters: (args: A) => void;
+        error: "apply's function does not accept these columns' types";
+        columnTypes: ColumnTypes<R, C>;
+      })
+    : unknown;
+};
 
 /** How one output column of select / withColumns is computed. */
 export type ColumnSpec<R> = ColumnOf<R> | ((row: R) => Value) | Applied<Value, ColumnOf<R>>;
@@ -161,7 +192,7 @@ export class Table<R extends Row = Row> {
    * const u = t.select({ b: "b", twice: (row) => row.a * 2, n: apply((b: string) => b.length, "b") });
    * ```
    */
-  select<const S extends SelectSpec<R>>(spec: S): Table<SelectResult<R, S>> {
+  select<const S extends SelectSpec<R>>(spec: S & CheckApplied<R, S>): Table<SelectResult<R, S>> {
     return this.#map<SelectResult<R, S>>(
       "select",
       compileSpec(spec as unknown as SelectSpec<Row>, false),
@@ -170,7 +201,9 @@ export class Table<R extends Row = Row> {
   }
 
   /** Like {@linkcode select}, keeping the existing columns (a spec column replaces one of the same name). */
-  withColumns<const S extends SelectSpec<R>>(spec: S): Table<WithColumnsResult<R, S>> {
+  withColumns<const S extends SelectSpec<R>>(
+    spec: S & CheckApplied<R, S>,
+  ): Table<WithColumnsResult<R, S>> {
     const columns = this.columns === undefined
       ? undefined
       : [...this.columns.filter((c) => !(c in spec)), ...Object.keys(spec)];

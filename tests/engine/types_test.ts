@@ -25,11 +25,17 @@ Deno.test("a misspelled column is a compile-time error in every operation", () =
     t.groupby("nope");
     // @ts-expect-error: a reduce spec may only name grouping columns
     t.groupby("value").reduce({ n: "n" });
+    // @ts-expect-error: apply's function must accept the columns' types (value is a string)
+    t.select({ v: apply((x: number) => x + 1, "value") });
+    // @ts-expect-error: ... in the order the columns are given
+    t.withColumns({ v: apply((a: number, b: string) => a + b.length, "value", "n") });
     // @ts-expect-error: join columns are checked on both sides
     t.join(u, { on: [["n", "kee"]] });
   };
   assert.equal(typeof misspelled, "function");
 
+  t.select({ both: apply((a: number, b: string) => a + b.length, "n", "value") });
+  t.select({ wide: apply((x: string | number) => String(x), "n") });
   const parsed = t.select({ value: apply((x: string) => parseInt(x), "value") });
   const sum = parsed.reduce({ sum: reducers.sum("value"), top: reducers.argmax("value") });
   const joined = t.join(u, { on: [["n", "key"]], how: "left" });
