@@ -69,6 +69,7 @@ export class InputNode extends Node {
   }
 
   override restore(state: unknown): void {
+    this.#changes = [];
     if (this.#current === undefined) return;
     this.#current.clear();
     for (const [id, row] of state as Map<RowId, Row>) this.#current.set(id, row);

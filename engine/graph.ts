@@ -146,6 +146,7 @@ export class Graph {
    * pushed but not committed are refused.
    */
   snapshot(): unknown {
+    if (this.#failed) throw new Error("Cannot snapshot: the last commit failed part-way");
     for (const node of this.#flow.nodes) {
       if (node instanceof InputNode && node.dirty) {
         throw new Error(`Cannot snapshot: input ${JSON.stringify(node.name)} has uncommitted rows`);
@@ -161,7 +162,9 @@ export class Graph {
 
   /**
    * Restores a snapshot into a graph built by the same code (the same
-   * operations in the same order). Throws if the shape differs.
+   * operations in the same order). Throws if the shape differs. Rows pushed
+   * since the last commit are dropped, and a graph whose commit failed can
+   * commit again.
    */
   restore(state: unknown): void {
     const snapshot = state as Partial<Snapshot> | null;
@@ -186,6 +189,9 @@ export class Graph {
         );
       }
     });
+    for (const node of nodes) {
+      for (let port = 0; port < node.pending.length; port++) node.pending[port] = [];
+    }
     snapshot.nodes.forEach((saved, i) => nodes[i].restore(saved.state));
     this.#time = snapshot.time ?? -Infinity;
     this.#failed = false;

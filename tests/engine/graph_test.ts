@@ -227,6 +227,28 @@ Deno.test("by default a throwing user function makes commit throw and the graph 
     return true;
   });
   assert.throws(() => graph.commit(2), /earlier commit failed/);
+  assert.throws(() => graph.snapshot(), /last commit failed/);
+});
+
+Deno.test("a graph whose commit failed carries on from a restored snapshot", () => {
+  let failing = false;
+  const graph = new Graph();
+  const input = graph.input<{ v: number }>({ name: "t", keyed: true });
+  const checked = input.filter((row) => {
+    if (failing && row.v < 0) throw new Error("negative");
+    return true;
+  });
+  const batches = record(graph, checked.reduce({ total: reducers.sum("v") }));
+  input.insert(id(1), { v: 1 });
+  graph.commit(1);
+  const saved = deserialize(serialize(graph.snapshot()));
+  failing = true;
+  input.insert(id(2), { v: -5 });
+  assert.throws(() => graph.commit(2), /negative/);
+  graph.restore(saved);
+  input.insert(id(3), { v: 2 });
+  graph.commit(3);
+  assert.deepEqual(lines(batches.at(-1)), [{ total: 1, diff: -1 }, { total: 3, diff: 1 }]);
 });
 
 Deno.test("a reducer given a value it cannot reduce is reported as a reduce error", () => {
