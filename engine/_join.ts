@@ -202,3 +202,37 @@ export class JoinNode extends Node {
     }
   }
 }
+
+/** The default join row builder (see {@linkcode JoinRow}) and its columns, when known. */
+export function joinShape(
+  leftColumns: readonly string[] | undefined,
+  rightColumns: readonly string[] | undefined,
+  how: JoinHow,
+): { combine: JoinCombine; columns: readonly string[] | undefined } {
+  if ((how === "right" || how === "outer") && leftColumns === undefined) {
+    throw new Error(
+      `A ${how} join without "select" needs the left table's columns: give "columns" to its input`,
+    );
+  }
+  if ((how === "left" || how === "outer") && rightColumns === undefined) {
+    throw new Error(
+      `A ${how} join without "select" needs the right table's columns: give "columns" to its input`,
+    );
+  }
+  const renamed = (column: string, left: Row | null) =>
+    (leftColumns !== undefined ? leftColumns.includes(column) : left !== null && column in left)
+      ? `right_${column}`
+      : column;
+  const combine: JoinCombine = (left, right) => {
+    const out: Row = {};
+    if (left !== null) Object.assign(out, left);
+    else for (const column of leftColumns!) out[column] = null;
+    if (right !== null) { for (const column in right) out[renamed(column, left)] = right[column]; }
+    else for (const column of rightColumns!) out[renamed(column, left)] = null;
+    return out;
+  };
+  const columns = leftColumns !== undefined && rightColumns !== undefined
+    ? [...leftColumns, ...rightColumns.map((column) => renamed(column, null))]
+    : undefined;
+  return { combine, columns };
+}

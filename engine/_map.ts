@@ -8,6 +8,8 @@
 
 import { type Dataflow, Node } from "./_node.ts";
 import { hashValues } from "./hash.ts";
+import type { Applied } from "./apply.ts";
+import type { SelectSpec } from "./schema.ts";
 import type { Change, Row, Value } from "./types.ts";
 
 /** Computes a row from a row; throws when a user function does. */
@@ -93,4 +95,40 @@ export class ConcatNode extends Node {
     }
     return out;
   }
+}
+
+interface Step {
+  name: string;
+  column?: string;
+  fn?: (row: Row) => Value;
+  applied?: Applied;
+}
+
+/** Compiles a select / withColumns spec into a row mapper. */
+export function compileSpec(spec: SelectSpec<Row>, keepColumns: boolean): RowMapper {
+  const steps = Object.entries(spec).map(([name, how]): Step => {
+    if (typeof how === "string") return { name, column: how };
+    if (typeof how === "function") return { name, fn: how };
+    if (how?.kind === "apply") return { name, applied: how };
+    throw new Error(
+      `Column ${JSON.stringify(name)} must be a column name, a function or apply(...)`,
+    );
+  });
+  return (row) => {
+    const out: Row = keepColumns ? { ...row } : {};
+    for (let i = 0; i < steps.length; i++) {
+      const step = steps[i];
+      let value: Value;
+      if (step.column !== undefined) value = row[step.column] ?? null;
+      else if (step.fn !== undefined) value = step.fn(row);
+      else {
+        const { fn, columns } = step.applied!;
+        value = columns.length === 1
+          ? fn(row[columns[0]] ?? null)
+          : fn(...columns.map((column) => row[column] ?? null));
+      }
+      out[step.name] = value;
+    }
+    return out;
+  };
 }

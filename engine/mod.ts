@@ -34,32 +34,31 @@
  */
 
 export { Graph, type GraphOptions, type InputOptions } from "./graph.ts";
-export {
-  type Applied,
-  apply,
-  type AsValue,
-  type ColumnOf,
-  type ColumnSpec,
-  type Flatten,
-  type GroupedTable,
-  type GroupReduceSpec,
-  InputTable,
-  type JoinHow,
-  type JoinOptions,
-  type JoinRow,
-  type JoinSelectOptions,
-  type JoinSide,
-  type LeftMissing,
-  type ReduceResult,
-  type ReduceSpec,
-  type RightMissing,
-  type RightNames,
-  type RightSource,
-  type SelectResult,
-  type SelectSpec,
-  Table,
-  type WithColumnsResult,
-} from "./table.ts";
+export { type Applied, apply } from "./apply.ts";
+export { type GroupedTable, InputTable, Table } from "./table.ts";
+export type {
+  AsValue,
+  CheckApplied,
+  ColumnOf,
+  ColumnSpec,
+  ColumnTypes,
+  Flatten,
+  GroupReduceSpec,
+  JoinHow,
+  JoinOptions,
+  JoinRow,
+  JoinSelectOptions,
+  JoinSide,
+  LeftMissing,
+  ReduceResult,
+  ReduceSpec,
+  RightMissing,
+  RightNames,
+  RightSource,
+  SelectResult,
+  SelectSpec,
+  WithColumnsResult,
+} from "./schema.ts";
 export { type Reducer, type ReducerKind, type ReducerOutput, reducers } from "./reducers.ts";
 export { hashValue, hashValues } from "./hash.ts";
 export { compareValues, equalRows, equalValues } from "./value.ts";

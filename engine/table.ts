@@ -1,166 +1,32 @@
 /**
- * Tables and the operations a transform uses, typed so that a column that
- * does not exist is a compile-time error where the schema is known.
+ * Tables and the operations a transform uses. Each operation adds an
+ * operator to the graph and returns a new table; the row types come from
+ * `schema.ts`.
  *
  * @module
  */
 
 import { InputNode } from "./_input.ts";
-import { type JoinCombine, type JoinHow, JoinNode } from "./_join.ts";
-import { ConcatNode, FilterNode, MapNode, type RowMapper } from "./_map.ts";
+import { type JoinCombine, type JoinHow, JoinNode, joinShape } from "./_join.ts";
+import { compileSpec, ConcatNode, FilterNode, MapNode, type RowMapper } from "./_map.ts";
 import type { Dataflow, Node } from "./_node.ts";
 import { type OutputColumn, ReduceNode } from "./_reduce.ts";
 import { UpdateRowsNode } from "./_update_rows.ts";
-import type { Reducer, ReducerKind, ReducerOutput } from "./reducers.ts";
-import type { Row, RowId, Value } from "./types.ts";
-
-export type { JoinHow } from "./_join.ts";
-
-/** The column names of a row type. */
-export type ColumnOf<R> = keyof R & string;
-
-/** Shows an intersection of object types as one object type. */
-export type Flatten<T> = { [K in keyof T]: T[K] } & unknown;
-
-/** A user function applied to columns, made by {@linkcode apply}. */
-export interface Applied<
-  T extends Value = Value,
-  C extends string = string,
-  Args extends readonly unknown[] = never,
-  Columns extends readonly string[] = readonly string[],
-> {
-  /** Marks a spec value as an applied function. */
-  readonly kind: "apply";
-  /** The user function; gets the columns' values in order. */
-  readonly fn: (...args: Value[]) => T;
-  /** The columns whose values `fn` gets. */
-  readonly columns: readonly C[];
-  /** Type-level only: the function's parameter types, checked against the columns' types. */
-  readonly parameters?: (args: Args) => void;
-  /** Type-level only: the columns in order. */
-  readonly columnTuple?: Columns;
-}
-
-/**
- * Applies a function to the values of columns, in order (Pathway's `pw.apply`).
- *
- * @example
- * ```ts
- * import { apply, Graph } from "./mod.ts";
- * const graph = new Graph();
- * const t = graph.input<{ value: string }>({ name: "t" });
- * const parsed = t.select({ value: apply((x: string) => parseInt(x), "value") });
- * ```
- */
-export function apply<A extends unknown[], T extends Value, const C extends string[]>(
-  fn: (...args: A) => T,
-  ...columns: C
-): Applied<T, C[number], A, C> {
-  return { kind: "apply", fn: fn as unknown as (...args: Value[]) => T, columns };
-}
-
-/** The types of the columns `C` of rows `R`, as a tuple. */
-export type ColumnTypes<R, C extends readonly string[]> = {
-  -readonly [I in keyof C]: R[C[I] & keyof R];
-};
-
-/**
- * Checks that each `apply` in a spec gets columns whose types its function
- * accepts: `unknown` (no constraint) where it does, a descriptive error
- * property where it does not.
- */
-export type CheckApplied<R, S> = {
-  [K in keyof S]: S[K] extends Applied<Value, string, infer A, infer C>
-    ? ([A] extends [never] ? unknown
-      : ColumnTypes<R, C> extends A ? unknown
-      : {
-        parameters: (args: A) => void;
-        error: "apply's function does not accept these columns' types";
-        columnTypes: ColumnTypes<R, C>;
-      })
-    : unknown;
-};
-
-/** How one output column of select / withColumns is computed. */
-export type ColumnSpec<R> = ColumnOf<R> | ((row: R) => Value) | Applied<Value, ColumnOf<R>>;
-
-/** A select / withColumns spec: new column name to how it is computed. */
-export type SelectSpec<R> = Record<string, ColumnSpec<R>>;
-
-/** `T` when it is a column value type, else never. */
-export type AsValue<T> = T extends Value ? T : never;
-
-/** The row type a select spec produces. */
-export type SelectResult<R, S> = {
-  -readonly [K in keyof S & string]: S[K] extends ColumnOf<R> ? R[S[K]]
-    : S[K] extends (row: R) => infer T ? AsValue<T>
-    : S[K] extends Applied<infer T, string> ? AsValue<T>
-    : never;
-};
-
-/** The row type withColumns produces: the old columns, replaced or extended by the spec's. */
-export type WithColumnsResult<R, S> = Flatten<Omit<R, keyof S> & SelectResult<R, S>>;
-
-/** A reduce spec: output column name to reducer. */
-export type ReduceSpec<R> = Record<string, Reducer<ReducerKind, ColumnOf<R>>>;
-
-/** A group-by reduce spec: output column name to reducer or grouping column. */
-export type GroupReduceSpec<R, G extends string> = Record<
-  string,
-  Reducer<ReducerKind, ColumnOf<R>> | G
->;
-
-/** The row type a reduce spec produces. */
-export type ReduceResult<R, S> = {
-  -readonly [K in keyof S & string]: S[K] extends Reducer<infer Kind, infer C>
-    ? ReducerOutput<Kind, R[C & keyof R]>
-    : S[K] extends keyof R ? R[S[K]]
-    : never;
-};
-
-/** Whether the left side of a join may be missing. */
-export type LeftMissing<How> = How extends "right" | "outer" ? true : false;
-/** Whether the right side of a join may be missing. */
-export type RightMissing<How> = How extends "left" | "outer" ? true : false;
-
-/**
- * The default row of a join: every left column, then every right column; a
- * right column whose name is also a left column is renamed `right_<name>`.
- * The columns of a missing side (outer joins) are null.
- */
-export type JoinRow<L, R, How extends JoinHow> = {
-  [K in ColumnOf<L> | RightNames<L, R>]: K extends ColumnOf<L>
-    ? AsValue<LeftMissing<How> extends true ? L[K] | null : L[K]>
-    : AsValue<
-      RightMissing<How> extends true ? R[RightSource<L, K> & keyof R] | null
-        : R[RightSource<L, K> & keyof R]
-    >;
-};
-
-/** The names right columns get in a join's output. */
-export type RightNames<L, R> = {
-  [K in ColumnOf<R>]: K extends keyof L ? `right_${K}` : K;
-}[ColumnOf<R>];
-
-/** The right column an output column of a join comes from. */
-export type RightSource<L, K> = K extends `right_${infer C extends ColumnOf<L>}` ? C : K;
-
-/** What a join's `select` gets for a side: the row, or null when it may be missing. */
-export type JoinSide<R, Missing extends boolean> = Missing extends true ? R | null : R;
-
-/** Options of a join. */
-export interface JoinOptions<L, R, How extends JoinHow> {
-  /** Pairs of equal columns, `[leftColumn, rightColumn]`. Null equals null. */
-  on: readonly (readonly [ColumnOf<L>, ColumnOf<R>])[];
-  /** Which unmatched rows to keep: "inner" (default), "left", "right" or "outer". */
-  how?: How;
-}
-
-/** Options of a join that builds its own output rows. */
-export interface JoinSelectOptions<L, R, How extends JoinHow, O> extends JoinOptions<L, R, How> {
-  /** Builds the output row; a missing side is null. */
-  select: (left: JoinSide<L, LeftMissing<How>>, right: JoinSide<R, RightMissing<How>>) => O;
-}
+import type { Reducer } from "./reducers.ts";
+import type {
+  CheckApplied,
+  ColumnOf,
+  GroupReduceSpec,
+  JoinOptions,
+  JoinRow,
+  JoinSelectOptions,
+  ReduceResult,
+  ReduceSpec,
+  SelectResult,
+  SelectSpec,
+  WithColumnsResult,
+} from "./schema.ts";
+import type { Row, RowId } from "./types.ts";
 
 /**
  * A table: a keyed collection of rows whose changes flow through the graph.
@@ -417,73 +283,4 @@ export class InputTable<R extends Row = Row> extends Table<R> {
   retract(id: RowId, row: R): void {
     this.#input.retract(id, row);
   }
-}
-
-interface Step {
-  name: string;
-  column?: string;
-  fn?: (row: Row) => Value;
-  applied?: Applied;
-}
-
-function compileSpec(spec: SelectSpec<Row>, keepColumns: boolean): RowMapper {
-  const steps = Object.entries(spec).map(([name, how]): Step => {
-    if (typeof how === "string") return { name, column: how };
-    if (typeof how === "function") return { name, fn: how };
-    if (how?.kind === "apply") return { name, applied: how };
-    throw new Error(
-      `Column ${JSON.stringify(name)} must be a column name, a function or apply(...)`,
-    );
-  });
-  return (row) => {
-    const out: Row = keepColumns ? { ...row } : {};
-    for (let i = 0; i < steps.length; i++) {
-      const step = steps[i];
-      let value: Value;
-      if (step.column !== undefined) value = row[step.column] ?? null;
-      else if (step.fn !== undefined) value = step.fn(row);
-      else {
-        const { fn, columns } = step.applied!;
-        value = columns.length === 1
-          ? fn(row[columns[0]] ?? null)
-          : fn(...columns.map((column) => row[column] ?? null));
-      }
-      out[step.name] = value;
-    }
-    return out;
-  };
-}
-
-/** The default join row builder (see {@linkcode JoinRow}) and its columns, when known. */
-function joinShape(
-  leftColumns: readonly string[] | undefined,
-  rightColumns: readonly string[] | undefined,
-  how: JoinHow,
-): { combine: JoinCombine; columns: readonly string[] | undefined } {
-  if ((how === "right" || how === "outer") && leftColumns === undefined) {
-    throw new Error(
-      `A ${how} join without "select" needs the left table's columns: give "columns" to its input`,
-    );
-  }
-  if ((how === "left" || how === "outer") && rightColumns === undefined) {
-    throw new Error(
-      `A ${how} join without "select" needs the right table's columns: give "columns" to its input`,
-    );
-  }
-  const renamed = (column: string, left: Row | null) =>
-    (leftColumns !== undefined ? leftColumns.includes(column) : left !== null && column in left)
-      ? `right_${column}`
-      : column;
-  const combine: JoinCombine = (left, right) => {
-    const out: Row = {};
-    if (left !== null) Object.assign(out, left);
-    else for (const column of leftColumns!) out[column] = null;
-    if (right !== null) { for (const column in right) out[renamed(column, left)] = right[column]; }
-    else for (const column of rightColumns!) out[renamed(column, left)] = null;
-    return out;
-  };
-  const columns = leftColumns !== undefined && rightColumns !== undefined
-    ? [...leftColumns, ...rightColumns.map((column) => renamed(column, null))]
-    : undefined;
-  return { combine, columns };
 }
