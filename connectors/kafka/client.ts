@@ -60,7 +60,10 @@ export interface ConsumerCallbacks {
    * the next batch (of any partition): that is the backpressure.
    */
   onBatch(batch: FetchedBatch): Promise<void>;
-  /** Partitions this member gained in a rebalance (or at the first join). */
+  /**
+   * Partitions this member gained in a rebalance (or at the first join).
+   * Partitions it kept continue after the last batch handed over.
+   */
   onAssigned?(partitions: readonly TopicPartition[]): void;
   /** Partitions this member lost in a rebalance; their uncommitted work belongs elsewhere now. */
   onRevoked?(partitions: readonly TopicPartition[]): void;

@@ -239,6 +239,8 @@ class KafkajsGroupConsumer implements GroupConsumer {
   readonly #secrets: readonly string[];
   readonly #heartbeatIntervalMs: number;
   #assigned = new Map<string, TopicPartition>();
+  /** The offset after the last batch handed over, per partition. */
+  readonly #next = new Map<string, Position>();
   #paused = false;
   #unpark!: () => void;
   // Where a batch fetched after pause() waits until disconnect(): holding
@@ -290,6 +292,13 @@ class KafkajsGroupConsumer implements GroupConsumer {
       }
       const revoked = [...this.#assigned].filter(([key]) => !now.has(key)).map(([, tp]) => tp);
       const added = [...now].filter(([key]) => !this.#assigned.has(key)).map(([, tp]) => tp);
+      // kafkajs restarts every partition at its committed offset after a
+      // rebalance, even one this member kept: it continues where it was
+      // instead, so nothing handed over is handed over twice.
+      for (const [key, position] of this.#next) {
+        if (now.has(key)) consumer.seek(position);
+        else this.#next.delete(key);
+      }
       this.#assigned = now;
       if (revoked.length > 0) callbacks.onRevoked?.(revoked);
       if (added.length > 0) callbacks.onAssigned?.(added);
@@ -300,6 +309,7 @@ class KafkajsGroupConsumer implements GroupConsumer {
       // whatever this member handed over since then must be given up.
       const lost = [...this.#assigned.values()];
       this.#assigned = new Map();
+      this.#next.clear();
       if (lost.length > 0) callbacks.onRevoked?.(lost);
       if (!payload.restart) {
         callbacks.onFatal?.(clientError("consumer", payload.error, this.#secrets));
@@ -343,7 +353,13 @@ class KafkajsGroupConsumer implements GroupConsumer {
       highWatermark: batch.highWatermark,
     });
     await this.#heartbeatWhile(handled, payload);
-    payload.resolveOffset(batch.lastOffset());
+    const lastOffset = batch.lastOffset();
+    payload.resolveOffset(lastOffset);
+    this.#next.set(`${topic}\u0000${partition}`, {
+      topic,
+      partition,
+      offset: String(BigInt(lastOffset) + 1n),
+    });
   }
 
   // kafkajs heartbeats only between batches; a slow handler (waiting for

@@ -363,3 +363,82 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "kafka source does not hand over a kept partition's messages again after a rebalance",
+  ...brokerTest,
+  fn: async () => {
+    const topic = uniqueTopic("source-kept");
+    await createTopics([topic], 2);
+    await produce(topic, [
+      ...["a0", "a1", "a2"].map((value) => ({ value, partition: 0 })),
+      ...["b0", "b1", "b2"].map((value) => ({ value, partition: 1 })),
+    ]);
+    const config = testConfig({ sessionTimeoutMs: 10_000, heartbeatIntervalMs: 500 });
+    let revoked!: (partitions: readonly TopicPartition[]) => void;
+    const wasRevoked = new Promise<readonly TopicPartition[]>((resolve) => (revoked = resolve));
+    const firstReads = new Collector();
+    const first = new KafkaSource({ config, topics: [topic], onPartitionsRevoked: revoked });
+    await first.start(firstReads.handler);
+    await firstReads.waitFor(6);
+    // Nothing is committed: a second member's partition starts from the beginning.
+    const secondReads = new Collector();
+    const second = new KafkaSource({ config, topics: [topic] });
+    const secondStarted = second.start(secondReads.handler);
+    try {
+      const [lost] = await wasRevoked;
+      await secondStarted;
+      const kept = 1 - lost.partition;
+      await secondReads.waitFor(3);
+      await produce(topic, [{ value: "new", partition: kept }]);
+      await firstReads.waitFor(7);
+      const prefix = kept === 0 ? "a" : "b";
+      assert.deepEqual(firstReads.byPartition().get(`${topic}-${kept}`), [
+        `${prefix}0`,
+        `${prefix}1`,
+        `${prefix}2`,
+        "new",
+      ]);
+      const lostPrefix = kept === 0 ? "b" : "a";
+      assert.deepEqual(secondReads.byPartition().get(`${topic}-${lost.partition}`), [
+        `${lostPrefix}0`,
+        `${lostPrefix}1`,
+        `${lostPrefix}2`,
+      ]);
+    } finally {
+      await Promise.all([first.close(), second.close()]);
+    }
+  },
+});
+
+Deno.test({
+  name: "kafka source keeps its partitions while a handler runs longer than the session timeout",
+  ...brokerTest,
+  fn: async () => {
+    const topic = uniqueTopic("source-slow-handler");
+    await createTopics([topic]);
+    await produce(topic, ["slow"]);
+    // 6 s is the broker's smallest session timeout; the handler takes 8 s.
+    const config = testConfig({ sessionTimeoutMs: 6_000, heartbeatIntervalMs: 1_000 });
+    const revocations: string[] = [];
+    const source = new KafkaSource({
+      config,
+      topics: [topic],
+      onPartitionsRevoked: (ps) => void revocations.push(names(ps)),
+    });
+    let handled!: () => void;
+    const wasHandled = new Promise<void>((resolve) => (handled = resolve));
+    await source.start(async () => {
+      await new Promise((resolve) => setTimeout(resolve, 8_000));
+      handled();
+    });
+    try {
+      await wasHandled;
+      // An evicted member's commit would be refused (unknown member or generation).
+      await source.commit([{ topic, partition: 0, offset: "1" }]);
+      assert.deepEqual(revocations, []);
+    } finally {
+      await source.close();
+    }
+  },
+});
