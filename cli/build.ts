@@ -78,7 +78,14 @@ export async function buildTransformPipeline(options: BuildOptions): Promise<Bui
   let lag: (() => Promise<number>) | undefined;
   let input: Table<Row>;
   if (plan.input.kind === "file") {
-    input = rw.io.read(plan.input.path, sourceOptions) as Table<Row>;
+    // Standard input is a live stream: hand each line over as it arrives (the
+    // source's default batch of 10,000 lines would hold back a slow stream, and
+    // lose what it holds at SIGINT). A file is read in batches.
+    const source = new rw.LineSource({
+      path: plan.input.path,
+      ...(plan.input.path === "-" ? { batchSize: 1 } : {}),
+    });
+    input = pipeline.read<Row>(rw.readOptions(source, sourceOptions));
   } else {
     // Built here rather than by rw.kafka.read so that the status line can ask the source its lag.
     const config = settings!.config;

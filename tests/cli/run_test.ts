@@ -3,7 +3,7 @@
  * from files, pipeline scripts, config files and bad input policies.
  */
 import assert from "node:assert/strict";
-import { fixtures, records, rivulet, seedSumStream } from "./_rivulet.ts";
+import { fixtures, records, rivulet, root, runFlags, seedSumStream } from "./_rivulet.ts";
 
 Deno.test("rivulet run prints the seed's change stream: +0, then -0 +1 ... -36 +45 with diff and time", async () => {
   const result = await rivulet([
@@ -299,4 +299,45 @@ Deno.test("a chained local run reads another run's output, diffs as retractions,
   // With it, the downstream table follows the upstream one: 1, then 1 replaced by 3.
   const chainedChanges = records(chained.stdout).map((r) => [r.sum, r.diff]);
   assert.deepEqual(chainedChanges, [[1, 1], [1, -1], [3, 1]]);
+});
+
+Deno.test("standard input is processed as it arrives, and SIGINT stops the run gracefully with exit 0", async () => {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      ...runFlags,
+      `${root}main.ts`,
+      "run",
+      "--transform",
+      "examples/sum.ts",
+      "--input",
+      "-",
+      "--format",
+      "csv",
+      "--log-format",
+      "json",
+    ],
+    cwd: root,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const input = child.stdin.getWriter();
+  await input.write(new TextEncoder().encode("value\n4\n*COMMIT*\n"));
+  // The commit's change comes out while standard input is still open.
+  const stdout = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!text.includes("\n")) {
+    const { value, done } = await stdout.read();
+    if (done) break;
+    text += value;
+  }
+  assert.equal(text, '{"sum":4,"diff":1,"time":1}\n');
+  child.kill("SIGINT");
+  const status = await child.status;
+  await input.close().catch(() => {});
+  const stderr = await new Response(child.stderr).text();
+  assert.equal(status.code, 0, stderr);
+  const done = records(stderr).find((line) => line.message === "done");
+  assert.equal(done?.commitsApplied, 1);
 });
