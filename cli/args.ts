@@ -9,6 +9,7 @@ import { UsageError } from "./exit_codes.ts";
 
 /** How one flag is spelt and what it takes. */
 export interface FlagSpec {
+  /** Whether the flag takes a value (`string`) or is a switch (`boolean`). */
   readonly type: "string" | "boolean";
   /** The flag may be given several times (its values are collected in order). */
   readonly multiple?: boolean;
@@ -23,6 +24,7 @@ export type FlagSpecs = Readonly<Record<string, FlagSpec>>;
 export interface ParsedFlags {
   /** Flag values by long name: a string, a boolean, or a list for `multiple` flags. */
   readonly values: Readonly<Record<string, string | boolean | string[] | undefined>>;
+  /** The arguments that are not flags, in order. */
   readonly positionals: readonly string[];
 }
 
@@ -30,7 +32,9 @@ export interface ParsedFlags {
 export interface ParseFlagsOptions {
   /** The command's name for messages, e.g. `rivulet run`. */
   readonly command: string;
+  /** The flags the command accepts. */
   readonly specs: FlagSpecs;
+  /** The arguments after the command's name. */
   readonly args: readonly string[];
 }
 

@@ -33,16 +33,21 @@ interface KafkaApi {
 
 /** Options of {@linkcode buildTransformPipeline}. */
 export interface BuildOptions {
+  /** What to build. */
   readonly plan: TransformPlan;
+  /** Where the pipeline and its connectors log. */
   readonly logger: Logger;
 }
 
 /** A built pipeline and what was loaded for it. */
 export interface BuiltPipeline {
+  /** The pipeline, ready to run. */
   readonly pipeline: Pipeline;
   /** Messages the Kafka source is behind the end of its topics, over all partitions (Kafka sources only). */
   readonly lag?: () => Promise<number>;
+  /** The format the source decodes with. */
   readonly format: Format;
+  /** The Kafka settings, when the plan names some. */
   readonly settings?: LoadedSettings;
   /** The absolute path of the transform module. */
   readonly transformFile: string;

@@ -39,6 +39,12 @@ export const EXIT_CODES_HELP = `Exit codes:
  * ```
  */
 export class UsageError extends Error {
+  /**
+   * Creates the error.
+   *
+   * @param message what is wrong and what to do about it
+   * @param options the error that caused it, if any
+   */
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = "UsageError";

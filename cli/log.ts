@@ -20,6 +20,7 @@ const levelRank: Readonly<Record<LogLevel, number>> = { debug: 0, info: 1, warn:
 
 /** Options of {@linkcode createLogger}. */
 export interface CliLoggerOptions {
+  /** Text for people, JSON for log collectors. */
   readonly format: LogFormat;
   /** The least severe level written (default `info`). */
   readonly level?: LogLevel;

@@ -52,37 +52,57 @@ export type InputPlan =
 
 /** A run with a transform between a source and a sink. */
 export interface TransformPlan {
+  /** Marks a transform run. */
   readonly kind: "transform";
+  /** The transform module's path. */
   readonly transform: string;
+  /** The source: a file (or standard input) or Kafka topics. */
   readonly input: InputPlan;
+  /** Kafka settings, required by Kafka sources and sinks. */
   readonly settings?: SettingsSource;
   /** A built-in format name or a format module path. */
   readonly format: string;
+  /** The value columns the table gets (csv, json). */
   readonly columns?: readonly string[];
+  /** csv: the column names up front; then no header message is expected. */
   readonly header?: readonly string[];
+  /** Columns whose values make the row id. */
   readonly primaryKey?: readonly string[];
   /** Read a `diff` column as insertion (1) or retraction (-1): another rivulet's output. */
   readonly diffColumn: boolean;
+  /** Time-based commits every so many ms instead of `*COMMIT*` markers. */
   readonly commitIntervalMs?: number;
+  /** What to do with bad input. */
   readonly errorPolicy: ErrorPolicyName;
+  /** Where the dead-letter policy sends bad messages. */
   readonly deadLetterTopic?: string;
+  /** The Kafka topic the changes go to; standard output when absent. */
   readonly outputTopic?: string;
+  /** Commits per produce request at most. */
   readonly commitFrequency?: number;
+  /** End each commit's output with a `*COMMIT*` record. */
   readonly commitMarkers: boolean;
 }
 
 /** A run of a pipeline script. */
 export interface ScriptPlan {
+  /** Marks a script run. */
   readonly kind: "script";
+  /** The pipeline script's path. */
   readonly script: string;
 }
 
 /** Everything `run` and `check` need to know. */
 export interface RunPlan {
+  /** What runs: a transform between a source and a sink, or a script. */
   readonly pipeline: TransformPlan | ScriptPlan;
+  /** Where state is checkpointed. */
   readonly stateDir?: string;
+  /** How log lines look. */
   readonly logFormat: LogFormat;
+  /** The metrics endpoint's port on 127.0.0.1 (0: any free one). */
   readonly metricsPort?: number;
+  /** No status line or progress lines. */
   readonly quiet: boolean;
 }
 

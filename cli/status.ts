@@ -53,7 +53,9 @@ export function statusFields(stats: CommandStats): Record<string, number> {
 
 /** Options of {@linkcode startStatus}. */
 export interface StatusOptions {
+  /** Reads the current stats at each redraw. */
   readonly stats: () => CommandStats;
+  /** The logger whose lines the status line steps aside for. */
   readonly logger: CliLogger;
   /** Redraw a line in place (standard error is a terminal) rather than log progress. */
   readonly terminal: boolean;

@@ -12,7 +12,9 @@ export type RecordKind = "change" | "marker" | "not-a-change";
 
 /** A record as read from the topic. */
 export interface TailRecord {
+  /** The record's key: the row id (null when the record has none). */
   readonly key: string | null;
+  /** The record's value as text. */
   readonly value: string;
 }
 

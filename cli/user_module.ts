@@ -14,6 +14,7 @@ import { UsageError } from "./exit_codes.ts";
 export interface UserModule {
   /** The absolute path it was loaded from. */
   readonly file: string;
+  /** The module's exports. */
   readonly exports: Readonly<Record<string, unknown>>;
 }
 
