@@ -341,3 +341,9 @@ Deno.test("standard input is processed as it arrives, and SIGINT stops the run g
   const done = records(stderr).find((line) => line.message === "done");
   assert.equal(done?.commitsApplied, 1);
 });
+
+Deno.test("rivulet run runs what a script built when the script does not call run() itself", async () => {
+  const result = await rivulet(["run", `${fixtures}pipeline_no_run.ts`]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.deepEqual(records(result.stdout).map((r) => [r.rows, r.diff]), [[2, 1], [2, -1], [3, 1]]);
+});
