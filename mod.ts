@@ -300,5 +300,7 @@ export async function run(options: RunPipelineOptions = {}): Promise<PipelineSta
     return await pipeline.run({ ...options, signal });
   } finally {
     for (const signal of signals) Deno.removeSignalListener(signal, stop);
+    // Leave consumer groups at once, so a restart does not wait for the session timeout.
+    await Promise.allSettled(pipeline.sources().map((source) => source.close?.()));
   }
 }

@@ -51,8 +51,10 @@ export interface Source {
   readonly finished: Promise<void>;
   /** Records that everything before these positions is processed and acknowledged. */
   commit(positions: readonly Position[]): Promise<void>;
-  /** Stops reading; no handler call starts after it resolves. */
+  /** Stops reading; no handler call starts after it resolves. Commits still work. */
   stop(): Promise<void>;
+  /** Releases connections (a Kafka source leaves its group); called after the last commit. */
+  close?(): Promise<void>;
 }
 
 /** A place the changes of a table go to. */

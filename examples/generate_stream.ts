@@ -26,7 +26,12 @@ const { config } = translateSettings(settings, {
   readFile: Deno.readTextFileSync,
   env: Deno.env.get,
 });
-const producer = createKafkajsClient(config).producer();
+const client = createKafkajsClient(config);
+const admin = client.admin();
+await admin.connect();
+await admin.createTopic({ topic, partitions: 1 });
+await admin.disconnect();
+const producer = client.producer();
 await producer.connect();
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const send = (value: string) =>

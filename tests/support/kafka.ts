@@ -4,6 +4,8 @@
  *
  * @module
  */
+// rivulet's kafkajs module first: it patches kafkajs (a negative timeout warning) before use.
+import "../../connectors/kafka/kafkajs.ts";
 import { Kafka, logLevel } from "kafkajs";
 
 /** The broker the tests use: `RIVULET_TEST_BROKER`, else the local broker on `KAFKA_PORT` (9092). */
