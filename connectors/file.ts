@@ -60,29 +60,36 @@ export class LineSource implements Source {
 
   async #read(handler: MessageHandler, resumeAt: number): Promise<void> {
     const input = this.#path === "-" ? Deno.stdin.readable : (await Deno.open(this.#path)).readable;
-    const lines = input.pipeThrough(new TextDecoderStream()).pipeThrough(new LineSplitter());
-    let batch: SourceMessage[] = [];
+    const chunks = input.pipeThrough(new TextDecoderStream()).pipeThrough(new LineSplitter());
     let offset = 0;
-    for await (const line of lines) {
-      if (this.#stopped) break;
-      if (offset >= resumeAt) {
-        batch.push({
-          topic: this.#topic,
-          partition: 0,
-          offset: String(offset),
-          timestamp: "0",
-          key: null,
-          value: encoder.encode(line),
-          headers: noHeaders,
-        });
+    // Each read's lines are handed over at once (at most batchSize at a time), so a live
+    // stream on standard input is processed as it arrives.
+    for await (const lines of chunks) {
+      let batch: SourceMessage[] = [];
+      for (const line of lines) {
+        if (offset >= resumeAt) batch.push(this.#message(offset, line));
+        offset++;
+        if (batch.length >= this.#batchSize) {
+          if (this.#stopped) return;
+          await handler(batch);
+          batch = [];
+        }
       }
-      offset++;
-      if (batch.length >= this.#batchSize) {
-        await handler(batch);
-        batch = [];
-      }
+      if (this.#stopped) return;
+      if (batch.length > 0) await handler(batch);
     }
-    if (batch.length > 0 && !this.#stopped) await handler(batch);
+  }
+
+  #message(offset: number, line: string): SourceMessage {
+    return {
+      topic: this.#topic,
+      partition: 0,
+      offset: String(offset),
+      timestamp: "0",
+      key: null,
+      value: encoder.encode(line),
+      headers: noHeaders,
+    };
   }
 
   commit(_positions: readonly Position[]): Promise<void> {
@@ -96,20 +103,19 @@ export class LineSource implements Source {
   }
 }
 
-/** Splits text into lines (`\n` or `\r\n`); a last line without a newline counts. */
-class LineSplitter extends TransformStream<string, string> {
+/** Splits text into the lines of each chunk (`\n` or `\r\n`); a last line without a newline counts. */
+class LineSplitter extends TransformStream<string, string[]> {
   constructor() {
     let rest = "";
+    const trim = (line: string) => line.endsWith("\r") ? line.slice(0, -1) : line;
     super({
       transform(chunk, controller) {
         const parts = (rest + chunk).split("\n");
         rest = parts.pop() ?? "";
-        for (const part of parts) {
-          controller.enqueue(part.endsWith("\r") ? part.slice(0, -1) : part);
-        }
+        if (parts.length > 0) controller.enqueue(parts.map(trim));
       },
       flush(controller) {
-        if (rest !== "") controller.enqueue(rest.endsWith("\r") ? rest.slice(0, -1) : rest);
+        if (rest !== "") controller.enqueue([trim(rest)]);
       },
     });
   }
