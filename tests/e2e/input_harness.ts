@@ -55,6 +55,10 @@ export interface InputRun {
   readonly outcome: Promise<RunOutcome>;
   /** Stops the pipeline and returns how it ended. */
   stop(): Promise<RunOutcome>;
+  /** How the pipeline ended by itself; rejects if it still runs after `timeoutMs`. */
+  ended(timeoutMs?: number): Promise<RunOutcome>;
+  /** Stops the pipeline (`await using`), so a failed test leaves nothing running. */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /** Options of {@linkcode startInput}: `kafka.read`'s options without the pipeline. */
@@ -98,6 +102,24 @@ export function startInput<F extends rw.FormatName | rw.Format, C extends string
     stop() {
       pipeline.stop();
       return outcome;
+    },
+    async ended(timeoutMs = 20_000) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`The pipeline still runs after ${timeoutMs} ms`)),
+          timeoutMs,
+        );
+      });
+      try {
+        return await Promise.race([outcome, timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    async [Symbol.asyncDispose]() {
+      pipeline.stop();
+      await outcome;
     },
   };
 }

@@ -77,7 +77,11 @@ Deno.test("the seed's csv stream (header, then 0 … 9 each followed by *COMMIT*
   await topicsCreated();
   const digits = Array.from({ length: 10 }, (_, i) => String(i));
   await produceRaw(topics.seed, ["value", ...digits.flatMap((d) => [d, COMMIT])]);
-  const run = startInput({ topicNames: [topics.seed], format: "csv", valueColumns: ["value"] });
+  await using run = startInput({
+    topicNames: [topics.seed],
+    format: "csv",
+    valueColumns: ["value"],
+  });
   await run.sink.waitFor(10);
   await stopCleanly(run);
 
@@ -94,7 +98,7 @@ Deno.test("the seed's csv stream (header, then 0 … 9 each followed by *COMMIT*
 Deno.test("three partitions: rows read before partition 0's header wait for it, then every row is applied once in its partition's batch", async () => {
   await topicsCreated();
   const topic = topics.partitioned;
-  const run = startInput({ topicNames: [topic], format: "csv", valueColumns: ["name"] });
+  await using run = startInput({ topicNames: [topic], format: "csv", valueColumns: ["name"] });
   const early: RawRecord[] = [
     ...["p1-a", "p1-b", COMMIT, "p1-c", COMMIT].map((value) => ({ value, partition: 1 })),
     // p2-z has no marker after it: it must never be applied.
@@ -136,7 +140,7 @@ Deno.test("three partitions: rows read before partition 0's header wait for it, 
 Deno.test("rows with no following *COMMIT* are not applied until the marker comes, then applied together", async () => {
   await topicsCreated();
   const topic = topics.uncommitted;
-  const run = startInput({ topicNames: [topic], format: "raw" });
+  await using run = startInput({ topicNames: [topic], format: "raw" });
   await produceRaw(topic, ["a", COMMIT, "b", "c"]);
   await run.sink.waitFor(1);
   await until("all four messages to be read", () => run.pipeline.stats().messagesIn >= 4);
@@ -178,7 +182,7 @@ const keyedStream = keyedCommits.flatMap((rows) => [...rows.map((r) => JSON.stri
 Deno.test("json with primaryKey: a later message with the same key replaces the earlier row", async () => {
   await topicsCreated();
   await produceRaw(topics.upserts, keyedStream);
-  const run = startInput({
+  await using run = startInput({
     topicNames: [topics.upserts],
     format: "json",
     valueColumns: ["id", "name", "score"],
@@ -222,7 +226,7 @@ Deno.test("diffColumn: a source reading another pipeline's output (with -1 retra
     pipeline: upstream,
   });
   const upstreamRun = upstream.run();
-  const run = startInput({
+  await using run = startInput({
     topicNames: [topics.chainMid],
     format: "json",
     valueColumns: ["id", "name", "score"],
@@ -246,7 +250,7 @@ Deno.test("diffColumn: a source reading another pipeline's output (with -1 retra
 
 Deno.test("one source reads two topics, each csv topic with its own header", async () => {
   await topicsCreated();
-  const run = startInput({
+  await using run = startInput({
     topicNames: [topics.fruit, topics.vegetables],
     format: "csv",
     valueColumns: ["name", "qty"],
@@ -268,7 +272,11 @@ Deno.test("one source reads two topics, each csv topic with its own header", asy
 Deno.test("commitMode intervalMs applies what has arrived on a stream without markers", async () => {
   await topicsCreated();
   const topic = topics.interval;
-  const run = startInput({ topicNames: [topic], format: "raw", commitMode: { intervalMs: 200 } });
+  await using run = startInput({
+    topicNames: [topic],
+    format: "raw",
+    commitMode: { intervalMs: 200 },
+  });
   // One produce request: one fetch, so both rows fall in the same interval.
   await produceRaw(topic, ["a", "b"]);
   await run.sink.waitFor(1);
@@ -293,7 +301,7 @@ Deno.test("withMetadata adds a _metadata column: topic, partition, offset, times
     COMMIT,
   ]);
   const after = Date.now();
-  const run = startInput({ topicNames: [topic], format: "raw", withMetadata: true });
+  await using run = startInput({ topicNames: [topic], format: "raw", withMetadata: true });
   await run.sink.waitFor(2);
   await stopCleanly(run);
 
@@ -409,13 +417,13 @@ for (const c of badInputCases) {
     await topicsCreated();
     const { topic, records, badOffset } = stopCase;
     await produceRaw(topic, records);
-    const run = startInput({
+    await using run = startInput({
       topicNames: [topic],
       format: c.format,
       valueColumns: ["name", "qty"],
       errorPolicy: "stop",
     });
-    const outcome = await run.outcome;
+    const outcome = await run.ended();
 
     assert.ok(!outcome.ok, "the pipeline stops by itself with an error");
     const error = outcome.error;
@@ -437,7 +445,7 @@ for (const c of badInputCases) {
     await topicsCreated();
     const { topic, records, badOffset, end } = skipCase;
     await produceRaw(topic, records);
-    const run = startInput({
+    await using run = startInput({
       topicNames: [topic],
       format: c.format,
       valueColumns: ["name", "qty"],
@@ -464,7 +472,7 @@ for (const c of badInputCases) {
     await topicsCreated();
     const { topic, records, badOffset, end } = deadLetterCase;
     await produceRaw(topic, records);
-    const run = startInput({
+    await using run = startInput({
       topicNames: [topic],
       format: c.format,
       valueColumns: ["name", "qty"],
