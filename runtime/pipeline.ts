@@ -74,6 +74,12 @@ export interface RunOptions {
   readonly maxPendingCommits?: number;
   /** Stop once every source has read all it ever will (files; default true). */
   readonly stopWhenFinished?: boolean;
+  /**
+   * Kafka transactions: the outputs of the commits since the last checkpoint
+   * and the input offsets that produced them become visible together, once.
+   * Needs `stateDir`, Kafka sources of one consumer group and Kafka sinks.
+   */
+  readonly exactlyOnce?: boolean;
 }
 
 /** What a pipeline has done so far. */
@@ -100,6 +106,13 @@ interface SourceEntry {
   readonly acknowledged: Map<string, string>;
   /** What was last committed to the source, to skip identical commits. */
   committed: string;
+  /**
+   * Next offset per `topic\0partition` after the last message handed to the
+   * reader: a source that restarts (a Kafka consumer rejoining after a broker
+   * fault) re-reads from its committed offset, and what was read already must
+   * not be applied twice.
+   */
+  readonly read: Map<string, number>;
 }
 
 interface OutputEntry {
@@ -174,6 +187,7 @@ export class Pipeline {
       applied: new Map(),
       acknowledged: new Map(),
       committed: "",
+      read: new Map(),
     });
     return input as unknown as Table<R>;
   }
@@ -329,7 +343,7 @@ export class Pipeline {
     if (this.#stopping || this.#failure !== undefined) return;
     const closed: ClosedBatch[] = [];
     try {
-      entry.reader!.accept(messages, closed);
+      entry.reader!.accept(this.#unread(entry, messages), closed);
     } catch (error) {
       // Batches closed before the bad message are still applied: they are good.
       this.#applyAll(entry, closed);
@@ -338,6 +352,37 @@ export class Pipeline {
     }
     this.#applyAll(entry, closed);
     if (this.#pendingCommits > maxPending) await this.#acknowledged.catch(() => {});
+  }
+
+  /** The messages not handed to the reader before (a re-read after a consumer restart is dropped). */
+  #unread(entry: SourceEntry, messages: readonly SourceMessage[]): readonly SourceMessage[] {
+    let fresh: SourceMessage[] | undefined;
+    let key = "";
+    let next: number | undefined;
+    for (let i = 0; i < messages.length; i++) {
+      const message = messages[i];
+      const messageKey = `${message.topic}\0${message.partition}`;
+      if (messageKey !== key) {
+        if (key !== "" && next !== undefined) entry.read.set(key, next);
+        key = messageKey;
+        next = entry.read.get(key);
+      }
+      const offset = Number(message.offset);
+      if (next !== undefined && offset < next) {
+        fresh ??= messages.slice(0, i);
+        continue;
+      }
+      next = offset + 1;
+      fresh?.push(message);
+    }
+    if (key !== "" && next !== undefined) entry.read.set(key, next);
+    if (fresh !== undefined && fresh.length < messages.length) {
+      this.#logger.info("Skipped messages read before (the source re-read after a restart)", {
+        source: entry.options.source.name,
+        skipped: messages.length - fresh.length,
+      });
+    }
+    return fresh ?? messages;
   }
 
   #closeInterval(entry: SourceEntry): void {
@@ -424,9 +469,16 @@ export class Pipeline {
     const store = this.#store!;
     this.#saving = this.#saving.then(async () => {
       await store.save(checkpoint);
+      // The checkpoint's positions are where a restart resumes; the group's
+      // offsets only show progress (lag), so a failed commit (Kafka
+      // unavailable) is not a failure: the next checkpoint commits again.
       await Promise.all(
         checkpoint.sources.map((saved, index) =>
-          this.#commitPositions(this.#sources[index], saved.positions)
+          this.#commitPositions(this.#sources[index], saved.positions).catch((error) =>
+            this.#logger.warn(`Cannot commit offsets: ${messageOf(error)}`, {
+              source: this.#sources[index].options.source.name,
+            })
+          )
         ),
       );
     });
@@ -438,9 +490,7 @@ export class Pipeline {
       this.#sources.map((entry) => this.#commitPositions(entry, positionsOf(entry.acknowledged))),
     ).then(() => {}, (error) => {
       // A failed offset commit loses nothing: the next one covers it.
-      this.#logger.warn(
-        `Cannot commit offsets: ${error instanceof Error ? error.message : String(error)}`,
-      );
+      this.#logger.warn(`Cannot commit offsets: ${messageOf(error)}`);
     });
   }
 
@@ -510,4 +560,8 @@ export class Pipeline {
     }
     await Promise.allSettled(this.#outputs.map((o) => o.sink.close()));
   }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
