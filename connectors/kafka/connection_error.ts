@@ -1,7 +1,9 @@
 /**
  * Connects a client part and, when that fails, rejects with a sentence a user
  * can act on (wrong password, untrusted certificate, nothing listening) from
- * `connection_failure.ts`.
+ * `connection_failure.ts`. A first attempt without retries lets a failure that
+ * retrying cannot heal stop a pipeline in milliseconds instead of after the
+ * client's retries.
  *
  * @module
  */
@@ -14,15 +16,28 @@ export class KafkaConnectionError extends Error {
   readonly kind: ConnectionFailureKind;
   /** True when retrying cannot help (credentials, certificates, protocol). */
   readonly fatal: boolean;
-  constructor(message: string, kind: ConnectionFailureKind, fatal: boolean) {
-    super(message);
+  constructor(
+    message: string,
+    kind: ConnectionFailureKind,
+    fatal: boolean,
+    options?: { readonly cause?: unknown },
+  ) {
+    super(message, options);
     this.name = "KafkaConnectionError";
     this.kind = kind;
     this.fatal = fatal;
   }
 }
 
-/** Runs `connect`; a failure becomes a {@linkcode KafkaConnectionError}. */
+/**
+ * Runs `connect`; a failure becomes a {@linkcode KafkaConnectionError} (one
+ * that already is one passes through unchanged).
+ *
+ * @example
+ * ```ts ignore
+ * await connectExplained(() => admin.connect(), config);
+ * ```
+ */
 export async function connectExplained(
   connect: () => Promise<void>,
   config: ClientConfig,
@@ -30,7 +45,41 @@ export async function connectExplained(
   try {
     await connect();
   } catch (error) {
+    if (error instanceof KafkaConnectionError) throw error;
     const failure = await explainConnectionFailure(error, { config });
-    throw new KafkaConnectionError(failure.message, failure.kind, failure.fatal);
+    throw new KafkaConnectionError(failure.message, failure.kind, failure.fatal, { cause: error });
+  }
+}
+
+/** Options for {@linkcode firstConnection}. */
+export interface FirstConnectionOptions {
+  /** One connection attempt that the client does not retry; it cleans up after itself. */
+  readonly attempt: () => Promise<void>;
+  /** The configuration the attempt used, to explain its failure. */
+  readonly config: ClientConfig;
+}
+
+/**
+ * Makes one connection attempt without retries, before a client's first real
+ * connection. Resolves true when it connected. A failure that retrying cannot
+ * heal (credentials, certificates, a protocol mismatch) rejects at once with a
+ * {@linkcode KafkaConnectionError}; one that may heal (nothing listening yet)
+ * resolves false, leaving it to the real connection to retry with backoff.
+ *
+ * @example
+ * ```ts ignore
+ * if (!(await firstConnection({ attempt: connectWithoutRetries, config }))) {
+ *   // The broker may be starting: connect with retries as usual.
+ * }
+ * ```
+ */
+export async function firstConnection(options: FirstConnectionOptions): Promise<boolean> {
+  try {
+    await options.attempt();
+    return true;
+  } catch (error) {
+    const failure = await explainConnectionFailure(error, { config: options.config });
+    if (!failure.fatal) return false;
+    throw new KafkaConnectionError(failure.message, failure.kind, true, { cause: error });
   }
 }

@@ -74,6 +74,8 @@ export async function explainConnectionFailure(
   options: ExplainOptions,
 ): Promise<ConnectionFailure> {
   const { config } = options;
+  const explainedBefore = alreadyExplained(error);
+  if (explainedBefore !== undefined) return explainedBefore;
   // The library's words are quoted in messages: remove any secret a broker or
   // library might have echoed (none is known to, this is a second line of defence).
   const secrets = [config.sasl?.password, config.tls?.keyPassword, config.tls?.key];
@@ -178,6 +180,17 @@ export async function explainConnectionFailure(
     false,
     `The connection to Kafka at ${brokers} failed: ${reasonFrom(text)}`,
   );
+}
+
+/**
+ * A KafkaConnectionError (connection_error.ts, which imports this module) is
+ * this module's own explanation: explaining it again would quote it in itself.
+ */
+function alreadyExplained(error: unknown): ConnectionFailure | undefined {
+  if (!(error instanceof Error) || error.name !== "KafkaConnectionError") return undefined;
+  const { kind, fatal } = error as Error & { kind?: unknown; fatal?: unknown };
+  if (typeof kind !== "string" || typeof fatal !== "boolean") return undefined;
+  return { kind: kind as ConnectionFailureKind, fatal, message: error.message };
 }
 
 const saslFailure =

@@ -26,6 +26,7 @@ import type { ClientConfig } from "./config.ts";
 import type { LogFields, Logger, Position, SourceMessage } from "../types.ts";
 import { silentLogger } from "../types.ts";
 import { KafkaClientError } from "./client.ts";
+import { firstConnection } from "./connection_error.ts";
 import type {
   Admin,
   ConsumerCallbacks,
@@ -66,14 +67,73 @@ export function createKafkajsClient(
   const logger = options.logger ?? silentLogger;
   const secrets = config.sasl === undefined ? [] : [config.sasl.password];
   const kafka = new Kafka(kafkajsConfig(config, logger, secrets));
+  const failFast = firstConnectionCheck(config, logger, secrets);
   return {
     consumer: (consumerOptions) =>
-      new KafkajsGroupConsumer({ kafka, config, options: consumerOptions, secrets }),
-    producer: (producerOptions) => new KafkajsProducerClient(kafka, producerOptions, secrets),
+      failingFast(
+        new KafkajsGroupConsumer({ kafka, config, options: consumerOptions, secrets }),
+        failFast,
+      ),
+    producer: (producerOptions) =>
+      failingFast(new KafkajsProducerClient(kafka, producerOptions, secrets), failFast),
     transactionalProducer: (txOptions) =>
-      new KafkajsTransactionalProducer(kafka, txOptions, secrets),
-    admin: () => new KafkajsAdminClient(kafka.admin(), secrets),
+      failingFast(new KafkajsTransactionalProducer(kafka, txOptions, secrets), failFast),
+    admin: () => failingFast(new KafkajsAdminClient(kafka.admin(), secrets), failFast),
   };
+}
+
+/**
+ * kafkajs retries every failed connection five times with backoff (7 to 12 s),
+ * even a wrong password's or an untrusted certificate's. So the first
+ * connection of a client is tried once by a twin without retries: a failure
+ * that cannot heal rejects in milliseconds; one that can (nothing listening
+ * yet) leaves the part's own connection to retry. Once the twin connected,
+ * later connections skip it.
+ */
+function firstConnectionCheck(
+  config: ClientConfig,
+  logger: Logger,
+  secrets: readonly string[],
+): () => Promise<void> {
+  // The twin's log lines would repeat the failure the connection error explains.
+  const quiet: Logger = { ...silentLogger, debug: (m, f) => logger.debug(m, f) };
+  const once = new Kafka({ ...kafkajsConfig(config, quiet, secrets), retry: { retries: 0 } });
+  let connected: Promise<boolean> | undefined;
+  return async () => {
+    connected ??= firstConnection({
+      config,
+      attempt: async () => {
+        const admin = once.admin();
+        try {
+          await admin.connect();
+        } finally {
+          await admin.disconnect().catch(() => {});
+        }
+      },
+    });
+    const check = connected;
+    try {
+      if (await check) return;
+    } catch (error) {
+      if (connected === check) connected = undefined;
+      throw error;
+    }
+    if (connected === check) connected = undefined;
+  };
+}
+
+/** The part, whose connect() first passes the client's first-connection check. */
+function failingFast<Part extends { connect(): Promise<void> }>(
+  part: Part,
+  check: () => Promise<void>,
+): Part {
+  const connect = part.connect.bind(part);
+  return Object.assign(part, {
+    connect: async () => {
+      await check();
+      await connect();
+    },
+  });
 }
 
 /** Maps rivulet's client configuration to kafkajs' (exported for tests). */

@@ -5,6 +5,11 @@
 import assert from "node:assert/strict";
 import { explainConnectionFailure } from "../../connectors/kafka/connection_failure.ts";
 import type { ClientConfig } from "../../connectors/kafka/config.ts";
+import {
+  connectExplained,
+  firstConnection,
+  KafkaConnectionError,
+} from "../../connectors/kafka/connection_error.ts";
 
 const password = "pw-Heron-2291-never-shown";
 const plaintext: ClientConfig = {
@@ -112,4 +117,66 @@ Deno.test("a password echoed by a library or broker is removed from the explanat
   );
   assert.ok(!failure.message.includes(password), failure.message);
   assert.match(failure.message, /\[redacted\]/);
+});
+
+Deno.test("an error explained before is returned as it is, not quoted in itself", async () => {
+  const explained = new KafkaConnectionError(
+    'The Kafka broker at k1:9092 refused SASL SCRAM-SHA-256 authentication as "alice"',
+    "authentication",
+    true,
+    { cause: kafkajsError("SASL SCRAM SHA256 authentication failed: invalid credentials") },
+  );
+  const failure = await explainConnectionFailure(explained, { config: saslSsl, probeTls: false });
+  assert.deepEqual(failure, {
+    kind: "authentication",
+    fatal: true,
+    message: explained.message,
+  });
+});
+
+Deno.test("a first connection that cannot heal rejects with the explanation; one that can resolves false", async () => {
+  await assert.rejects(
+    firstConnection({
+      config: saslSsl,
+      attempt: () =>
+        Promise.reject(
+          kafkajsError("SASL SCRAM SHA256 authentication failed: invalid credentials"),
+        ),
+    }),
+    (error: unknown) => {
+      assert.ok(error instanceof KafkaConnectionError);
+      assert.equal(error.kind, "authentication");
+      assert.equal(error.fatal, true);
+      assert.match(error.message, /refused SASL SCRAM-SHA-256 authentication as "alice"/);
+      return true;
+    },
+  );
+  assert.equal(
+    await firstConnection({
+      config: plaintext,
+      attempt: () => Promise.reject(kafkajsError("Connection error: connect ECONNREFUSED k1:9092")),
+    }),
+    false,
+  );
+  assert.equal(
+    await firstConnection({ config: plaintext, attempt: () => Promise.resolve() }),
+    true,
+  );
+});
+
+Deno.test("connectExplained passes an explained error through and explains any other", async () => {
+  const explained = new KafkaConnectionError("Explained before", "unknown", false);
+  await assert.rejects(connectExplained(() => Promise.reject(explained), plaintext), (error) => {
+    assert.equal(error, explained);
+    return true;
+  });
+  await assert.rejects(
+    connectExplained(() => Promise.reject(kafkajsError("Closed connection")), plaintext),
+    (error: unknown) => {
+      assert.ok(error instanceof KafkaConnectionError);
+      assert.equal(error.kind, "connection_closed");
+      assert.ok(error.cause instanceof Error);
+      return true;
+    },
+  );
 });

@@ -98,6 +98,10 @@ async function failingConnection(settings: Record<string, string>) {
   const elapsedMs = Math.round(performance.now() - started);
   await admin.disconnect().catch(() => {});
   assert.ok(error instanceof Error, "the connection must fail");
+  // kafkajs logs each retry of a connection with its count: a failure that
+  // retrying cannot heal must not be retried (it fails in milliseconds).
+  const retried = logger.lines.filter((line) => /"retryCount":[1-9]/.test(line));
+  assert.deepEqual(retried, [], "a fatal connection failure is not retried");
   const failure = await explainConnectionFailure(error, { config });
   const output = [
     error.message,
