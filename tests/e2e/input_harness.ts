@@ -89,7 +89,8 @@ export function startInput<F extends rw.FormatName | rw.Format, C extends string
   const table = rw.kafka.read(settingsFor(group, settings), { ...read, pipeline });
   const sink = new CollectingSink();
   pipeline.write(table, sink);
-  const outcome: Promise<RunOutcome> = pipeline.run().then(
+  // rw.run, as a user's pipeline script runs it: it also leaves the consumer group at the end.
+  const outcome: Promise<RunOutcome> = rw.run({ pipeline }).then(
     (stats) => ({ ok: true, stats }),
     (error) => ({ ok: false, error }),
   );
