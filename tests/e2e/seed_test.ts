@@ -105,7 +105,11 @@ Deno.test("a group-by over json with upserts: the output's diffs rebuild the tab
   // commit rewrites a row with the same values and changes nothing.
   const records = await runUntil(pipeline, output, 7);
   assert.deepEqual(tablesFromRecords(records), expected);
-  assert.equal((await consumeAll(output, { timeoutMs: 2000 })).length, 7, "nothing else is written");
+  assert.equal(
+    (await consumeAll(output, { timeoutMs: 2000 })).length,
+    7,
+    "nothing else is written",
+  );
 });
 
 Deno.test("commit_frequency_in_messages groups commits into fewer produce requests, same records", async () => {
