@@ -55,7 +55,12 @@ export interface Source {
   stop(): Promise<void>;
   /** Releases connections (a Kafka source leaves its group); called after the last commit. */
   close?(): Promise<void>;
+  /** `retrying` while the source waits for its broker to come back (optional). */
+  connectionState?(): ConnectionState;
 }
+
+/** Whether a connector reaches its broker, or is retrying until it does. */
+export type ConnectionState = "connected" | "retrying";
 
 /** A place the changes of a table go to. */
 export interface Sink<R extends Row = Row> {
@@ -71,6 +76,8 @@ export interface Sink<R extends Row = Row> {
   /** Sends whatever waits, so that every earlier write's promise resolves. */
   flush(): Promise<void>;
   close(): Promise<void>;
+  /** `retrying` while the sink waits for its broker to come back (optional). */
+  connectionState?(): ConnectionState;
 }
 
 /** Where bad messages go under the dead-letter policy. */

@@ -31,6 +31,16 @@ export interface Checkpoint {
 }
 
 const FILE = "checkpoint.bin";
+/** Exactly-once mode: the checkpoint of a transaction not known to be committed yet. */
+const PENDING_FILE = "checkpoint.pending.bin";
+
+/** The checkpoints exactly-once mode chooses from on a restart. */
+export interface CheckpointCandidates {
+  /** The checkpoint of the last transaction known to be committed. */
+  readonly current?: Checkpoint;
+  /** The checkpoint of a transaction that was about to commit when the process stopped. */
+  readonly pending?: Checkpoint;
+}
 
 /** Reads and writes the checkpoint of one pipeline in `dir`. */
 export class CheckpointStore {
@@ -40,10 +50,48 @@ export class CheckpointStore {
   }
 
   /** The last checkpoint written, or `undefined` for a first start. */
-  async load(): Promise<Checkpoint | undefined> {
+  load(): Promise<Checkpoint | undefined> {
+    return this.#read(FILE);
+  }
+
+  /** Replaces the checkpoint atomically. */
+  save(checkpoint: Checkpoint): Promise<void> {
+    return this.#write(FILE, checkpoint);
+  }
+
+  /** Both checkpoints of exactly-once mode, where they exist. */
+  async loadCandidates(): Promise<CheckpointCandidates> {
+    const [current, pending] = await Promise.all([this.#read(FILE), this.#read(PENDING_FILE)]);
+    return {
+      ...(current === undefined ? {} : { current }),
+      ...(pending === undefined ? {} : { pending }),
+    };
+  }
+
+  /** Writes the checkpoint of a transaction about to commit, atomically, beside the current one. */
+  savePending(checkpoint: Checkpoint): Promise<void> {
+    return this.#write(PENDING_FILE, checkpoint);
+  }
+
+  /** The pending checkpoint's transaction committed: it becomes the current one. */
+  async promotePending(): Promise<void> {
+    await Deno.rename(`${this.dir}/${PENDING_FILE}`, `${this.dir}/${FILE}`);
+  }
+
+  /** The pending checkpoint's transaction was aborted: it is forgotten. */
+  async discardPending(): Promise<void> {
+    try {
+      await Deno.remove(`${this.dir}/${PENDING_FILE}`);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+  }
+
+  async #read(name: string): Promise<Checkpoint | undefined> {
+    const path = `${this.dir}/${name}`;
     let bytes: Uint8Array;
     try {
-      bytes = await Deno.readFile(`${this.dir}/${FILE}`);
+      bytes = await Deno.readFile(path);
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) return undefined;
       throw error;
@@ -52,18 +100,17 @@ export class CheckpointStore {
     try {
       checkpoint = deserialize(bytes) as Checkpoint;
     } catch (error) {
-      throw new Error(`Cannot read the checkpoint "${this.dir}/${FILE}": ${String(error)}`);
+      throw new Error(`Cannot read the checkpoint "${path}": ${String(error)}`);
     }
     if (checkpoint?.version !== 1) {
-      throw new Error(`The checkpoint "${this.dir}/${FILE}" has an unknown version`);
+      throw new Error(`The checkpoint "${path}" has an unknown version`);
     }
     return checkpoint;
   }
 
-  /** Replaces the checkpoint atomically. */
-  async save(checkpoint: Checkpoint): Promise<void> {
+  async #write(name: string, checkpoint: Checkpoint): Promise<void> {
     await Deno.mkdir(this.dir, { recursive: true });
-    const temporary = `${this.dir}/${FILE}.tmp`;
+    const temporary = `${this.dir}/${name}.tmp`;
     const file = await Deno.open(temporary, { write: true, create: true, truncate: true });
     try {
       const bytes = serialize(checkpoint);
@@ -73,6 +120,6 @@ export class CheckpointStore {
     } finally {
       file.close();
     }
-    await Deno.rename(temporary, `${this.dir}/${FILE}`);
+    await Deno.rename(temporary, `${this.dir}/${name}`);
   }
 }

@@ -27,6 +27,15 @@ import {
 } from "../connectors/types.ts";
 import { type Checkpoint, CheckpointStore } from "./checkpoint.ts";
 import {
+  isTransactionalSink,
+  isTransactionalSource,
+  samePositions,
+  type TransactionalSink,
+  type TransactionalSource,
+  TransactionWriter,
+} from "./transactions.ts";
+import type { TopicRecords } from "../connectors/kafka/client.ts";
+import {
   type ClosedBatch,
   type CommitMode,
   positionsOf,
@@ -80,6 +89,8 @@ export interface RunOptions {
    * Needs `stateDir`, Kafka sources of one consumer group and Kafka sinks.
    */
   readonly exactlyOnce?: boolean;
+  /** The transactional id of exactly-once mode (default `rivulet-` and the first source's group id). */
+  readonly transactionalId?: string;
 }
 
 /** What a pipeline has done so far. */
@@ -94,7 +105,26 @@ export interface PipelineStats {
   pendingCommits: number;
   /** The logical time of the last applied commit (0 before the first). */
   lastTime: Time;
+  /** `retrying` while a source, a sink or a transaction waits for Kafka to come back. */
+  connection?: "connected" | "retrying";
 }
+
+/** Exactly-once mode's state: the records of the open transaction and the writer that commits them. */
+interface ExactlyOnceState {
+  readonly writer: TransactionWriter;
+  readonly sources: readonly TransactionalSource[];
+  records: TopicRecords[];
+  bytes: number;
+  /** Batches were applied since the last transaction was started. */
+  dirty: boolean;
+  /** When the next transaction is due (performance.now()). */
+  due: number;
+  /** The last transaction started; they run one after another. */
+  chain: Promise<void>;
+}
+
+/** Records waiting for a transaction beyond which reading waits for it (bytes, estimated). */
+const maxTransactionBytes = 64 * 1024 * 1024;
 
 interface SourceEntry {
   readonly options: ReadOptions;
@@ -163,6 +193,7 @@ export class Pipeline {
   /** Dead-letter sends of user function errors in the commit being applied. */
   #userDeadLetters: Promise<void>[] = [];
   #userErrors: ReaderCounters = { messages: 0, rows: 0, badInput: 0, deadLettered: 0 };
+  #exactlyOnce: ExactlyOnceState | undefined;
 
   constructor(options: PipelineOptions = {}) {
     this.#logger = this.logger = options.logger ?? silentLogger;
@@ -202,7 +233,14 @@ export class Pipeline {
     this.#outputs.push(entry);
     this.graph.output(entry.table, (batch) => {
       this.#changesOut += batch.changes.length;
-      this.#acks.push(entry.sink.write(batch));
+      const exactlyOnce = this.#exactlyOnce;
+      if (exactlyOnce === undefined) {
+        this.#acks.push(entry.sink.write(batch));
+        return;
+      }
+      const { topic, records, sizes } = (entry.sink as TransactionalSink).commitRecords(batch);
+      exactlyOnce.records.push({ topic, records });
+      for (const size of sizes) exactlyOnce.bytes += size;
     });
   }
 
@@ -227,7 +265,12 @@ export class Pipeline {
       deadLettered: this.#userErrors.deadLettered,
       pendingCommits: this.#pendingCommits,
       lastTime: this.#lastTime,
+      connection: this.#exactlyOnce?.writer.retrying ? "retrying" : "connected",
     };
+    const parts = [...this.#sources.map((s) => s.options.source), ...this.sinks()];
+    if (parts.some((part) => part.connectionState?.() === "retrying")) {
+      stats.connection = "retrying";
+    }
     for (const entry of this.#sources) {
       const counters = entry.reader?.counters ?? noCounters;
       stats.messagesIn += counters.messages;
@@ -260,7 +303,9 @@ export class Pipeline {
     const maxPending = options.maxPendingCommits ?? 10_000;
     const timers: ReturnType<typeof setInterval>[] = [];
     try {
-      const checkpoint = await this.#restore(options.stateDir);
+      const checkpoint = options.exactlyOnce
+        ? await this.#restoreExactlyOnce(options)
+        : await this.#restore(options.stateDir, await this.#loadCheckpoint(options.stateDir));
       await Promise.all(this.#outputs.map((o) => o.sink.open()));
       for (const [index, entry] of this.#sources.entries()) {
         const handler = (messages: readonly SourceMessage[]) =>
@@ -271,7 +316,9 @@ export class Pipeline {
           timers.push(setInterval(() => this.#closeInterval(entry), mode.intervalMs));
         }
       }
-      if (this.#store === undefined) {
+      if (this.#exactlyOnce !== undefined) {
+        timers.push(setInterval(() => this.#commitTransactionIfDue(), this.#checkpointIntervalMs));
+      } else if (this.#store === undefined) {
         timers.push(
           setInterval(() => this.#commitOffsets(), options.offsetCommitIntervalMs ?? 1000),
         );
@@ -295,9 +342,90 @@ export class Pipeline {
     return this.stats();
   }
 
-  async #restore(stateDir: string | undefined): Promise<Checkpoint | undefined> {
+  #loadCheckpoint(stateDir: string | undefined): Promise<Checkpoint | undefined> {
     this.#store = stateDir === undefined ? undefined : new CheckpointStore(stateDir);
-    const checkpoint = await this.#store?.load();
+    return this.#store?.load() ?? Promise.resolve(undefined);
+  }
+
+  /**
+   * Exactly-once mode: connects the transactional producer (which settles the
+   * transaction a crashed run left open), then restores the checkpoint whose
+   * positions the consumer groups committed: Kafka's transactional offset
+   * commit says which outputs are visible, so it says which state goes with them.
+   */
+  async #restoreExactlyOnce(options: RunOptions): Promise<Checkpoint | undefined> {
+    const stateDir = options.stateDir;
+    if (stateDir === undefined) throw new Error("Exactly-once mode needs a state directory");
+    const sources: TransactionalSource[] = [];
+    for (const { options: { source } } of this.#sources) {
+      if (!isTransactionalSource(source)) {
+        throw new Error(
+          `Exactly-once mode needs Kafka sources; source ${JSON.stringify(source.name)} is not one`,
+        );
+      }
+      sources.push(source);
+    }
+    const sinks: TransactionalSink[] = [];
+    for (const sink of this.sinks()) {
+      if (!isTransactionalSink(sink)) {
+        throw new Error(
+          `Exactly-once mode needs Kafka sinks; sink ${JSON.stringify(sink.name)} is not one`,
+        );
+      }
+      sinks.push(sink);
+    }
+    if (sinks.length === 0) throw new Error("Exactly-once mode needs a Kafka sink");
+    const transactionalId = options.transactionalId ?? `rivulet-${sources[0].groupId}`;
+    const writer = new TransactionWriter({
+      producer: () => sinks[0].transactionalProducer({ transactionalId }),
+      transactionalId,
+      logger: this.#logger,
+      maxRequestBytes: Math.min(...sinks.map((sink) => sink.maxRequestBytes)),
+    });
+    await writer.connect();
+    const store = this.#store = new CheckpointStore(stateDir);
+    const { current, pending } = await store.loadCandidates();
+    let checkpoint: Checkpoint | undefined;
+    if (current !== undefined || pending !== undefined) {
+      const committed = await Promise.all(sources.map((source) => source.committedPositions()));
+      const matches = (candidate: Checkpoint | undefined) =>
+        candidate !== undefined &&
+        candidate.sources.every((saved, i) => samePositions(saved.positions, committed[i] ?? []));
+      if (matches(pending)) {
+        await store.promotePending();
+        checkpoint = pending;
+      } else if (
+        matches(current) || (current === undefined && committed.every((c) => c.length === 0))
+      ) {
+        await store.discardPending();
+        checkpoint = current;
+      } else {
+        throw new Error(
+          `The committed offsets of group ${JSON.stringify(sources[0].groupId)} ` +
+            `(${describePositions(committed.flat())}) match no checkpoint in ${
+              JSON.stringify(stateDir)
+            }: ` +
+            "was the group or the state directory used by another pipeline, or without exactly-once?",
+        );
+      }
+    }
+    this.#exactlyOnce = {
+      writer,
+      sources,
+      records: [],
+      bytes: 0,
+      dirty: false,
+      due: performance.now() + this.#checkpointIntervalMs,
+      chain: Promise.resolve(),
+    };
+    return this.#restore(stateDir, checkpoint);
+  }
+
+  /** Restores the graph, time and decoders of a checkpoint (if any) and makes the readers. */
+  #restore(
+    stateDir: string | undefined,
+    checkpoint: Checkpoint | undefined,
+  ): Checkpoint | undefined {
     if (checkpoint !== undefined) {
       if (checkpoint.sources.length !== this.#sources.length) {
         throw new Error(
@@ -352,6 +480,60 @@ export class Pipeline {
     }
     this.#applyAll(entry, closed);
     if (this.#pendingCommits > maxPending) await this.#acknowledged.catch(() => {});
+    const exactlyOnce = this.#exactlyOnce;
+    if (exactlyOnce !== undefined && exactlyOnce.bytes > maxTransactionBytes) {
+      await this.#commitTransaction().catch(() => {});
+    } else if (exactlyOnce !== undefined) {
+      // Reading runs ahead of at most one transaction: memory stays bounded.
+      await this.#commitTransactionIfDue()?.catch(() => {});
+    }
+  }
+
+  /** Starts the next transaction when one is due; returns it (or the one running). */
+  #commitTransactionIfDue(): Promise<void> | undefined {
+    const exactlyOnce = this.#exactlyOnce;
+    if (exactlyOnce === undefined || this.#failure !== undefined) return undefined;
+    if (!exactlyOnce.dirty || performance.now() < exactlyOnce.due) return undefined;
+    return this.#commitTransaction();
+  }
+
+  /**
+   * Commits what was applied since the last transaction: a checkpoint at this
+   * commit boundary, its records and its positions as the groups' offsets.
+   */
+  #commitTransaction(): Promise<void> {
+    const exactlyOnce = this.#exactlyOnce!;
+    if (!exactlyOnce.dirty) return exactlyOnce.chain;
+    exactlyOnce.dirty = false;
+    exactlyOnce.due = performance.now() + this.#checkpointIntervalMs;
+    const checkpoint = this.#captureCheckpoint();
+    const records = exactlyOnce.records;
+    exactlyOnce.records = [];
+    exactlyOnce.bytes = 0;
+    // Dead-letter records (sent outside the transaction) are acknowledged first.
+    const acknowledged = this.#acknowledged;
+    const store = this.#store!;
+    const sources = exactlyOnce.sources;
+    const offsets = sources.map((source, i) => ({
+      groupId: source.groupId,
+      positions: checkpoint.sources[i].positions,
+    }));
+    const committed = async () => {
+      const now = await Promise.all(sources.map((source) => source.committedPositions()));
+      return checkpoint.sources.every((saved, i) => samePositions(saved.positions, now[i]));
+    };
+    exactlyOnce.chain = exactlyOnce.chain.then(async () => {
+      await acknowledged;
+      await exactlyOnce.writer.run({
+        records,
+        offsets,
+        beforeCommit: () => store.savePending(checkpoint),
+        committed,
+      });
+      await store.promotePending();
+    });
+    exactlyOnce.chain.catch((error) => this.#fail(error));
+    return exactlyOnce.chain;
   }
 
   /** The messages not handed to the reader before (a re-read after a consumer restart is dropped). */
@@ -434,6 +616,7 @@ export class Pipeline {
       this.#commitsApplied++;
     }
     entry.applied.set(key, batch.nextOffset);
+    if (this.#exactlyOnce !== undefined) this.#exactlyOnce.dirty = true;
     acks.push(entry.reader!.deadLettersAcknowledged());
     if (this.#userDeadLetters.length > 0) acks.push(...this.#userDeadLetters.splice(0));
     const checkpoint = this.#takeCheckpointIfDue();
@@ -448,10 +631,16 @@ export class Pipeline {
   }
 
   #takeCheckpointIfDue(force = false): Checkpoint | undefined {
-    if (this.#store === undefined) return undefined;
+    // Exactly-once mode checkpoints at each transaction instead.
+    if (this.#store === undefined || this.#exactlyOnce !== undefined) return undefined;
     const now = performance.now();
     if (!force && now < this.#checkpointDue) return undefined;
     this.#checkpointDue = now + this.#checkpointIntervalMs;
+    return this.#captureCheckpoint();
+  }
+
+  /** The state at this commit boundary: the graph, positions and decoders of what was applied. */
+  #captureCheckpoint(): Checkpoint {
     return {
       version: 1,
       time: this.#lastTime,
@@ -549,7 +738,12 @@ export class Pipeline {
     }
     await Promise.allSettled(this.#outputs.map((o) => o.sink.flush()));
     await this.#acknowledged.catch(() => {});
-    if (this.#store !== undefined) {
+    const exactlyOnce = this.#exactlyOnce;
+    if (exactlyOnce !== undefined) {
+      if (this.#failure === undefined) await this.#commitTransaction().catch(() => {});
+      await exactlyOnce.chain.catch(() => {});
+      await exactlyOnce.writer.close();
+    } else if (this.#store !== undefined) {
       if (this.#failure === undefined) {
         const checkpoint = this.#takeCheckpointIfDue(true);
         if (checkpoint !== undefined) this.#saveCheckpoint(checkpoint);
@@ -564,4 +758,9 @@ export class Pipeline {
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+function describePositions(positions: readonly Position[]): string {
+  if (positions.length === 0) return "none";
+  return positions.map((p) => `${p.topic}-${p.partition}@${p.offset}`).join(", ");
 }

@@ -69,6 +69,8 @@ export interface ConsumerCallbacks {
   onRevoked?(partitions: readonly TopicPartition[]): void;
   /** The consumer stopped for good (it gave up retrying, or the error cannot be retried). */
   onFatal?(error: Error): void;
+  /** The consumer failed on an error that can heal (broker unreachable) and restarts: it retries. */
+  onRetrying?(error: Error): void;
 }
 
 /** Options for {@linkcode KafkaClient.consumer}. */

@@ -373,6 +373,8 @@ class KafkajsGroupConsumer implements GroupConsumer {
       if (lost.length > 0) callbacks.onRevoked?.(lost);
       if (!payload.restart) {
         callbacks.onFatal?.(clientError("consumer", payload.error, this.#secrets));
+      } else {
+        callbacks.onRetrying?.(clientError("consumer", payload.error, this.#secrets));
       }
     });
     const running = consumer.run({

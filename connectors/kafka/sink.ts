@@ -8,7 +8,14 @@
 import { Buffer } from "node:buffer";
 import type { Batch, Change, Row, Time } from "../../engine/types.ts";
 import type { ClientConfig } from "./config.ts";
-import type { Admin, KafkaClient, Producer, ProduceRecord } from "./client.ts";
+import type {
+  Admin,
+  KafkaClient,
+  Producer,
+  ProduceRecord,
+  TransactionalProducer,
+  TransactionalProducerOptions,
+} from "./client.ts";
 import { createKafkajsClient } from "./kafkajs.ts";
 import { connectExplained } from "./connection_error.ts";
 import { retryWhileRetriable } from "./_retry.ts";
@@ -64,6 +71,14 @@ export interface SinkStats {
   readonly bytes: number;
   /** Commits acknowledged. */
   readonly commits: number;
+}
+
+/** The records of one commit, encoded but not sent (exactly-once mode sends them in a transaction). */
+export interface CommitRecords {
+  readonly topic: string;
+  readonly records: readonly ProduceRecord[];
+  /** Estimated size of each record, as for a produce request's limit. */
+  readonly sizes: readonly number[];
 }
 
 /** A record larger than a produce request may be. */
@@ -128,6 +143,8 @@ export class KafkaSink<R extends Row = Row> implements Sink<R> {
   /** The last request sent; requests go one after another, in order. */
   #sending: Promise<void> = Promise.resolve();
   #failure: Error | undefined;
+  /** The last produce request failed and is being retried. */
+  #retrying = false;
   #stats: SinkStats = { produceRequests: 0, records: 0, bytes: 0, commits: 0 };
 
   constructor(options: KafkaSinkOptions<R>) {
@@ -173,6 +190,32 @@ export class KafkaSink<R extends Row = Row> implements Sink<R> {
       return Promise.reject(new Error(`Sink ${this.name} is not open`));
     }
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    let encoded: CommitRecords;
+    try {
+      encoded = this.commitRecords(batch);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const { records, sizes } = encoded;
+    const acknowledged = new Promise<void>((resolve, reject) => {
+      for (let i = 0; i < records.length; i++) {
+        if (this.#waiting.bytes + sizes[i] > this.#maxRequestBytes) this.#send();
+        this.#waiting.records.push(records[i]);
+        this.#waiting.bytes += sizes[i];
+      }
+      this.#waiting.commits.push({ resolve, reject });
+    });
+    this.#waitingCommits++;
+    if (this.#waitingCommits >= this.#commitsPerRequest) this.#send();
+    else this.#linger ??= setTimeout(() => this.#send(), this.#lingerMs);
+    return acknowledged;
+  }
+
+  /**
+   * Encodes the changes of one commit as this sink's records without sending
+   * them; throws {@linkcode RecordTooLargeError} for a record no request can hold.
+   */
+  commitRecords(batch: Batch<R>): CommitRecords {
     const { encode, topic } = this.#options;
     const records: ProduceRecord[] = [];
     const sizes: number[] = [];
@@ -187,21 +230,20 @@ export class KafkaSink<R extends Row = Row> implements Sink<R> {
     }
     for (const size of sizes) {
       if (size + requestOverheadBytes > this.#maxRequestBytes) {
-        return Promise.reject(new RecordTooLargeError(topic, size, this.#maxRequestBytes));
+        throw new RecordTooLargeError(topic, size, this.#maxRequestBytes);
       }
     }
-    const acknowledged = new Promise<void>((resolve, reject) => {
-      for (let i = 0; i < records.length; i++) {
-        if (this.#waiting.bytes + sizes[i] > this.#maxRequestBytes) this.#send();
-        this.#waiting.records.push(records[i]);
-        this.#waiting.bytes += sizes[i];
-      }
-      this.#waiting.commits.push({ resolve, reject });
-    });
-    this.#waitingCommits++;
-    if (this.#waitingCommits >= this.#commitsPerRequest) this.#send();
-    else this.#linger ??= setTimeout(() => this.#send(), this.#lingerMs);
-    return acknowledged;
+    return { topic, records, sizes };
+  }
+
+  /** Largest produce request in bytes (records of a transaction are sent in requests up to it). */
+  get maxRequestBytes(): number {
+    return this.#maxRequestBytes;
+  }
+
+  /** A transactional producer on this sink's cluster, for exactly-once mode. */
+  transactionalProducer(options: TransactionalProducerOptions): TransactionalProducer {
+    return this.#client.transactionalProducer(options);
   }
 
   #recordBytes(key: string, value: Uint8Array | string): number {
@@ -228,7 +270,14 @@ export class KafkaSink<R extends Row = Row> implements Sink<R> {
       if (this.#failure !== undefined) throw this.#failure;
       if (waiting.records.length > 0) {
         const request = [{ topic, records: waiting.records }];
-        await retryWhileRetriable(() => producer.send(request), {
+        const attempt = () =>
+          producer.send(request).then(() => {
+            this.#retrying = false;
+          }, (error) => {
+            this.#retrying = true;
+            throw error;
+          });
+        await retryWhileRetriable(attempt, {
           logger: this.#logger,
           name: this.name,
           retryForMs: this.#options.retryForMs ?? 300_000,
@@ -261,6 +310,11 @@ export class KafkaSink<R extends Row = Row> implements Sink<R> {
     this.#send();
     await this.#sending;
     if (this.#failure !== undefined) throw this.#failure;
+  }
+
+  /** `retrying` while a produce request waits for Kafka to come back. */
+  connectionState(): "connected" | "retrying" {
+    return this.#retrying && this.#failure === undefined ? "retrying" : "connected";
   }
 
   /** Counts of what the broker acknowledged, so far. */

@@ -81,6 +81,8 @@ export class KafkaSource implements Source {
   /** The next offset to hand over, per partition handed anything. */
   readonly #positions = new Map<string, Position>();
   #startAt: readonly Position[] = [];
+  /** The consumer restarts after an error that can heal, until it rejoins. */
+  #retrying = false;
 
   constructor(options: KafkaSourceOptions) {
     if (options.topics.length === 0) throw new Error("Kafka source needs at least one topic");
@@ -127,6 +129,26 @@ export class KafkaSource implements Source {
     reading.catch((error) => this.#fail(error));
   }
 
+  /** The consumer group whose offsets this source commits. */
+  get groupId(): string {
+    return this.#groupId;
+  }
+
+  /**
+   * The group's committed positions for this source's topics (partitions
+   * without one are left out). Works before {@linkcode KafkaSource.start}:
+   * exactly-once mode reads them to choose the checkpoint to restore.
+   */
+  async committedPositions(): Promise<readonly Position[]> {
+    const admin = this.#client.admin();
+    await connectExplained(() => admin.connect(), this.#options.config);
+    try {
+      return await admin.groupPositions(this.#groupId, this.#options.topics);
+    } finally {
+      await admin.disconnect().catch(() => {});
+    }
+  }
+
   async #missingTopics(): Promise<string[]> {
     const existing = new Set(await this.#admin!.listTopics());
     return this.#options.topics.filter((topic) => !existing.has(topic));
@@ -150,7 +172,17 @@ export class KafkaSource implements Source {
     if (this.#stopped) return;
     await this.#consumer!.run({
       onBatch: (batch) => this.#handOver(handler, batch),
-      onAssigned: (partitions) => this.#assigned(partitions),
+      onAssigned: (partitions) => {
+        this.#connected();
+        this.#assigned(partitions);
+      },
+      onRetrying: (error) => {
+        this.#retrying = true;
+        this.#logger.warn("Kafka source lost the broker; the consumer restarts and retries", {
+          source: this.name,
+          error: error.message,
+        });
+      },
       onRevoked: (partitions) => this.#revoked(partitions),
       onFatal: (error) => {
         this.#logger.error("Kafka source stopped on an error", {
@@ -162,8 +194,20 @@ export class KafkaSource implements Source {
     }, { startAt: this.#startAt });
   }
 
+  /** `retrying` from a consumer failure that can heal until the consumer rejoins or fetches again. */
+  connectionState(): "connected" | "retrying" {
+    return this.#retrying ? "retrying" : "connected";
+  }
+
+  #connected(): void {
+    if (!this.#retrying) return;
+    this.#retrying = false;
+    this.#logger.info("Kafka source reconnected", { source: this.name });
+  }
+
   #handOver(handler: MessageHandler, batch: FetchedBatch): Promise<void> {
     if (this.#stopped) return Promise.resolve();
+    this.#connected();
     const last = batch.messages[batch.messages.length - 1];
     // A failing handler ends reading for good: `finished` rejects with its
     // error, rather than the client retrying the batch or restarting.

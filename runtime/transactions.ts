@@ -1,0 +1,238 @@
+/**
+ * Exactly-once delivery on Kafka transactions: the records of the commits
+ * since the last checkpoint and the consumer groups' offsets after them go in
+ * one transaction, so a `read_committed` reader sees each change once and the
+ * group's committed offsets say which checkpoint the outputs belong to.
+ *
+ * The order that makes a crash at any instant safe:
+ * 1. the checkpoint of the transaction's end is written as the *pending*
+ *    checkpoint (synced) before the transaction commits;
+ * 2. records and offsets are sent and the transaction commits;
+ * 3. the pending checkpoint becomes the current one.
+ *
+ * After a crash the next producer with the same transactional id fences the
+ * old one and settles its open transaction (committed if it had asked to,
+ * aborted otherwise); the group's committed offsets then equal the positions
+ * of exactly one of the two checkpoints, and that one is restored.
+ *
+ * @module
+ */
+import type { Position, Sink, Source } from "../connectors/types.ts";
+import type { Logger } from "../connectors/types.ts";
+import type {
+  ProduceRecord,
+  TopicRecords,
+  Transaction,
+  TransactionalProducer,
+  TransactionalProducerOptions,
+} from "../connectors/kafka/client.ts";
+import { KafkaClientError } from "../connectors/kafka/client.ts";
+import type { Batch, Row } from "../engine/types.ts";
+
+/** A source whose consumer group's offsets a transaction can commit (the Kafka source). */
+export interface TransactionalSource extends Source {
+  readonly groupId: string;
+  /** The group's committed positions for the source's topics. */
+  committedPositions(): Promise<readonly Position[]>;
+}
+
+/** A sink whose records a transaction can carry (the Kafka sink). */
+export interface TransactionalSink extends Sink<Row> {
+  /** The records of one commit, encoded but not sent. */
+  commitRecords(batch: Batch<Row>): {
+    readonly topic: string;
+    readonly records: readonly ProduceRecord[];
+    readonly sizes: readonly number[];
+  };
+  readonly maxRequestBytes: number;
+  transactionalProducer(options: TransactionalProducerOptions): TransactionalProducer;
+}
+
+/** Whether a source can take part in exactly-once mode. */
+export function isTransactionalSource(source: Source): source is TransactionalSource {
+  const candidate = source as Partial<TransactionalSource>;
+  return typeof candidate.groupId === "string" &&
+    typeof candidate.committedPositions === "function";
+}
+
+/** Whether a sink can take part in exactly-once mode. */
+export function isTransactionalSink(sink: Sink<Row>): sink is TransactionalSink {
+  const candidate = sink as Partial<TransactionalSink>;
+  return typeof candidate.commitRecords === "function" &&
+    typeof candidate.transactionalProducer === "function";
+}
+
+/** The offsets one transaction commits for one consumer group. */
+export interface GroupOffsets {
+  readonly groupId: string;
+  readonly positions: readonly Position[];
+}
+
+/** What one transaction carries and how to tell, after a failure, whether it committed. */
+export interface TransactionContent {
+  readonly records: readonly TopicRecords[];
+  readonly offsets: readonly GroupOffsets[];
+  /** Runs before the commit is asked for: writes the pending checkpoint. */
+  readonly beforeCommit: () => Promise<void>;
+  /** Whether the groups' committed offsets are this transaction's (it committed). */
+  readonly committed: () => Promise<boolean>;
+}
+
+/** Options of {@linkcode TransactionWriter}. */
+export interface TransactionWriterOptions {
+  /** Makes a new producer; one is made again after a failure. */
+  readonly producer: () => TransactionalProducer;
+  readonly transactionalId: string;
+  readonly logger: Logger;
+  /** Largest produce request in bytes. */
+  readonly maxRequestBytes: number;
+  /** How long a failing transaction is retried while Kafka is unavailable (default 300,000 ms). */
+  readonly retryForMs?: number;
+}
+
+/** Runs transactions one after another on one transactional producer, retrying while Kafka heals. */
+export class TransactionWriter {
+  readonly #options: TransactionWriterOptions;
+  #producer: TransactionalProducer | undefined;
+  /** Whether the last attempt failed and Kafka is being retried (for the status line). */
+  retrying = false;
+
+  constructor(options: TransactionWriterOptions) {
+    this.#options = options;
+  }
+
+  /**
+   * Connects the producer. This fences any earlier producer with the same
+   * transactional id and settles its open transaction, so the groups'
+   * committed offsets read afterwards are final.
+   */
+  async connect(): Promise<void> {
+    if (this.#producer !== undefined) return;
+    const producer = this.#options.producer();
+    await producer.connect();
+    this.#producer = producer;
+  }
+
+  /** Commits records and offsets in one transaction; retries it while Kafka is unavailable. */
+  async run(content: TransactionContent): Promise<void> {
+    const deadline = Date.now() + (this.#options.retryForMs ?? 300_000);
+    let delayMs = 500;
+    for (let attempts = 1;; attempts++) {
+      try {
+        await this.connect();
+        await this.#attempt(this.#producer!, content);
+        this.retrying = false;
+        return;
+      } catch (error) {
+        const retriable = !(error instanceof KafkaClientError) || error.retriable;
+        await this.#discardProducer();
+        if (!retriable || Date.now() + delayMs > deadline) throw error;
+        this.retrying = true;
+        this.#options.logger.warn("Kafka transaction failed; retrying", {
+          transactionalId: this.#options.transactionalId,
+          error: error instanceof Error ? error.message : String(error),
+          attempts,
+          retryInMs: delayMs,
+        });
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+        delayMs = Math.min(delayMs * 2, 10_000);
+        // A new producer settles the failed transaction; if it had committed
+        // (the answer was lost), sending it again would write it twice.
+        try {
+          await this.connect();
+          if (await content.committed()) {
+            this.retrying = false;
+            return;
+          }
+        } catch (checkError) {
+          await this.#discardProducer();
+          this.#options.logger.warn("Cannot check the outcome of the failed transaction yet", {
+            error: checkError instanceof Error ? checkError.message : String(checkError),
+          });
+        }
+      }
+    }
+  }
+
+  async #attempt(producer: TransactionalProducer, content: TransactionContent): Promise<void> {
+    const transaction: Transaction = await producer.begin();
+    try {
+      for (const request of this.#requests(content.records)) await transaction.send(request);
+      for (const { groupId, positions } of content.offsets) {
+        if (positions.length > 0) await transaction.sendOffsets(groupId, positions);
+      }
+      await content.beforeCommit();
+    } catch (error) {
+      await transaction.abort().catch(() => {});
+      throw error;
+    }
+    await transaction.commit();
+  }
+
+  /** Splits records into produce requests below the size limit, in order. */
+  *#requests(batches: readonly TopicRecords[]): Generator<TopicRecords[]> {
+    const limit = this.#options.maxRequestBytes;
+    let request: TopicRecords[] = [];
+    let records: ProduceRecord[] = [];
+    let topic = "";
+    let bytes = 200;
+    for (const batch of batches) {
+      if (batch.topic !== topic && records.length > 0) {
+        request.push({ topic, records });
+        records = [];
+      }
+      topic = batch.topic;
+      for (const record of batch.records) {
+        const size = recordSize(record);
+        if (bytes + size > limit && (records.length > 0 || request.length > 0)) {
+          if (records.length > 0) request.push({ topic, records });
+          yield request;
+          request = [];
+          records = [];
+          bytes = 200;
+        }
+        records.push(record);
+        bytes += size;
+      }
+    }
+    if (records.length > 0) request.push({ topic, records });
+    if (request.length > 0) yield request;
+  }
+
+  async #discardProducer(): Promise<void> {
+    const producer = this.#producer;
+    this.#producer = undefined;
+    await producer?.disconnect().catch(() => {});
+  }
+
+  /** Disconnects the producer. */
+  async close(): Promise<void> {
+    await this.#discardProducer();
+  }
+}
+
+const encoder = new TextEncoder();
+
+function byteLength(bytes: Uint8Array | string | null): number {
+  if (bytes === null) return 0;
+  // Multi-byte characters take up to 3 bytes in UTF-8: an estimate that is never low.
+  return typeof bytes === "string" ? bytes.length * 3 : bytes.byteLength;
+}
+
+function recordSize(record: ProduceRecord): number {
+  let size = 24 + byteLength(record.key) + byteLength(record.value);
+  for (const [name, value] of Object.entries(record.headers ?? {})) {
+    size += encoder.encode(name).length + byteLength(value) + 8;
+  }
+  return size;
+}
+
+/** Whether `committed` holds exactly `positions` (same partitions, same offsets). */
+export function samePositions(
+  positions: readonly Position[],
+  committed: readonly Position[],
+): boolean {
+  if (positions.length !== committed.length) return false;
+  const at = new Map(committed.map((p) => [`${p.topic}\0${p.partition}`, p.offset]));
+  return positions.every((p) => at.get(`${p.topic}\0${p.partition}`) === p.offset);
+}
