@@ -13,9 +13,18 @@ import type { ClientConfig } from "./config.ts";
 
 /** A connection to Kafka failed; the message names the cause and never a secret. */
 export class KafkaConnectionError extends Error {
+  /** What went wrong (see {@linkcode ConnectionFailureKind}). */
   readonly kind: ConnectionFailureKind;
   /** True when retrying cannot help (credentials, certificates, protocol). */
   readonly fatal: boolean;
+  /**
+   * Creates the error.
+   *
+   * @param message the explanation, without secrets
+   * @param kind what went wrong
+   * @param fatal whether retrying cannot help
+   * @param options the client's own error, for debugging
+   */
   constructor(
     message: string,
     kind: ConnectionFailureKind,

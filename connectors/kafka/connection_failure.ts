@@ -39,6 +39,7 @@ export type ConnectionFailureKind =
 
 /** A connection failure explained. */
 export interface ConnectionFailure {
+  /** What went wrong. */
   readonly kind: ConnectionFailureKind;
   /** True when retrying cannot help: stop with {@linkcode ConnectionFailure.message}. */
   readonly fatal: boolean;
