@@ -92,6 +92,8 @@ class PartitionState {
   waiting: SourceMessage[] = [];
   lastOffset: string | undefined;
   lastTimestamp = 0;
+  /** Messages were taken since the last close (rows, or bad input that was skipped). */
+  taken = false;
   constructor(readonly topic: string, readonly partition: number) {}
 }
 
@@ -138,7 +140,9 @@ export class SourceReader {
   /** Closes every partition's open rows (interval mode); returns the batches. */
   closeAll(closed: ClosedBatch[] = []): ClosedBatch[] {
     for (const state of this.#partitions.values()) {
-      if (state.updates.length > 0 && state.waiting.length === 0) {
+      // A partition that only had skipped bad input closes too, so that its
+      // offset moves on and a restart does not report the same messages again.
+      if (state.taken && state.waiting.length === 0) {
         closed.push(this.#close(state, null));
       }
     }
@@ -199,6 +203,7 @@ export class SourceReader {
   /** Takes one message of a partition with nothing waiting; false when it had to wait. */
   #take(state: PartitionState, message: SourceMessage, closed: ClosedBatch[]): boolean {
     state.lastOffset = message.offset;
+    state.taken = true;
     const timestamp = Number(message.timestamp);
     if (timestamp > state.lastTimestamp) state.lastTimestamp = timestamp;
     if (isCommitMarker(message.value)) {
@@ -218,6 +223,9 @@ export class SourceReader {
     } catch (error) {
       if (!isFormatError(error)) throw error;
       this.#bad(message, error.code, error.message, error.column);
+      // A bad csv header ends the wait of other partitions' rows: they are
+      // offered again and reported (header_missing) rather than kept silently.
+      if (this.#someWaiting && !this.#retrying) this.#retryWaiting(message.topic, closed);
       return true;
     }
     for (let i = 0; i < rows.length; i++) this.#addRow(state, message, rows[i], i);
@@ -253,12 +261,12 @@ export class SourceReader {
     let row = decoded;
     let retraction = false;
     if (options.diffColumn) {
-      const diff = row.diff;
-      if (diff !== undefined && diff !== 1 && diff !== -1) {
+      const diff = diffOf(row.diff);
+      if (diff === undefined) {
         this.#bad(
           message,
           "malformed",
-          `column "diff" must be 1 or -1, not ${JSON.stringify(diff)}`,
+          `column "diff" must be 1 or -1, not ${describeValue(row.diff)}`,
           "diff",
         );
         return;
@@ -307,6 +315,7 @@ export class SourceReader {
       timestamp: marker === null ? state.lastTimestamp : Number(marker.timestamp),
     };
     state.updates = [];
+    state.taken = false;
     return batch;
   }
 
@@ -344,6 +353,17 @@ export function reportBadInput(
     return;
   }
   options.logger.warn(`${error.message}; skipped`, { code: issue.code });
+}
+
+/** A `diff` column's value as 1 or -1 (csv gives the text "1" or "-1"); absent means 1. */
+function diffOf(value: Value | undefined): 1 | -1 | undefined {
+  if (value === undefined || value === 1 || value === "1") return 1;
+  if (value === -1 || value === "-1") return -1;
+  return undefined;
+}
+
+function describeValue(value: Value | undefined): string {
+  return typeof value === "bigint" ? `${value}n` : JSON.stringify(value) ?? String(value);
 }
 
 function metadataOf(message: SourceMessage): Row {

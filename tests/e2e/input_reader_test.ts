@@ -1,0 +1,99 @@
+/**
+ * The source reader on its own, without a broker: the cases of the input
+ * tests that need exact control over which messages arrive together.
+ * (Unit tests; they sit here because this folder's input_* files are where
+ * the reader's owner writes tests.)
+ */
+import assert from "node:assert/strict";
+import { csv } from "../../formats/csv.ts";
+import { json } from "../../formats/json.ts";
+import type { FormatOptions } from "../../formats/format.ts";
+import type { ErrorPolicy, SourceMessage } from "../../connectors/types.ts";
+import { type ClosedBatch, SourceReader, UpdateKind } from "../../runtime/reader.ts";
+import { RecordingLogger } from "./input_harness.ts";
+
+const topic = "orders";
+
+/** Messages of one partition from `offset` on. */
+function messages(partition: number, offset: number, values: string[]): SourceMessage[] {
+  return values.map((value, i) => ({
+    topic,
+    partition,
+    offset: String(offset + i),
+    timestamp: String(1_700_000_000_000 + offset + i),
+    key: null,
+    value: new TextEncoder().encode(value),
+    headers: {},
+  }));
+}
+
+function reader(options: {
+  format: typeof csv;
+  formatOptions: FormatOptions;
+  errorPolicy?: ErrorPolicy;
+  primaryKey?: string[];
+  diffColumn?: boolean;
+}) {
+  const logger = new RecordingLogger();
+  const sourceReader = new SourceReader({
+    name: "kafka:orders",
+    errorPolicy: "skip",
+    logger,
+    ...options,
+  });
+  return { reader: sourceReader, logger };
+}
+
+Deno.test("a bad csv header ends the wait of other partitions' rows: they are reported, not kept", () => {
+  const { reader: r, logger } = reader({ format: csv, formatOptions: { valueColumns: ["a"] } });
+  assert.deepEqual(r.accept(messages(1, 0, ["1", "*COMMIT*"])), []);
+  assert.equal(r.openRows, 2, "partition 1 waits for the header");
+
+  const closed = r.accept(messages(0, 0, ["a,a"]));
+  assert.equal(r.openRows, 0, "nothing waits for a header that will not come");
+  assert.equal(r.counters.badInput, 2, "the header and the waiting row are both bad input");
+  assert.match(
+    logger.problems()[1].message,
+    /orders-1@0\b.*csv header of topic "orders".*is invalid/,
+  );
+  assert.deepEqual(
+    closed.map((b: ClosedBatch) => [b.partition, b.updates.length, b.nextOffset]),
+    [[1, 0, "2"]],
+    "partition 1's marker still closes its (empty) batch, so its offset moves on",
+  );
+});
+
+Deno.test("interval mode closes a partition that only had skipped bad input, so its offset moves on", () => {
+  const { reader: r } = reader({ format: json, formatOptions: { valueColumns: ["id"] } });
+  r.accept(messages(0, 0, ['{"id":']));
+  const [batch, ...rest] = r.closeAll();
+  assert.equal(rest.length, 0);
+  assert.deepEqual([batch.updates.length, batch.nextOffset], [0, "1"]);
+  assert.deepEqual(r.closeAll(), [], "nothing new, nothing to close");
+
+  r.accept(messages(0, 1, ['{"id":1}']));
+  assert.deepEqual(
+    r.closeAll().map((b) => [b.updates.length, b.nextOffset]),
+    [[1, "2"]],
+  );
+});
+
+Deno.test('diffColumn reads csv\'s text diffs: "1" inserts, "-1" retracts, anything else is bad input', () => {
+  const { reader: r, logger } = reader({
+    format: csv,
+    formatOptions: { valueColumns: ["name", "diff"], header: ["name", "diff"] },
+    primaryKey: ["name"],
+    diffColumn: true,
+  });
+  const [batch] = r.accept(messages(0, 0, ["ann,1\nbob,1", "ann,-1", "cy,2", "*COMMIT*"]));
+  assert.deepEqual(
+    batch.updates.map((u) => [u.kind, u.row.name, Object.hasOwn(u.row, "diff")]),
+    [
+      [UpdateKind.Upsert, "ann", false],
+      [UpdateKind.Upsert, "bob", false],
+      [UpdateKind.Remove, "ann", false],
+    ],
+  );
+  assert.equal(r.counters.badInput, 1);
+  assert.match(logger.problems()[0].message, /orders-0@2\b.*must be 1 or -1, not "2"/);
+});
