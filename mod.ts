@@ -192,13 +192,21 @@ export const io = {
   },
 };
 
-/** Translates librdkafka settings, logging each warning (unknown keys) by name. */
+const translated = new WeakMap<KafkaSettings, ClientConfig>();
+
+/**
+ * Translates librdkafka settings, logging each warning (unknown keys) by name,
+ * once per settings object (a source and a sink usually share one).
+ */
 function clientConfig(settings: KafkaSettings, pipeline: Pipeline): ClientConfig {
+  const known = translated.get(settings);
+  if (known !== undefined) return known;
   const { config, warnings } = translateSettings(settings, {
     readFile: (path) => Deno.readTextFileSync(path),
     env: (name) => Deno.env.get(name),
   });
   for (const warning of warnings) pipeline.logger.warn(warning);
+  translated.set(settings, config);
   return config;
 }
 
