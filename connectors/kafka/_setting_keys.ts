@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { closest } from "../closest.ts";
 
 /** Keys the translation turns into client options. */
 export const translatedKeys: ReadonlySet<string> = new Set([
@@ -102,28 +103,6 @@ export function isSecretKey(key: string): boolean {
 
 /** The translated key closest to a misspelt one, if one is close enough to suggest. */
 export function closestKey(key: string): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const known of translatedKeys) {
-    const distance = editDistance(key.toLowerCase(), known);
-    if (distance < bestDistance) {
-      best = known;
-      bestDistance = distance;
-    }
-  }
   // More than three edits is a different word, not a typo.
-  return bestDistance <= Math.min(3, Math.floor(key.length / 3)) ? best : undefined;
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const substitution = previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1);
-      current.push(Math.min(previous[j] + 1, current[j - 1] + 1, substitution));
-    }
-    previous = current;
-  }
-  return previous[b.length];
+  return closest(key.toLowerCase(), translatedKeys, Math.min(3, Math.floor(key.length / 3)));
 }
