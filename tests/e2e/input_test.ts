@@ -36,6 +36,11 @@ const topics = {
   vegetables: uniqueTopic("input-vegetables"),
   interval: uniqueTopic("input-interval"),
   metadata: uniqueTopic("input-metadata"),
+  headerGiven: uniqueTopic("input-header-given"),
+  pastHeader: uniqueTopic("input-past-header"),
+  userFormat: uniqueTopic("input-user-format"),
+  userFunction: uniqueTopic("input-user-function"),
+  userFunctionDeadLetters: uniqueTopic("input-user-function-dlq"),
 };
 const badTopics: string[] = [];
 let created: Promise<void> | undefined;
@@ -329,6 +334,91 @@ Deno.test("withMetadata adds a _metadata column: topic, partition, offset, times
     data: "bye",
     _metadata: { topic, partition: 0, offset: "2", timestamp: stamp(bye), key: null, headers: {} },
   });
+});
+
+Deno.test("csv with the header given up front takes the first message as a row", async () => {
+  await topicsCreated();
+  const topic = topics.headerGiven;
+  await produceRaw(topic, ["apple,1", COMMIT, "name,qty", COMMIT]);
+  await using run = startInput({
+    topicNames: [topic],
+    format: "csv",
+    valueColumns: ["name", "qty"],
+    header: ["name", "qty"],
+  });
+  await run.sink.waitFor(2);
+  await stopCleanly(run);
+  assert.deepEqual(run.sink.tables(), [
+    [{ name: "apple", qty: "1" }],
+    [{ name: "apple", qty: "1" }, { name: "name", qty: "qty" }],
+  ]);
+});
+
+Deno.test("a csv reader that resumes past the header without saved state says so and names the remedy; with the header given it reads on", async () => {
+  await topicsCreated();
+  const topic = topics.pastHeader;
+  const group = `input-e2e-past-header-${crypto.randomUUID()}`;
+  await produceRaw(topic, ["name,qty", "a,1", COMMIT]);
+  {
+    await using first = startInput({
+      topicNames: [topic],
+      format: "csv",
+      valueColumns: ["name", "qty"],
+      group,
+    });
+    await first.sink.waitFor(1);
+    await stopCleanly(first);
+  }
+  // The group has committed offset 3: a reader without state starts past the header.
+  await produceRaw(topic, ["b,2", COMMIT]);
+  {
+    await using run = startInput({
+      topicNames: [topic],
+      format: "csv",
+      valueColumns: ["name", "qty"],
+      group,
+    });
+    const outcome = await run.ended();
+    assert.ok(!outcome.ok && outcome.error instanceof rw.BadInputError, "it stops (default)");
+    assert.match(outcome.error.message, new RegExp(`${topic}-0@3\\b`));
+    assert.match(outcome.error.message, /started at offset 3, past the header/);
+    assert.match(outcome.error.message, /"header" option/);
+    assert.equal(outcome.error.issues[0].code, "header_missing");
+    assert.deepEqual(run.sink.batches, []);
+  }
+  await using run = startInput({
+    topicNames: [topic],
+    format: "csv",
+    valueColumns: ["name", "qty"],
+    header: ["name", "qty"],
+    group,
+  });
+  await run.sink.waitFor(1);
+  await stopCleanly(run);
+  assert.deepEqual(run.sink.tables(), [[{ name: "b", qty: "2" }]]);
+});
+
+Deno.test("a user format module loaded from a file reads Kafka like a built-in format, bad input included", async () => {
+  await topicsCreated();
+  const topic = topics.userFormat;
+  const format = await rw.loadFormat(
+    new URL("../cli/fixtures/pipe_format.ts", import.meta.url).pathname,
+  );
+  await produceRaw(topic, ["ann|1\nbob|2", COMMIT, "cy", "dee|4", COMMIT]);
+  await using run = startInput({
+    topicNames: [topic],
+    format,
+    valueColumns: ["name", "qty"],
+    errorPolicy: "skip",
+  });
+  await run.sink.waitFor(2);
+  await stopCleanly(run);
+  assert.deepEqual(run.sink.tables(), [
+    [{ name: "ann", qty: "1" }, { name: "bob", qty: "2" }],
+    [{ name: "ann", qty: "1" }, { name: "bob", qty: "2" }, { name: "dee", qty: "4" }],
+  ]);
+  assert.equal(run.pipeline.stats().badInput, 1);
+  assert.match(run.logger.problems()[0].message, new RegExp(`${topic}-0@2\\b.*expected 2 fields`));
 });
 
 // ---------------------------------------------------------------------------
