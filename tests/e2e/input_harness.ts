@@ -69,6 +69,8 @@ export type StartInputOptions<F extends rw.FormatName | rw.Format, C extends str
     readonly group?: string;
     /** More librdkafka settings. */
     readonly settings?: rw.KafkaSettings;
+    /** What the sink gets instead of the input table (default: the input table unchanged). */
+    readonly transform?: (table: rw.Table<rw.Row>) => rw.Table<rw.Row>;
   };
 
 /** Librdkafka settings for the test broker and `group`. */
@@ -78,17 +80,18 @@ export function settingsFor(group: string, extra: rw.KafkaSettings = {}): rw.Kaf
 
 /**
  * Starts a pipeline that reads with `kafka.read` and writes its input table,
- * unchanged, to a collecting sink: each batch the sink gets is one commit.
+ * unchanged unless `transform` is given, to a collecting sink: each batch the
+ * sink gets is one commit.
  */
 export function startInput<F extends rw.FormatName | rw.Format, C extends string>(
   options: StartInputOptions<F, C>,
 ): InputRun {
-  const { group = `input-e2e-${crypto.randomUUID()}`, settings, ...read } = options;
+  const { group = `input-e2e-${crypto.randomUUID()}`, settings, transform, ...read } = options;
   const logger = new RecordingLogger();
   const pipeline = new rw.Pipeline({ logger });
   const table = rw.kafka.read(settingsFor(group, settings), { ...read, pipeline });
   const sink = new CollectingSink();
-  pipeline.write(table, sink);
+  pipeline.write(transform === undefined ? table : transform(table as rw.Table<rw.Row>), sink);
   // rw.run, as a user's pipeline script runs it: it also leaves the consumer group at the end.
   const outcome: Promise<RunOutcome> = rw.run({ pipeline }).then(
     (stats) => ({ ok: true, stats }),

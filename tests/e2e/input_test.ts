@@ -41,6 +41,7 @@ const topics = {
   userFormat: uniqueTopic("input-user-format"),
   userFunction: uniqueTopic("input-user-function"),
   userFunctionDeadLetters: uniqueTopic("input-user-function-dlq"),
+  userFunctionStop: uniqueTopic("input-user-function-stop"),
 };
 const badTopics: string[] = [];
 let created: Promise<void> | undefined;
@@ -419,6 +420,64 @@ Deno.test("a user format module loaded from a file reads Kafka like a built-in f
   ]);
   assert.equal(run.pipeline.stats().badInput, 1);
   assert.match(run.logger.problems()[0].message, new RegExp(`${topic}-0@2\\b.*expected 2 fields`));
+});
+
+/** A transform whose user function throws on one row (n = 0). */
+const inverse = (table: rw.Table<rw.Row>) =>
+  (table as unknown as rw.Table<{ n: number }>).select({
+    n: "n",
+    inverse: rw.apply((n: number) => {
+      if (n === 0) throw new Error("Cannot invert 0");
+      return 1 / n;
+    }, "n"),
+  }) as unknown as rw.Table<rw.Row>;
+
+const inverseStream = ['{"n":1}', '{"n":0}', '{"n":4}', COMMIT, '{"n":5}', COMMIT];
+
+Deno.test("a user function that throws on a row sends that row's message to the dead-letter topic; the rest of its commit applies", async () => {
+  await topicsCreated();
+  const topic = topics.userFunction;
+  await produceRaw(topic, inverseStream);
+  await using run = startInput({
+    topicNames: [topic],
+    format: "json",
+    valueColumns: ["n"],
+    errorPolicy: "dead-letter",
+    deadLetterTopic: topics.userFunctionDeadLetters,
+    transform: inverse,
+  });
+  await run.sink.waitFor(2);
+  await stopCleanly(run);
+
+  assert.deepEqual(run.sink.tables(), [
+    [{ n: 1, inverse: 1 }, { n: 4, inverse: 0.25 }],
+    [{ n: 1, inverse: 1 }, { n: 4, inverse: 0.25 }, { n: 5, inverse: 0.2 }],
+  ]);
+  assert.equal(run.pipeline.stats().deadLettered, 1);
+  const letters = await consumeRaw(topics.userFunctionDeadLetters, { count: 1 });
+  assert.equal(new TextDecoder().decode(letters[0].value), '{"n":0}');
+  assert.equal(letters[0].headers["rivulet-offset"], "1");
+  assert.match(letters[0].headers["rivulet-error"], new RegExp(`${topic}-0@1\\b.*Cannot invert 0`));
+  assert.deepEqual(await committedOffsets(run.group, topic), ["6"]);
+});
+
+Deno.test("a user function that throws under the stop policy stops naming the row's message and commits nothing past it", async () => {
+  await topicsCreated();
+  const topic = topics.userFunctionStop;
+  await produceRaw(topic, inverseStream);
+  await using run = startInput({
+    topicNames: [topic],
+    format: "json",
+    valueColumns: ["n"],
+    transform: inverse,
+  });
+  const outcome = await run.ended();
+
+  assert.ok(!outcome.ok && outcome.error instanceof rw.BadInputError, `${outcome}`);
+  assert.match(outcome.error.message, new RegExp(`${topic}-0@1\\b.*Cannot invert 0`));
+  assert.equal(outcome.error.issues[0].code, "user_function");
+  assert.deepEqual(run.sink.batches, [], "the commit holding the row is not applied");
+  assert.deepEqual(await committedOffsets(run.group, topic), ["-1"], "nothing is committed");
 });
 
 // ---------------------------------------------------------------------------
