@@ -118,7 +118,16 @@ export class SourceReader {
   #someWaiting = false;
   #retrying = false;
 
+  /** Throws when the options contradict each other (before anything is read). */
   constructor(options: SourceReaderOptions) {
+    if (options.diffColumn && options.withMetadata && options.primaryKey === undefined) {
+      // A retraction without a key must repeat the row it retracts, and the
+      // metadata of the retracting message (its offset) never matches.
+      throw new Error(
+        `Source ${JSON.stringify(options.name)} cannot combine withMetadata and diffColumn ` +
+          `without a primaryKey: give the primary key columns, or drop withMetadata`,
+      );
+    }
     this.name = options.name;
     this.#options = options;
   }

@@ -13,6 +13,7 @@ import { type ClosedBatch, SourceReader, UpdateKind } from "../../runtime/reader
 import { RecordingLogger } from "./input_harness.ts";
 
 const topic = "orders";
+const COMMIT = "*COMMIT*";
 
 /** Messages of one partition from `offset` on. */
 function messages(partition: number, offset: number, values: string[]): SourceMessage[] {
@@ -96,4 +97,23 @@ Deno.test('diffColumn reads csv\'s text diffs: "1" inserts, "-1" retracts, anyth
   );
   assert.equal(r.counters.badInput, 1);
   assert.match(logger.problems()[0].message, /orders-0@2\b.*must be 1 or -1, not "2"/);
+});
+
+Deno.test("withMetadata with diffColumn needs a primary key: an unkeyed retraction could never match", () => {
+  const options = {
+    name: "kafka:orders",
+    format: json,
+    formatOptions: { valueColumns: ["id", "diff"] },
+    errorPolicy: "stop" as const,
+    logger: new RecordingLogger(),
+    withMetadata: true,
+    diffColumn: true,
+  };
+  assert.throws(
+    () => new SourceReader(options),
+    /"kafka:orders" cannot combine withMetadata and diffColumn without a primaryKey/,
+  );
+  const keyed = new SourceReader({ ...options, primaryKey: ["id"] });
+  const [batch] = keyed.accept(messages(0, 0, ['{"id":1,"diff":1}', '{"id":1,"diff":-1}', COMMIT]));
+  assert.deepEqual(batch.updates.map((u) => u.kind), [UpdateKind.Upsert, UpdateKind.Remove]);
 });
