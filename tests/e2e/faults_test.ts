@@ -1,0 +1,220 @@
+/**
+ * Broker faults: the broker killed with SIGKILL and restarted while the
+ * pipeline runs (with and without the pipeline being killed too), in both
+ * delivery modes, on a broker of the test's own; and, on the shared broker, a
+ * topic that does not exist yet and a consumer group rebalance.
+ */
+import assert from "node:assert/strict";
+import * as rw from "../../mod.ts";
+import {
+  consumeAll,
+  createTopics,
+  produce,
+  testBroker,
+  testKafka,
+  uniqueTopic,
+} from "../support/kafka.ts";
+import {
+  checkOutput,
+  createTopics as createOwnTopics,
+  killRepeatedly,
+  OwnBroker,
+  PipelineProcess,
+  type PipelineRun,
+  produceMessages,
+  readTopic,
+  seedInput,
+  sleep,
+} from "./fixtures/crash_harness.ts";
+
+async function ownRun(broker: OwnBroker, exactlyOnce: boolean): Promise<PipelineRun> {
+  const id = crypto.randomUUID().slice(0, 8);
+  const run: PipelineRun = {
+    kind: "seed",
+    broker: broker.address,
+    group: `faults-${id}`,
+    input: `faults-in-${id}`,
+    output: `faults-out-${id}`,
+    stateDir: await Deno.makeTempDir({ prefix: `rivulet-faults-state-${id}-` }),
+    exactlyOnce,
+  };
+  await createOwnTopics(broker.kafka(), [run.input, run.output]);
+  return run;
+}
+
+for (
+  const [mode, exactlyOnce, port] of [["at-least-once", false, 39330], [
+    "exactly-once",
+    true,
+    39340,
+  ]] as const
+) {
+  Deno.test({
+    name:
+      `${mode}: the broker killed and restarted twice while the pipeline runs: it retries, says so, and loses nothing`,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    fn: async () => {
+      const broker = await OwnBroker.start(port);
+      try {
+        const run = await ownRun(broker, exactlyOnce);
+        const input = seedInput({ values: 30_000, perCommit: 10, chunkCount: 2 });
+        const process = new PipelineProcess(run);
+        try {
+          await process.waitFor(/Kafka partitions assigned/);
+          for (const chunk of input.chunks) {
+            await produceMessages(broker.kafka(), run.input, chunk);
+            await sleep(300 + Math.random() * 700);
+            await broker.kill();
+            await sleep(3000);
+            await broker.restart();
+          }
+          const final = input.tables.at(-1);
+          const deadline = Date.now() + 120_000;
+          while (
+            checkOutput(await readTopic(broker.kafka(), run.output, "read_committed")).tables.at(
+              -1,
+            ) !== final
+          ) {
+            assert.ok(!process.exited, `the pipeline ended early:\n${process.log()}`);
+            assert.ok(
+              Date.now() < deadline,
+              `the output never reached the final table:\n${process.log()}`,
+            );
+            await sleep(1000);
+          }
+          assert.match(process.log(1000), /retrying|restarts/, "the outage is reported in the log");
+        } finally {
+          assert.equal(await process.end("SIGTERM"), 0, process.log());
+        }
+        const check = checkOutput(await readTopic(broker.kafka(), run.output, "read_committed"));
+        assert.deepEqual(check.tables, input.tables, "the table after every commit");
+        if (exactlyOnce) assert.equal(check.repeats, 0, "no change is seen twice");
+        await Deno.remove(run.stateDir, { recursive: true });
+      } finally {
+        await broker.remove();
+      }
+    },
+  });
+
+  Deno.test({
+    name:
+      `${mode}: the pipeline killed 5 times and the broker killed once: the output is still exact`,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    fn: async () => {
+      const broker = await OwnBroker.start(port + 5);
+      try {
+        const run = await ownRun(broker, exactlyOnce);
+        const input = seedInput({ values: 30_000, perCommit: 10, chunkCount: 5 });
+        const records = await killRepeatedly({
+          kafka: broker.kafka(),
+          run,
+          input,
+          kills: 5,
+          isolation: "read_committed",
+          everyCommit: true,
+          during: async (round) => {
+            if (round !== 2) return;
+            await sleep(Math.random() * 500);
+            await broker.kill();
+            await sleep(2000);
+            await broker.restart();
+          },
+        });
+        const check = checkOutput(records);
+        assert.deepEqual(check.tables, input.tables, "the table after every commit");
+        if (exactlyOnce) assert.equal(check.repeats, 0, "no change is seen twice");
+        await Deno.remove(run.stateDir, { recursive: true });
+      } finally {
+        await broker.remove();
+      }
+    },
+  });
+}
+
+const settings = (group: string): rw.KafkaSettings => ({
+  "bootstrap.servers": testBroker,
+  "group.id": group,
+  "session.timeout.ms": "6000",
+});
+
+function sumPipeline(input: string, output: string, group: string): rw.Pipeline {
+  const pipeline = new rw.Pipeline();
+  const t = rw.kafka.read(settings(group), {
+    topicNames: [input],
+    format: "csv",
+    valueColumns: ["value"],
+    pipeline,
+  });
+  const values = t.select({ value: rw.apply((x: string) => parseInt(x), "value") });
+  rw.kafka.write(values.reduce({ sum: rw.reducers.sum("value") }), settings(group), {
+    topicName: output,
+    pipeline,
+  });
+  return pipeline;
+}
+
+Deno.test({
+  name: "an input topic that does not exist yet is waited for and read once it is created",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const input = uniqueTopic("later");
+    const output = uniqueTopic("later-sum");
+    const pipeline = sumPipeline(input, output, `later-${input}`);
+    const running = pipeline.run();
+    try {
+      await sleep(1500);
+      await createTopics([input]);
+      await produce(input, ["value", "4", "*COMMIT*", "5", "*COMMIT*"]);
+      const records = await consumeAll(output, { count: 3, timeoutMs: 30_000 });
+      assert.deepEqual(records.map((r) => JSON.parse(r.value).sum), [4, 4, 9]);
+    } finally {
+      pipeline.stop();
+      await running;
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "a rebalance that lends the partition to another member and takes it back loses and repeats nothing",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const input = uniqueTopic("rebalance");
+    const output = uniqueTopic("rebalance-sum");
+    const group = `rebalance-${input}`;
+    await createTopics([input, output]);
+    await produce(input, ["value", "1", "*COMMIT*"]);
+    const pipeline = sumPipeline(input, output, group);
+    const running = pipeline.run();
+    // A member that may take the partition for a while but reads and commits nothing.
+    const member = testKafka().consumer({ groupId: group, sessionTimeout: 6000 });
+    try {
+      await consumeAll(output, { count: 1, timeoutMs: 30_000 });
+      await member.connect();
+      await member.subscribe({ topic: input, fromBeginning: true });
+      await member.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        eachBatch: () => Promise.resolve(),
+      });
+      await produce(input, ["2", "*COMMIT*", "3", "*COMMIT*"]);
+      await sleep(2000);
+      await member.disconnect();
+      await produce(input, ["4", "*COMMIT*"]);
+      const records = await consumeAll(output, { count: 7, timeoutMs: 30_000 });
+      assert.deepEqual(
+        records.map((r) => [JSON.parse(r.value).sum, JSON.parse(r.value).diff]),
+        [[1, 1], [1, -1], [3, 1], [3, -1], [6, 1], [6, -1], [10, 1]],
+      );
+    } finally {
+      await member.disconnect();
+      pipeline.stop();
+      await running;
+    }
+    assert.equal((await consumeAll(output, { timeoutMs: 2000 })).length, 7, "nothing repeated");
+  },
+});
