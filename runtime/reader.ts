@@ -245,24 +245,28 @@ export class SourceReader {
   /** After a message that may have taught the decoder something (a csv header), retries partitions that wait. */
   #retryWaiting(topic: string, closed: ClosedBatch[]): void {
     this.#retrying = true;
-    let stillWaiting = false;
-    for (const state of this.#partitions.values()) {
-      if (state.waiting.length === 0) continue;
-      if (state.topic === topic) {
-        const waiting = state.waiting;
-        state.waiting = [];
-        for (let i = 0; i < waiting.length; i++) {
-          if (state.waiting.length > 0) {
-            state.waiting.push(waiting[i]);
-          } else {
-            this.#take(state, waiting[i], closed);
+    try {
+      let stillWaiting = false;
+      for (const state of this.#partitions.values()) {
+        if (state.waiting.length === 0) continue;
+        if (state.topic === topic) {
+          const waiting = state.waiting;
+          state.waiting = [];
+          for (let i = 0; i < waiting.length; i++) {
+            if (state.waiting.length > 0) {
+              state.waiting.push(waiting[i]);
+            } else {
+              this.#take(state, waiting[i], closed);
+            }
           }
         }
+        if (state.waiting.length > 0) stillWaiting = true;
       }
-      if (state.waiting.length > 0) stillWaiting = true;
+      this.#someWaiting = stillWaiting;
+    } finally {
+      // Bad input under `stop` throws out of a retry; later retries must still run.
+      this.#retrying = false;
     }
-    this.#someWaiting = stillWaiting;
-    this.#retrying = false;
   }
 
   #addRow(state: PartitionState, message: SourceMessage, decoded: Row, index: number): void {
