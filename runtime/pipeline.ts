@@ -79,7 +79,7 @@ export interface RunOptions {
   readonly checkpointIntervalMs?: number;
   /** How often acknowledged offsets are committed to Kafka without a state directory (default 1,000 ms). */
   readonly offsetCommitIntervalMs?: number;
-  /** Applied commits whose outputs are not yet acknowledged before reading pauses (default 10,000). */
+  /** Applied commits whose outputs are not yet acknowledged before reading pauses (default 1,000; see bench/backpressure_rss.ts). */
   readonly maxPendingCommits?: number;
   /** Stop once every source has read all it ever will (files; default true). */
   readonly stopWhenFinished?: boolean;
@@ -300,7 +300,7 @@ export class Pipeline {
     options.signal?.addEventListener("abort", stop);
     if (options.signal?.aborted) this.#stopping = true;
     this.#checkpointIntervalMs = options.checkpointIntervalMs ?? 1000;
-    const maxPending = options.maxPendingCommits ?? 10_000;
+    const maxPending = options.maxPendingCommits ?? 1_000;
     const timers: ReturnType<typeof setInterval>[] = [];
     try {
       const checkpoint = options.exactlyOnce
