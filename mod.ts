@@ -145,6 +145,16 @@ export function readOptions<F extends FormatName | Format, C extends string>(
     }),
     ...(options.header === undefined ? {} : { header: options.header }),
   };
+  const missingKey = options.primaryKey?.find((column) =>
+    options.valueColumns !== undefined && !options.valueColumns.includes(column)
+  );
+  if (missingKey !== undefined) {
+    throw new Error(
+      `Primary key column ${JSON.stringify(missingKey)} is not one of the value columns ${
+        JSON.stringify(options.valueColumns)
+      } of source "${source.name}"`,
+    );
+  }
   const mode = options.commitMode ?? "marker";
   return {
     source,

@@ -158,3 +158,17 @@ Deno.test("a restart with a state directory continues the sum without re-emittin
     "the csv header and the sum survive the restart",
   );
 });
+
+Deno.test("a primary key that is not a value column is refused before anything is read", () => {
+  const pipeline = new Pipeline();
+  assert.throws(
+    () =>
+      io.read("unused.txt", {
+        format: "json",
+        valueColumns: ["id", "amount"],
+        primaryKey: ["customer" as "id"],
+        pipeline,
+      }),
+    /Primary key column "customer" is not one of the value columns \["id","amount"\]/,
+  );
+});

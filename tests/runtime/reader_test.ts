@@ -10,7 +10,7 @@ import { json } from "../../formats/json.ts";
 import type { FormatOptions } from "../../formats/format.ts";
 import type { ErrorPolicy, SourceMessage } from "../../connectors/types.ts";
 import { type ClosedBatch, SourceReader, UpdateKind } from "../../runtime/reader.ts";
-import { RecordingLogger } from "./input_harness.ts";
+import { RecordingLogger } from "../e2e/input_harness.ts";
 
 const topic = "orders";
 const COMMIT = "*COMMIT*";
