@@ -1,0 +1,188 @@
+/**
+ * What the Kafka benchmark's processes share: the broker, topic creation,
+ * fast batch produce, and the input streams of each scenario.
+ *
+ * The kafkajs programs here import rivulet's kafkajs repairs
+ * (`connectors/kafka/_kafkajs_patches.ts`) first, so the ceiling is the Kafka
+ * client exactly as rivulet runs it (without the repairs kafkajs' produce is
+ * quadratic in the records of a request, which would flatter rivulet).
+ *
+ * @module
+ */
+import "../../connectors/kafka/_kafkajs_patches.ts";
+import { Kafka, logLevel, type Message } from "kafkajs";
+
+/** The broker the benchmark uses: `RIVULET_BENCH_BROKER`, else the local broker. */
+export const benchBroker: string = Deno.env.get("RIVULET_BENCH_BROKER") ?? "127.0.0.1:9092";
+
+/** A quiet kafkajs client for the benchmark broker. */
+export function benchKafka(clientId = "rivulet-bench"): Kafka {
+  return new Kafka({ clientId, brokers: [benchBroker], logLevel: logLevel.NOTHING });
+}
+
+/** A topic name no earlier run used. */
+export function uniqueTopic(prefix: string): string {
+  return `bench-${prefix}-${crypto.randomUUID().slice(0, 8)}`;
+}
+
+/** Creates one-partition topics (with broker configs, e.g. LogAppendTime) and waits for leaders. */
+export async function createTopics(
+  topics: readonly string[],
+  configEntries: readonly { name: string; value: string }[] = [],
+): Promise<void> {
+  const admin = benchKafka().admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({
+      topics: topics.map((topic) => ({
+        topic,
+        numPartitions: 1,
+        configEntries: [...configEntries],
+      })),
+      waitForLeaders: true,
+    });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Deletes topics, so that repeated runs do not fill the broker's disk. */
+export async function deleteTopics(topics: readonly string[]): Promise<void> {
+  if (topics.length === 0) return;
+  const admin = benchKafka().admin();
+  await admin.connect();
+  try {
+    await admin.deleteTopics({ topics: [...topics], timeout: 30_000 });
+  } catch {
+    // A topic left behind costs disk space, not correctness.
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+const maxRequestBytes = 800_000;
+
+/** Options of {@linkcode produceFast}. */
+export interface ProduceFastOptions {
+  readonly topic: string;
+  /** The message values, in order. */
+  readonly values: Iterable<string>;
+  /** Records per produce request at most (default 50,000). */
+  readonly recordsPerSend?: number;
+}
+
+/**
+ * Produces values to partition 0 in order, many records per request, the
+ * next request built while the previous one is in flight. One request at a
+ * time: with several produce requests in flight to one partition, kafkajs
+ * 2.2.4 (non-idempotent, under Deno) was seen to swap records between them
+ * (the last record of one request with a record of an earlier one), which
+ * would move `*COMMIT*` markers.
+ */
+export async function produceFast(options: ProduceFastOptions): Promise<number> {
+  const { topic, recordsPerSend = 50_000 } = options;
+  const producer = benchKafka("rivulet-bench-producer").producer({
+    allowAutoTopicCreation: false,
+    idempotent: true,
+    maxInFlightRequests: 1,
+  });
+  await producer.connect();
+  let count = 0;
+  let inFlight: Promise<unknown> = Promise.resolve();
+  try {
+    let messages: Message[] = [];
+    let bytes = 0;
+    const send = async () => {
+      await inFlight;
+      inFlight = producer.send({ topic, messages, acks: -1 });
+      messages = [];
+      bytes = 0;
+    };
+    for (const value of options.values) {
+      messages.push({ value, partition: 0 });
+      count++;
+      // Values are ASCII here; 8 bytes of framing a record, under the broker's 1 MiB limit.
+      bytes += value.length + 8;
+      if (messages.length >= recordsPerSend || bytes >= maxRequestBytes) await send();
+    }
+    if (messages.length > 0) await send();
+    await inFlight;
+  } finally {
+    await producer.disconnect();
+  }
+  return count;
+}
+
+/**
+ * The seed's stream at scale: the csv header `value`, then integers 1..100 in
+ * turn with a `*COMMIT*` after every `commitEvery` of them, `messages` messages
+ * in all (header and markers included), ending with a marker. No value is 0,
+ * so every commit changes the sum and is one write of the sink.
+ */
+export function* seedStream(messages: number, commitEvery: number): Generator<string> {
+  yield "value";
+  let produced = 1;
+  let value = 0;
+  while (produced < messages) {
+    for (let i = 0; i < commitEvery && produced < messages - 1; i++, produced++) {
+      yield String(value + 1);
+      value = (value + 1) % 100;
+    }
+    yield "*COMMIT*";
+    produced++;
+  }
+}
+
+/**
+ * Commits of a stream that hold at least one row: each changes the result of
+ * the benchmark's pipelines, so each is one write of the sink. (A stream may
+ * end with a marker that closes nothing.)
+ */
+export function nonEmptyCommits(stream: Iterable<string>): number {
+  let commits = 0;
+  let rows = 0;
+  for (const value of stream) {
+    if (value !== "*COMMIT*") rows++;
+    else if (rows > 0) {
+      commits++;
+      rows = 0;
+    }
+  }
+  return commits;
+}
+
+/** Keys and groups of the group-by stream. */
+export const groupbyKeys = 10_000;
+export const groupbyGroups = 1_000;
+
+/**
+ * Orders as json objects: `id` cycles through {@linkcode groupbyKeys} keys, so
+ * after the first round every row replaces an earlier one (an upsert), and
+ * each row's `customer` (one of {@linkcode groupbyGroups}) changes between
+ * rounds, so upserts move rows between groups. A `*COMMIT*` follows every
+ * `commitEvery` orders; `messages` messages in all, ending with a marker.
+ */
+export function* groupbyStream(messages: number, commitEvery: number): Generator<string> {
+  let produced = 0;
+  let n = 0;
+  while (produced < messages) {
+    for (let i = 0; i < commitEvery && produced < messages - 1; i++, produced++, n++) {
+      const id = n % groupbyKeys;
+      const round = Math.floor(n / groupbyKeys);
+      const customer = `c${(id * 7 + round) % groupbyGroups}`;
+      yield `{"id":${id},"customer":"${customer}","amount":${(n * 13) % 1000}}`;
+    }
+    yield "*COMMIT*";
+    produced++;
+  }
+}
+
+/** What a measuring process prints as its last line of standard output, as JSON. */
+export interface RunResult {
+  /** Messages read from the input topic (header and markers included). */
+  readonly messages: number;
+  /** Seconds from the group join to the last message handled (ceilings) or the last output acknowledged (rivulet). */
+  readonly seconds: number;
+  /** Output records written, where there is output. */
+  readonly outputRecords?: number;
+}

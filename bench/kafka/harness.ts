@@ -1,0 +1,441 @@
+/**
+ * The Kafka pipeline benchmark: rivulet against the Kafka client's own
+ * ceiling on the local broker, in one run (see BENCHMARKS.md, "Kafka
+ * pipeline").
+ *
+ * ```sh
+ * scripts/deno run --allow-all bench/kafka/harness.ts            # the whole run
+ * scripts/deno run --allow-all bench/kafka/harness.ts --quick    # a smoke run, seconds
+ * ```
+ *
+ * Options: `--messages N` per throughput topic (default 500,000), `--runs N`
+ * (default 3; each figure is the median), `--memory-messages N` (default
+ * 10,000,000), `--latency-seconds N` (default 20), `--rate N` messages per
+ * second for the latency run (default 10,000), `--only a,b` (sections:
+ * throughput, latency, memory), `--json PATH` to keep the figures.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import {
+  benchKafka,
+  createTopics,
+  deleteTopics,
+  groupbyStream,
+  produceFast,
+  type RunResult,
+  seedStream,
+  uniqueTopic,
+} from "./_common.ts";
+import type { RunSpec } from "./_run.ts";
+import type { Message } from "kafkajs";
+
+const { values: args } = parseArgs({
+  args: Deno.args,
+  options: {
+    messages: { type: "string", default: "500000" },
+    runs: { type: "string", default: "3" },
+    "memory-messages": { type: "string", default: "10000000" },
+    "latency-seconds": { type: "string", default: "20" },
+    rate: { type: "string", default: "10000" },
+    only: { type: "string", default: "throughput,latency,memory" },
+    json: { type: "string" },
+    quick: { type: "boolean", default: false },
+  },
+});
+
+const quick = args.quick;
+const messages = quick ? 50_000 : Number(args.messages);
+const runs = quick ? 1 : Number(args.runs);
+const memoryMessages = quick ? 200_000 : Number(args["memory-messages"]);
+const latencySeconds = quick ? 3 : Number(args["latency-seconds"]);
+const rate = Number(args.rate);
+const sections = new Set(args.only.split(","));
+const runScript = new URL("./_run.ts", import.meta.url).pathname;
+const createdTopics: string[] = [];
+const runTimeoutMs = 300_000;
+
+function log(text: string): void {
+  console.error(`[${new Date().toISOString().slice(11, 19)}] ${text}`);
+}
+
+function median(xs: readonly number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+async function topics(prefix: string, count = 1, config: { name: string; value: string }[] = []) {
+  const names = Array.from({ length: count }, () => uniqueTopic(prefix));
+  await createTopics(names, config);
+  createdTopics.push(...names);
+  return names;
+}
+
+/** Spawns one measured process; `onStart` gets its pid (for memory sampling). */
+async function measure(spec: RunSpec, onStart?: (pid: number) => () => void): Promise<RunResult> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", runScript, JSON.stringify(spec)],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const stopSampling = onStart?.(child.pid);
+  // A run that never sees its last output would hang the whole benchmark.
+  const timeout = setTimeout(() => child.kill("SIGKILL"), runTimeoutMs);
+  const output = await child.output();
+  clearTimeout(timeout);
+  stopSampling?.();
+  const lines = new TextDecoder().decode(output.stdout).trim().split("\n");
+  if (!output.success) throw new Error(`Run ${JSON.stringify(spec)} exited ${output.code}`);
+  return JSON.parse(lines[lines.length - 1]) as RunResult;
+}
+
+interface Figure {
+  readonly name: string;
+  /** Median messages per second over the runs. */
+  readonly rate: number;
+  readonly rates: readonly number[];
+  /** The ceiling this figure is compared with, by name. */
+  readonly against?: string;
+  readonly outputRecords?: number;
+}
+
+/** Runs a spec `runs` times, each on a fresh output topic; the median rate. */
+async function figure(
+  name: string,
+  spec: (outTopic: string) => RunSpec,
+  against?: string,
+): Promise<Figure> {
+  const rates: number[] = [];
+  let outputRecords: number | undefined;
+  for (let run = 0; run < runs; run++) {
+    const [outTopic] = await topics("out");
+    const result = await measure(spec(outTopic));
+    rates.push(result.messages / result.seconds);
+    outputRecords = result.outputRecords;
+    log(
+      `${name} run ${run + 1}: ${result.messages} messages in ${result.seconds.toFixed(2)} s = ${
+        Math.round(result.messages / result.seconds)
+      } msg/s` +
+        (result.outputRecords === undefined ? "" : `, ${result.outputRecords} records out`),
+    );
+  }
+  return { name, rate: median(rates), rates, against, outputRecords };
+}
+
+async function throughput(): Promise<Figure[]> {
+  const seedTopics = new Map<number, string>();
+  for (const commitEvery of [1, 100, 10_000]) {
+    const [topic] = await topics(`seed-${commitEvery}`);
+    const started = performance.now();
+    await produceFast({ topic, values: seedStream(messages, commitEvery) });
+    log(
+      `produced ${messages} seed messages (commit every ${commitEvery}) in ${
+        ((performance.now() - started) / 1000).toFixed(1)
+      } s`,
+    );
+    seedTopics.set(commitEvery, topic);
+  }
+  const [groupbyTopic] = await topics("groupby");
+  await produceFast({ topic: groupbyTopic, values: groupbyStream(messages, 10_000) });
+  log(`produced ${messages} group-by messages`);
+
+  const seed = seedTopics.get(10_000)!;
+  const figures: Figure[] = [];
+  figures.push(
+    await figure("ceiling: kafkajs consume (seed csv topic)", () => ({
+      kind: "consume",
+      topic: seed,
+      messages,
+    })),
+  );
+  figures.push(
+    await figure("ceiling: kafkajs consume + produce (seed csv topic)", (outTopic) => ({
+      kind: "consume-produce",
+      topic: seed,
+      outTopic,
+      messages,
+    })),
+  );
+  figures.push(
+    await figure("ceiling: kafkajs consume (group-by json topic)", () => ({
+      kind: "consume",
+      topic: groupbyTopic,
+      messages,
+    })),
+  );
+  for (const commitEvery of [10_000, 100, 1]) {
+    figures.push(
+      await figure(
+        `rivulet seed pipeline, commit every ${commitEvery.toLocaleString("en")} messages`,
+        (outTopic) => ({
+          kind: "seed",
+          topic: seedTopics.get(commitEvery)!,
+          outTopic,
+          messages,
+          commitEvery,
+          commitFrequency: 10_000,
+        }),
+        "ceiling: kafkajs consume (seed csv topic)",
+      ),
+    );
+  }
+  figures.push(
+    await figure(
+      "rivulet group-by over json with upserts, 10,000 keys, commit every 10,000",
+      (outTopic) => ({
+        kind: "groupby",
+        topic: groupbyTopic,
+        outTopic,
+        messages,
+        commitEvery: 10_000,
+        commitFrequency: 10_000,
+      }),
+      "ceiling: kafkajs consume (group-by json topic)",
+    ),
+  );
+  return figures;
+}
+
+interface Latency {
+  readonly commits: number;
+  readonly measured: number;
+  readonly achievedRate: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly max: number;
+}
+
+/**
+ * The seed pipeline (one request per commit) in its own process while this
+ * one produces `rate` messages a second in commits of 100 (99 values and a
+ * marker every 10 ms). The marker's timestamp is set when it is sent; the
+ * output record of that commit carries it as `time`, and the output topic
+ * stamps each record with the broker's append time (LogAppendTime), so
+ * latency = append time of the output - send time of the marker.
+ */
+async function latency(): Promise<Latency> {
+  const [input] = await topics("latency-in");
+  const [output] = await topics("latency-out", 1, [
+    { name: "message.timestamp.type", value: "LogAppendTime" },
+  ]);
+  const producer = benchKafka("rivulet-bench-steady").producer({ allowAutoTopicCreation: false });
+  await producer.connect();
+  await producer.send({ topic: input, messages: [{ value: "value", partition: 0 }], acks: -1 });
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-all",
+      runScript,
+      JSON.stringify({ kind: "serve", topic: input, outTopic: output }),
+    ],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  for (let text = ""; !text.includes("ready");) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error("The latency pipeline ended before it was ready");
+    text += value;
+  }
+  reader.releaseLock();
+  child.stdout.cancel().catch(() => {});
+
+  const perCommit = 100;
+  const intervalMs = (perCommit / rate) * 1000;
+  const commits = Math.round((latencySeconds * 1000) / intervalMs);
+  const values = Array.from(
+    { length: perCommit - 1 },
+    (_, i) => ({ value: String(i + 1), partition: 0 }),
+  );
+  // One request at a time (see produceFast): commits that fall due while one
+  // is in flight go together in the next, their markers stamped when due.
+  let queued: Message[] = [];
+  let inFlight: Promise<unknown> = Promise.resolve();
+  const started = performance.now();
+  for (let sent = 0; sent < commits;) {
+    const due = Math.min(commits, Math.floor((performance.now() - started) / intervalMs) + 1);
+    for (; sent < due; sent++) {
+      queued.push(...values, { value: "*COMMIT*", partition: 0, timestamp: String(Date.now()) });
+    }
+    if (queued.length > 0) {
+      const messages = queued;
+      queued = [];
+      inFlight = inFlight.then(() => producer.send({ topic: input, messages, acks: 1 }));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  await inFlight;
+  const producedSeconds = (performance.now() - started) / 1000;
+  await producer.disconnect();
+
+  // The first commit inserts the sum (one record); each later one retracts and inserts.
+  const expected = 1 + 2 * (commits - 1);
+  const latencies = await appendLatencies(output, expected);
+  child.kill("SIGTERM");
+  await child.status;
+  // The first second is the pipeline's warm-up (JIT, first fetches): left out.
+  const warmup = Math.round(1000 / intervalMs);
+  const steady = latencies.slice(warmup).sort((a, b) => a - b);
+  return {
+    commits,
+    measured: steady.length,
+    achievedRate: (commits * perCommit) / producedSeconds,
+    p50: percentile(steady, 50),
+    p99: percentile(steady, 99),
+    max: steady[steady.length - 1],
+  };
+}
+
+/** Reads the output topic: per commit, broker append time minus the commit's `time`. */
+async function appendLatencies(topic: string, expected: number): Promise<number[]> {
+  const consumer = benchKafka("rivulet-bench-latency-reader").consumer({
+    groupId: `bench-latency-${crypto.randomUUID()}`,
+  });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  const byTime = new Map<number, number>();
+  let seen = 0;
+  let done!: () => void;
+  const finished = new Promise<void>((resolve) => (done = resolve));
+  const timer = setTimeout(done, 60_000);
+  await consumer.run({
+    eachMessage: ({ message }) => {
+      const { time } = JSON.parse(message.value!.toString()) as { time: number };
+      // A commit's records share one time and one request: the last append time counts.
+      byTime.set(time, Math.max(byTime.get(time) ?? 0, Number(message.timestamp) - time));
+      if (++seen >= expected) done();
+      return Promise.resolve();
+    },
+  });
+  await finished;
+  clearTimeout(timer);
+  await consumer.disconnect();
+  if (seen < expected) log(`latency: only ${seen} of ${expected} output records arrived`);
+  return [...byTime.entries()].sort((a, b) => a[0] - b[0]).map(([, ms]) => ms);
+}
+
+interface Memory {
+  readonly messages: number;
+  readonly seconds: number;
+  /** [seconds since start, VmRSS in MiB] every half second. */
+  readonly samples: readonly [number, number][];
+  readonly peakMiB: number;
+}
+
+async function memory(): Promise<Memory> {
+  const commitEvery = 10_000;
+  const [topic] = await topics("memory");
+  const started = performance.now();
+  await produceFast({ topic, values: seedStream(memoryMessages, commitEvery) });
+  log(
+    `produced ${memoryMessages} seed messages in ${
+      ((performance.now() - started) / 1000).toFixed(1)
+    } s`,
+  );
+  const [outTopic] = await topics("memory-out");
+  const samples: [number, number][] = [];
+  let peakKiB = 0;
+  const result = await measure(
+    {
+      kind: "seed",
+      topic,
+      outTopic,
+      messages: memoryMessages,
+      commitEvery,
+      commitFrequency: 10_000,
+    },
+    (pid) => {
+      const t0 = performance.now();
+      const timer = setInterval(() => {
+        try {
+          const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+          const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+          peakKiB = Math.max(peakKiB, Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0));
+          samples.push([(performance.now() - t0) / 1000, rss / 1024]);
+        } catch {
+          // The process has just exited.
+        }
+      }, 500);
+      return () => clearInterval(timer);
+    },
+  );
+  log(`memory run: ${result.messages} messages in ${result.seconds.toFixed(1)} s`);
+  return { messages: result.messages, seconds: result.seconds, samples, peakMiB: peakKiB / 1024 };
+}
+
+function rssAt(samples: readonly [number, number][], fraction: number): number {
+  return samples[Math.min(samples.length - 1, Math.floor(fraction * (samples.length - 1)))][1];
+}
+
+function report(
+  figures: readonly Figure[],
+  lat: Latency | undefined,
+  mem: Memory | undefined,
+): string {
+  const fmt = (x: number) => Math.round(x).toLocaleString("en");
+  const lines: string[] = [];
+  if (figures.length > 0) {
+    lines.push(
+      `Throughput: ${messages.toLocaleString("en")} messages per topic, median of ${runs} run(s)`,
+      "",
+      "| What | msg/s (median) | runs | ratio to ceiling |",
+      "| --- | --- | --- | --- |",
+    );
+    for (const f of figures) {
+      const ceiling = figures.find((c) => c.name === f.against);
+      const ratio = ceiling === undefined ? "" : `${((100 * f.rate) / ceiling.rate).toFixed(0)}%`;
+      lines.push(`| ${f.name} | ${fmt(f.rate)} | ${f.rates.map(fmt).join(" / ")} | ${ratio} |`);
+    }
+  }
+  if (lat !== undefined) {
+    lines.push(
+      "",
+      `Latency at ${
+        fmt(lat.achievedRate)
+      } msg/s achieved (${lat.commits} commits, ${lat.measured} after the first second): ` +
+        `p50 ${lat.p50} ms, p99 ${lat.p99} ms, max ${lat.max} ms`,
+    );
+  }
+  if (mem !== undefined) {
+    const at = [0.1, 0.25, 0.5, 0.75, 1].map((f) =>
+      `${Math.round(f * 100)}%: ${rssAt(mem.samples, f).toFixed(0)} MiB`
+    );
+    lines.push(
+      "",
+      `Memory over ${fmt(mem.messages)} messages (${mem.seconds.toFixed(1)} s, ${
+        fmt(mem.messages / mem.seconds)
+      } msg/s): RSS at ${at.join(", ")}; peak (VmHWM) ${mem.peakMiB.toFixed(0)} MiB`,
+    );
+  }
+  return lines.join("\n");
+}
+
+if (import.meta.main) {
+  const started = performance.now();
+  log(
+    `nproc ${navigator.hardwareConcurrency}, Deno ${Deno.version.deno}, broker ${
+      Deno.env.get("RIVULET_BENCH_BROKER") ?? "127.0.0.1:9092"
+    }`,
+  );
+  try {
+    const figures = sections.has("throughput") ? await throughput() : [];
+    const lat = sections.has("latency") ? await latency() : undefined;
+    const mem = sections.has("memory") ? await memory() : undefined;
+    console.log(report(figures, lat, mem));
+    if (args.json !== undefined) {
+      Deno.writeTextFileSync(
+        args.json,
+        JSON.stringify({ messages, runs, figures, latency: lat, memory: mem }, null, 2),
+      );
+    }
+    log(`done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  } finally {
+    await deleteTopics(createdTopics);
+  }
+  Deno.exit(0);
+}
