@@ -9,6 +9,23 @@
  * positions and decoder state are checkpointed at commit boundaries and a
  * restart resumes from there.
  *
+ * What a crash (SIGKILL at any instant) leaves, by mode:
+ * - At-least-once with a state directory: a checkpoint is written only once
+ *   every output before it is acknowledged, and only then are its positions
+ *   committed to the group; a restart resumes from the checkpoint's own
+ *   positions (never the group's offsets), so graph, positions, csv headers
+ *   and the last logical time always belong together. Each batch's time is
+ *   max(previous + 1, marker timestamp): from one partition, the replay of
+ *   what followed the checkpoint repeats the same changes exactly (key,
+ *   values, diff, time). Batches of several partitions may interleave
+ *   differently on replay, so repeated changes can differ there; each key's
+ *   last change still gives the right table (or use exactly-once).
+ * - Exactly-once (`exactlyOnce`, Kafka transactions, see transactions.ts):
+ *   outputs are visible to `read_committed` readers once, whatever the
+ *   partitions.
+ * - Without a state directory a restart starts from empty state at the
+ *   group's committed offsets.
+ *
  * @module
  */
 import { Graph, type InputTable, type Table, UserFunctionError } from "../engine/mod.ts";

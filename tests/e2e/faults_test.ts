@@ -83,7 +83,17 @@ for (
             );
             await sleep(1000);
           }
-          assert.match(process.log(1000), /retrying|restarts/, "the outage is reported in the log");
+          const log = process.log(100_000);
+          assert.match(
+            log,
+            /Kafka is unavailable; retrying|restarts and retries|transaction failed; retrying/,
+            "the outage is reported in the log",
+          );
+          assert.match(
+            log,
+            /connection retrying[^]*connection connected/,
+            "and in the pipeline's stats",
+          );
         } finally {
           assert.equal(await process.end("SIGTERM"), 0, process.log());
         }
