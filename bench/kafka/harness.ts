@@ -8,7 +8,7 @@
  * scripts/deno run --allow-all bench/kafka/harness.ts --quick    # a smoke run, seconds
  * ```
  *
- * Options: `--messages N` per throughput topic (default 500,000), `--runs N`
+ * Options: `--messages N` per throughput topic (default 2,000,000), `--runs N`
  * (default 3; each figure is the median), `--memory-messages N` (default
  * 10,000,000), `--latency-seconds N` (default 20), `--rate N` messages per
  * second for the latency run (default 10,000), `--only a,b` (sections:
@@ -33,7 +33,7 @@ import type { Message } from "kafkajs";
 const { values: args } = parseArgs({
   args: Deno.args,
   options: {
-    messages: { type: "string", default: "500000" },
+    messages: { type: "string", default: "2000000" },
     runs: { type: "string", default: "3" },
     "memory-messages": { type: "string", default: "10000000" },
     "latency-seconds": { type: "string", default: "20" },
@@ -368,8 +368,15 @@ async function memory(): Promise<Memory> {
   return { messages: result.messages, seconds: result.seconds, samples, peakMiB: peakKiB / 1024 };
 }
 
-function rssAt(samples: readonly [number, number][], fraction: number): number {
-  return samples[Math.min(samples.length - 1, Math.floor(fraction * (samples.length - 1)))][1];
+/** The largest RSS sampled in each tenth of the run, in MiB. */
+function rssByTenth(samples: readonly [number, number][]): number[] {
+  const end = samples[samples.length - 1][0];
+  const tenths = new Array<number>(10).fill(0);
+  for (const [at, mib] of samples) {
+    const tenth = Math.min(9, Math.floor((10 * at) / end));
+    tenths[tenth] = Math.max(tenths[tenth], mib);
+  }
+  return tenths;
 }
 
 function report(
@@ -402,14 +409,18 @@ function report(
     );
   }
   if (mem !== undefined) {
-    const at = [0.1, 0.25, 0.5, 0.75, 1].map((f) =>
-      `${Math.round(f * 100)}%: ${rssAt(mem.samples, f).toFixed(0)} MiB`
-    );
+    const tenths = rssByTenth(mem.samples);
+    const firstHalf = Math.max(...tenths.slice(0, 5));
+    const secondHalf = Math.max(...tenths.slice(5));
     lines.push(
       "",
       `Memory over ${fmt(mem.messages)} messages (${mem.seconds.toFixed(1)} s, ${
         fmt(mem.messages / mem.seconds)
-      } msg/s): RSS at ${at.join(", ")}; peak (VmHWM) ${mem.peakMiB.toFixed(0)} MiB`,
+      } msg/s): largest RSS in each tenth of the run (MiB) ${
+        tenths.map((x) => x.toFixed(0)).join(" / ")
+      }; peak of the first half ${firstHalf.toFixed(0)} MiB, of the second half ${
+        secondHalf.toFixed(0)
+      } MiB; peak (VmHWM) ${mem.peakMiB.toFixed(0)} MiB`,
     );
   }
   return lines.join("\n");
