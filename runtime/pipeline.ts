@@ -15,11 +15,13 @@
  *   committed to the group; a restart resumes from the checkpoint's own
  *   positions (never the group's offsets), so graph, positions, csv headers
  *   and the last logical time always belong together. Each batch's time is
- *   max(previous + 1, marker timestamp): from one partition, the replay of
- *   what followed the checkpoint repeats the same changes exactly (key,
- *   values, diff, time). Batches of several partitions may interleave
- *   differently on replay, so repeated changes can differ there; each key's
- *   last change still gives the right table (or use exactly-once).
+ *   max(previous + 1, marker timestamp), and the order in which batches of
+ *   different partitions were applied is journaled (journal.ts) before
+ *   their outputs leave, so the replay of what followed the checkpoint
+ *   repeats the same changes exactly (key, values, diff, time). (Only a
+ *   machine crash that loses the journal's last unsynced lines, or the
+ *   interval commit mode, whose batches depend on timing, can make repeated
+ *   changes differ; each key's last change still gives the right table.)
  * - Exactly-once (`exactlyOnce`, Kafka transactions, see transactions.ts):
  *   outputs are visible to `read_committed` readers once, whatever the
  *   partitions.
@@ -43,6 +45,7 @@ import {
   type SourceMessage,
 } from "../connectors/types.ts";
 import { type Checkpoint, CheckpointStore } from "./checkpoint.ts";
+import { ApplyJournal, type JournalEntry } from "./journal.ts";
 import {
   isTransactionalSink,
   isTransactionalSource,
@@ -211,6 +214,12 @@ export class Pipeline {
   #userDeadLetters: Promise<void>[] = [];
   #userErrors: ReaderCounters = { messages: 0, rows: 0, badInput: 0, deadLettered: 0 };
   #exactlyOnce: ExactlyOnceState | undefined;
+  /** At-least-once with a state directory: the order batches were applied in since the checkpoint. */
+  #journal: ApplyJournal | undefined;
+  /** After a restart, the batches to apply first, in the order the journal recorded. */
+  #replay: JournalEntry[] = [];
+  /** Closed batches waiting for their turn in `#replay`, per source and partition, in order. */
+  readonly #held = new Map<string, { entry: SourceEntry; batch: ClosedBatch }[]>();
 
   constructor(options: PipelineOptions = {}) {
     this.#logger = this.logger = options.logger ?? silentLogger;
@@ -323,6 +332,14 @@ export class Pipeline {
       const checkpoint = options.exactlyOnce
         ? await this.#restoreExactlyOnce(options)
         : await this.#restore(options.stateDir, await this.#loadCheckpoint(options.stateDir));
+      if (options.stateDir !== undefined && this.#exactlyOnce === undefined) {
+        const { journal, replay } = ApplyJournal.open(
+          options.stateDir,
+          this.#sources.map((_, i) => checkpoint?.sources[i]?.positions ?? []),
+        );
+        this.#journal = journal;
+        this.#replay = replay;
+      }
       await Promise.all(this.#outputs.map((o) => o.sink.open()));
       for (const [index, entry] of this.#sources.entries()) {
         const handler = (messages: readonly SourceMessage[]) =>
@@ -462,6 +479,11 @@ export class Pipeline {
         const key = `${position.topic}\0${position.partition}`;
         entry.applied.set(key, position.offset);
         entry.acknowledged.set(key, position.offset);
+        // The checkpoint holds everything before its positions: whatever the
+        // consumer starts at (a group offset older than the checkpoint when
+        // the process died between saving and committing, a seek applied
+        // late after a rebalance), earlier messages must not be applied again.
+        entry.read.set(key, Number(position.offset));
       }
       const options = entry.options;
       entry.reader = new SourceReader({
@@ -591,17 +613,80 @@ export class Pipeline {
 
   #applyAll(entry: SourceEntry, batches: readonly ClosedBatch[]): void {
     try {
-      for (const batch of batches) {
-        if (this.#failure !== undefined) return;
-        this.#apply(entry, batch);
+      if (this.#replay.length === 0 && this.#held.size === 0) {
+        for (const batch of batches) {
+          if (this.#failure !== undefined) return;
+          this.#apply(entry, batch);
+        }
+        return;
       }
+      const index = this.#sources.indexOf(entry);
+      for (const batch of batches) {
+        const key = `${index}\0${batch.topic}\0${batch.partition}`;
+        let queue = this.#held.get(key);
+        if (queue === undefined) this.#held.set(key, queue = []);
+        queue.push({ entry, batch });
+      }
+      this.#applyHeld();
     } catch (error) {
       this.#fail(error);
     }
   }
 
+  /**
+   * After a restart: applies held batches in the journal's order, so that the
+   * replay repeats the same changes at the same times; batches of partitions
+   * the journal does not name wait until it is replayed.
+   */
+  #applyHeld(): void {
+    for (let progressed = true; progressed;) {
+      progressed = false;
+      for (const [key, queue] of this.#held) {
+        while (queue.length > 0 && this.#failure === undefined) {
+          const { entry, batch } = queue[0];
+          const turn = this.#turnOf(entry, batch);
+          if (turn === "wait") break;
+          queue.shift();
+          this.#apply(entry, batch, turn === "replayed");
+          progressed = true;
+        }
+        if (queue.length === 0) this.#held.delete(key);
+      }
+    }
+  }
+
+  /** Whether a held batch is next in the journal's order (`replayed`), free to go (`free`), or waits. */
+  #turnOf(entry: SourceEntry, batch: ClosedBatch): "replayed" | "free" | "wait" {
+    // Batches without rows get no time and no journal line: only their partition's order matters.
+    if (batch.updates.length === 0 || this.#replay.length === 0) return "free";
+    const source = this.#sources.indexOf(entry);
+    const samePartition = (e: JournalEntry) =>
+      e.source === source && e.topic === batch.topic && e.partition === batch.partition;
+    const head = this.#replay[0];
+    if (samePartition(head) && head.nextOffset === batch.nextOffset) {
+      this.#replay.shift();
+      return "replayed";
+    }
+    const expected = this.#replay.find(samePartition);
+    if (expected === undefined || BigInt(batch.nextOffset) < BigInt(expected.nextOffset)) {
+      return expected === undefined ? "wait" : this.#abandonReplay(batch);
+    }
+    return expected === head ? this.#abandonReplay(batch) : "wait";
+  }
+
+  /** The input no longer closes the batches the journal recorded (interval mode, changed input): free order. */
+  #abandonReplay(batch: ClosedBatch): "free" {
+    this.#logger.warn("The replay after a restart cannot follow the recorded order; continuing", {
+      topic: batch.topic,
+      partition: batch.partition,
+      offset: batch.nextOffset,
+    });
+    this.#replay = [];
+    return "free";
+  }
+
   /** Applies one batch at one logical time and chains its acknowledgement. */
-  #apply(entry: SourceEntry, batch: ClosedBatch): void {
+  #apply(entry: SourceEntry, batch: ClosedBatch, replayed = false): void {
     const key = `${batch.topic}\0${batch.partition}`;
     const acks: Promise<void>[] = this.#acks = [];
     if (batch.updates.length > 0) {
@@ -622,6 +707,14 @@ export class Pipeline {
             input.remove(update.id);
             break;
         }
+      }
+      if (this.#journal !== undefined && !replayed) {
+        this.#journal.record({
+          source: this.#sources.indexOf(entry),
+          topic: batch.topic,
+          partition: batch.partition,
+          nextOffset: batch.nextOffset,
+        });
       }
       this.#current = { entry, batch };
       try {
@@ -675,6 +768,7 @@ export class Pipeline {
     const store = this.#store!;
     this.#saving = this.#saving.then(async () => {
       await store.save(checkpoint);
+      this.#journal?.compact(checkpoint.sources.map((saved) => saved.positions));
       // The checkpoint's positions are where a restart resumes; the group's
       // offsets only show progress (lag), so a failed commit (Kafka
       // unavailable) is not a failure: the next checkpoint commits again.
@@ -769,6 +863,8 @@ export class Pipeline {
     } else {
       await this.#commitOffsets();
     }
+    this.#journal?.close();
+    this.#journal = undefined;
     await Promise.allSettled(this.#outputs.map((o) => o.sink.close()));
   }
 }
