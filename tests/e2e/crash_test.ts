@@ -76,7 +76,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: () =>
-    withBroker(39300, async (broker) => {
+    withBroker(29300, async (broker) => {
       const inputs = { seed: seed(), groupby: orders() };
       const [sums, totals] = await Promise.all([
         crashRun(broker, { kind: "seed", input: inputs.seed, exactlyOnce: false }),
@@ -96,7 +96,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: () =>
-    withBroker(39310, async (broker) => {
+    withBroker(29310, async (broker) => {
       const input = orders(3);
       const records = await crashRun(broker, {
         kind: "groupby",
@@ -119,7 +119,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: () =>
-    withBroker(39320, async (broker) => {
+    withBroker(29320, async (broker) => {
       const inputs = { seed: seed(), groupby: orders() };
       const [sums, totals] = await Promise.all([
         crashRun(broker, { kind: "seed", input: inputs.seed, exactlyOnce: true }),

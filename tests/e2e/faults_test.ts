@@ -43,10 +43,10 @@ async function ownRun(broker: OwnBroker, exactlyOnce: boolean): Promise<Pipeline
 }
 
 for (
-  const [mode, exactlyOnce, port] of [["at-least-once", false, 39330], [
+  const [mode, exactlyOnce, port] of [["at-least-once", false, 29330], [
     "exactly-once",
     true,
-    39340,
+    29340,
   ]] as const
 ) {
   Deno.test({
