@@ -2,8 +2,11 @@
 declare class Encoder {
   static encodeZigZag(value: number): number;
   static encodeZigZag64(value: unknown): { value: bigint };
+  constructor(initialSize?: number);
   buf: Uint8Array;
   offset: number;
+  writeInt8(value: number): Encoder;
+  writeBufferInternal(buffer: Uint8Array): void;
   ensureAvailable(length: number): void;
   /** The bytes written so far. */
   readonly buffer: Uint8Array;
