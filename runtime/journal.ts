@@ -4,9 +4,11 @@
  * order and its repeated changes are exact (same time, same values) also when
  * a source reads several partitions.
  *
- * Each line is written (one write call, no sync) before the batch's outputs
- * go to a sink: a process killed at any instant leaves in the file every
- * batch whose outputs may have reached Kafka. (A machine crash may lose the
+ * Lines are written (one write call per {@linkcode ApplyJournal.flush}, no
+ * sync) before the batches' outputs can leave: the pipeline flushes before it
+ * yields to the event loop, and sinks send asynchronously, so a process killed
+ * at any instant leaves in the file every batch whose outputs may have
+ * reached Kafka. (A machine crash may lose the
  * last lines; then the replay of those batches is in free order.) The file is
  * rewritten without the batches a new checkpoint covers.
  *
@@ -43,6 +45,8 @@ export class ApplyJournal {
   readonly #dir: string;
   #file: Deno.FsFile;
   #entries: JournalEntry[];
+  /** Lines recorded but not yet written. */
+  #unwritten = "";
 
   private constructor(dir: string, file: Deno.FsFile, entries: JournalEntry[]) {
     this.#dir = dir;
@@ -85,16 +89,24 @@ export class ApplyJournal {
     return { journal, replay };
   }
 
-  /** Records that a batch is applied; call before its outputs go to a sink. */
+  /** Records that a batch is applied; {@linkcode flush} before its outputs can leave. */
   record(entry: JournalEntry): void {
     this.#entries.push(entry);
-    const bytes = encoder.encode(line(entry));
+    this.#unwritten += line(entry);
+  }
+
+  /** Writes what was recorded (one write call). */
+  flush(): void {
+    if (this.#unwritten === "") return;
+    const bytes = encoder.encode(this.#unwritten);
+    this.#unwritten = "";
     let written = 0;
     while (written < bytes.length) written += this.#file.writeSync(bytes.subarray(written));
   }
 
   /** Forgets the entries a saved checkpoint covers. */
   compact(positions: readonly (readonly Position[])[]): void {
+    this.#unwritten = "";
     this.#rewrite(this.#entries.filter((entry) => !covered(entry, positions)));
   }
 
@@ -107,7 +119,9 @@ export class ApplyJournal {
     this.#entries = entries;
   }
 
+  /** Flushes and closes the file. */
   close(): void {
+    this.flush();
     this.#file.close();
   }
 }

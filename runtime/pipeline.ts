@@ -630,6 +630,9 @@ export class Pipeline {
       this.#applyHeld();
     } catch (error) {
       this.#fail(error);
+    } finally {
+      // Before anything yields to the event loop, so before any output leaves.
+      this.#journal?.flush();
     }
   }
 
