@@ -22,15 +22,33 @@ export function uniqueTopic(prefix: string): string {
   return `${prefix}-${crypto.randomUUID().slice(0, 8)}`;
 }
 
-/** Creates topics and waits until they have leaders. */
+/**
+ * Creates topics and waits until every partition has a leader. kafkajs' own
+ * wait gives up when the broker is slow to publish a new topic's metadata
+ * (a loaded machine), so this polls the metadata itself for up to 60 s.
+ */
 export async function createTopics(topics: string[], numPartitions = 1): Promise<void> {
   const admin = testKafka().admin();
   await admin.connect();
   try {
-    await admin.createTopics({
-      topics: topics.map((topic) => ({ topic, numPartitions })),
-      waitForLeaders: true,
-    });
+    await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions })) });
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      try {
+        const { topics: found } = await admin.fetchTopicMetadata({ topics });
+        const ready = found.length === topics.length &&
+          found.every((t) =>
+            t.partitions.length === numPartitions && t.partitions.every((p) => p.leader >= 0)
+          );
+        if (ready) return;
+      } catch (error) {
+        if (Date.now() > deadline) throw error;
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`Topics ${topics.join(", ")} have no leaders after 60 s`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
   } finally {
     await admin.disconnect();
   }
