@@ -428,6 +428,7 @@ function report(
 
 if (import.meta.main) {
   const started = performance.now();
+  const loadAtStart = Deno.loadavg()[0];
   log(
     `nproc ${navigator.hardwareConcurrency}, Deno ${Deno.version.deno}, broker ${
       Deno.env.get("RIVULET_BENCH_BROKER") ?? "127.0.0.1:9092"
