@@ -263,7 +263,12 @@ export const kafka = {
       );
     }
     if (options.topicNames.length === 0) throw new Error("Option topicNames names no topic");
-    const source = new KafkaSource({ config, topics: options.topicNames, logger: pipeline.logger });
+    const source: KafkaSource = new KafkaSource({
+      config,
+      topics: options.topicNames,
+      logger: pipeline.logger,
+      onPartitionsRevoked: (partitions) => pipeline.dropPartitions(source, partitions),
+    });
     const deadLetter = options.deadLetterTopic === undefined ? undefined : new KafkaDeadLetterSink({
       config,
       topic: options.deadLetterTopic,
@@ -318,7 +323,5 @@ export async function run(options: RunPipelineOptions = {}): Promise<PipelineSta
     return await pipeline.run({ ...options, signal });
   } finally {
     for (const signal of signals) Deno.removeSignalListener(signal, stop);
-    // Leave consumer groups at once, so a restart does not wait for the session timeout.
-    await Promise.allSettled(pipeline.sources().map((source) => source.close?.()));
   }
 }

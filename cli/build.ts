@@ -96,7 +96,14 @@ export async function buildTransformPipeline(options: BuildOptions): Promise<Bui
     const config = settings!.config;
     const topics = plan.input.topics;
     const deadLetterTopic = plan.deadLetterTopic;
-    const source = asUsageError(() => new KafkaSource({ config, topics, logger }));
+    const source: KafkaSource = asUsageError(() =>
+      new KafkaSource({
+        config,
+        topics,
+        logger,
+        onPartitionsRevoked: (partitions) => pipeline.dropPartitions(source, partitions),
+      })
+    );
     const deadLetter = deadLetterTopic === undefined
       ? undefined
       : new KafkaDeadLetterSink({ config, topic: deadLetterTopic, logger });

@@ -270,6 +270,27 @@ export class Pipeline {
     });
   }
 
+  /**
+   * Forgets the open (unapplied) rows `source` read from partitions it lost
+   * (a rebalance): whoever reads them next reads them again. What was applied
+   * stays applied, and is not applied twice if the partition comes back here
+   * and is re-read from an older committed offset.
+   */
+  dropPartitions(
+    source: Source,
+    partitions: readonly { topic: string; partition: number }[],
+  ): void {
+    const entry = this.#sources.find((s) => s.options.source === source);
+    if (entry === undefined) return;
+    entry.reader?.dropPartitions(partitions);
+    for (const { topic, partition } of partitions) {
+      const key = `${topic}\0${partition}`;
+      const applied = entry.applied.get(key);
+      if (applied === undefined) entry.read.delete(key);
+      else entry.read.set(key, Number(applied));
+    }
+  }
+
   /** The sinks, in the order they were added (their own counters, for metrics and tests). */
   sinks(): readonly Sink<Row>[] {
     return this.#outputs.map((o) => o.sink);
@@ -805,6 +826,14 @@ export class Pipeline {
   }
 
   #onUserFunctionError(error: UserFunctionError): void {
+    // A permission refusal is the deployment's problem, not the row's: it stops the pipeline
+    // under every policy instead of being skipped as bad input.
+    if (
+      error.cause instanceof Deno.errors.NotCapable ||
+      error.cause instanceof Deno.errors.PermissionDenied
+    ) {
+      throw error.cause;
+    }
     const current = this.#current;
     const message = current?.batch.updates.find((u) => u.id === error.id)?.message;
     const issue: InputIssue = {
@@ -868,7 +897,13 @@ export class Pipeline {
     }
     this.#journal?.close();
     this.#journal = undefined;
-    await Promise.allSettled(this.#outputs.map((o) => o.sink.close()));
+    await Promise.allSettled([
+      ...this.#outputs.map((o) => o.sink.close()),
+      // Leave consumer groups at once, so a restart or another member need not wait for the
+      // session timeout; close dead-letter producers.
+      ...this.#sources.map((s) => s.options.source.close?.()),
+      ...this.#sources.map((s) => s.options.deadLetter?.close()),
+    ]);
   }
 }
 

@@ -2,12 +2,6 @@
  * Pipelines sharing a consumer group on the local broker: a stopped pipeline
  * leaves the group, and rows a member read from a partition it lost are not
  * applied when it gets the partition back.
- *
- * The second test fails today and is ignored until this is fixed: `kafka.read`
- * (mod.ts) builds its `KafkaSource` without `onPartitionsRevoked`, so
- * `SourceReader.dropPartitions` is never called and the rows read from a
- * revoked partition stay in its open batch, to be applied with the next
- * marker after the partition comes back.
  */
 import assert from "node:assert/strict";
 import { createTopics, uniqueTopic } from "../support/kafka.ts";
@@ -37,7 +31,6 @@ Deno.test({
 
 Deno.test({
   name: "rows read from a partition before it was revoked are not applied when it comes back",
-  ignore: true, // kafka.read never tells the reader of revoked partitions (mod.ts).
   fn: async () => {
     const topic = uniqueTopic("input-rebalance");
     await createTopics([topic], 2);
