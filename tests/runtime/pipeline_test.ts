@@ -172,3 +172,21 @@ Deno.test("a primary key that is not a value column is refused before anything i
     /Primary key column "customer" is not one of the value columns \["id","amount"\]/,
   );
 });
+
+Deno.test("a permission refusal in a user function stops the pipeline even under the skip policy", async () => {
+  const path = await writeLines(["value", "1", "*COMMIT*"]);
+  const pipeline = new Pipeline();
+  const t = io.read(path, {
+    format: "csv",
+    valueColumns: ["value"],
+    errorPolicy: "skip",
+    pipeline,
+  });
+  const read = t.select({
+    value: apply((_x: string) => {
+      throw new Deno.errors.NotCapable('Requires read access to "/etc/passwd"');
+    }, "value"),
+  });
+  io.write(read, { writable: collector().writable, pipeline });
+  await assert.rejects(pipeline.run(), Deno.errors.NotCapable);
+});
