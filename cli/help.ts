@@ -61,6 +61,10 @@ Sink:
   --commit-markers          end each commit with a *COMMIT* record, for a downstream rivulet
 Running:
   --state-dir DIR           checkpoint state in DIR; a restart resumes from it
+  --exactly-once            outputs and input offsets in one Kafka transaction per checkpoint;
+                            readers with isolation.level=read_committed see each change once
+                            (needs --state-dir and Kafka input and output)
+  --transactional-id ID     the transactional id (default rivulet-<group.id>); one per pipeline
   --config FILE             flags as a JSON object ({"transform": "sum.ts", "topic": ["a"], ...});
                             paths in it are relative to it; flags on the command line win
   --log-format text|json    log lines for people (default) or for log collectors

@@ -65,6 +65,12 @@ const metricSpecs: readonly MetricSpec[] = [
     value: (s) => s.lastTime,
   },
   {
+    name: "rivulet_connection_retrying",
+    type: "gauge",
+    help: "1 while a source or sink cannot reach the brokers and retries, else 0.",
+    value: (s) => s.connection === "retrying" ? 1 : 0,
+  },
+  {
     name: "rivulet_consumer_lag",
     type: "gauge",
     help: "Messages the Kafka source is behind the end of its topics (Kafka sources only).",

@@ -98,6 +98,8 @@ async function runPipeline(pipeline: Pipeline, plan: RunPlan): Promise<PipelineS
   return await api.run({
     pipeline,
     ...(plan.stateDir === undefined ? {} : { stateDir: plan.stateDir }),
+    exactlyOnce: plan.exactlyOnce,
+    ...(plan.transactionalId === undefined ? {} : { transactionalId: plan.transactionalId }),
   });
 }
 

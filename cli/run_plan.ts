@@ -29,6 +29,8 @@ export const RUN_FLAGS: FlagSpecs = {
   "commit-frequency": { type: "string" },
   "commit-markers": { type: "boolean" },
   "state-dir": { type: "string" },
+  "exactly-once": { type: "boolean" },
+  "transactional-id": { type: "string" },
   config: { type: "string" },
   "log-format": { type: "string" },
   "metrics-port": { type: "string" },
@@ -98,6 +100,10 @@ export interface RunPlan {
   readonly pipeline: TransformPlan | ScriptPlan;
   /** Where state is checkpointed. */
   readonly stateDir?: string;
+  /** Outputs and input offsets in one Kafka transaction per checkpoint (needs a state directory). */
+  readonly exactlyOnce: boolean;
+  /** The exactly-once producer's transactional id (default `rivulet-<group.id>`). */
+  readonly transactionalId?: string;
   /** How log lines look. */
   readonly logFormat: LogFormat;
   /** The metrics endpoint's port on 127.0.0.1 (0: any free one). */
@@ -176,8 +182,19 @@ function planOf(
   const metricsPort = str("metrics-port") === undefined
     ? undefined
     : parseWholeNumber("metrics-port", str("metrics-port")!, { min: 0, max: 65535 });
+  const exactlyOnce = flags["exactly-once"] === true;
+  if (exactlyOnce && str("state-dir") === undefined) {
+    throw new UsageError(
+      `Flag "--exactly-once" needs "--state-dir": the checkpoint is committed with each transaction`,
+    );
+  }
+  if (str("transactional-id") !== undefined && !exactlyOnce) {
+    throw new UsageError(`Flag "--transactional-id" only applies with "--exactly-once"`);
+  }
   const common = {
     ...(str("state-dir") === undefined ? {} : { stateDir: str("state-dir") }),
+    exactlyOnce,
+    ...(str("transactional-id") === undefined ? {} : { transactionalId: str("transactional-id") }),
     logFormat: logFormat as LogFormat,
     ...(metricsPort === undefined ? {} : { metricsPort }),
     quiet: flags.quiet === true,

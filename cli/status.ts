@@ -27,6 +27,7 @@ export function formatStatus(stats: CommandStats): string {
     `rows out ${stats.changesOut}`,
     `errors ${stats.badInput}`,
     `pending ${stats.pendingCommits}`,
+    ...(stats.connection === "retrying" ? ["broker unreachable, retrying"] : []),
   ].join(" · ");
 }
 

@@ -191,3 +191,66 @@ Deno.test("rivulet run runs the library-mode example examples/realtime_kafka.ts 
     seedSumStream().map((v) => [v.sum, v.diff]),
   );
 });
+
+Deno.test("rivulet run --exactly-once writes the seed's sums in transactions: a read_committed reader sees each change once", async () => {
+  const input = uniqueTopic("cli-eos-in");
+  const output = uniqueTopic("cli-eos-out");
+  await createTopics([input, output]);
+  await produce(input, seedMessages);
+  const settings = await settingsFile(uniqueTopic("cli-eos-group"));
+  const cwd = await Deno.makeTempDir();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      ...runFlags,
+      "--allow-write=.state",
+      `${root}main.ts`,
+      "run",
+      "--transform",
+      `${root}examples/sum.ts`,
+      "--topic",
+      input,
+      "--settings",
+      settings,
+      "--format",
+      "csv",
+      "--columns",
+      "value",
+      "--output-topic",
+      output,
+      "--state-dir",
+      ".state/eos",
+      "--exactly-once",
+      "--quiet",
+    ],
+    cwd,
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let committed;
+  try {
+    committed = await consumeAll(output, { count: 19, timeoutMs: 30_000 });
+  } finally {
+    child.kill("SIGTERM");
+  }
+  const ended = await child.output();
+  assert.equal(ended.code, 0, new TextDecoder().decode(ended.stderr));
+  const sums = committed.map((r) => JSON.parse(r.value)).map((r) => [r.sum, r.diff]);
+  const expected = seedSumStream().map((r) => [r.sum, r.diff]);
+  assert.deepEqual(sums, expected);
+  const everything = await consumeAll(output, { isolation: "read_uncommitted", timeoutMs: 2000 });
+  assert.equal(everything.length, 19, "no aborted or repeated records either");
+});
+
+Deno.test("rivulet run --exactly-once without --state-dir is a usage error", async () => {
+  const result = await rivulet([
+    "run",
+    "--transform",
+    "examples/sum.ts",
+    "--input",
+    "examples/connector_example.txt",
+    "--exactly-once",
+  ]);
+  assert.equal(result.code, 2);
+  assert.match(result.stderr, /"--exactly-once" needs "--state-dir"/);
+});

@@ -88,11 +88,21 @@ Deno.test("renderMetrics writes every stat as a named counter or gauge", () => {
     rivulet_dead_lettered_total: "1",
     rivulet_pending_commits: "3",
     rivulet_last_commit_time_ms: "1700000000000",
+    rivulet_connection_retrying: "0",
   });
   assert.deepEqual(Object.keys(values), metricNames.filter((n) => n !== "rivulet_consumer_lag"));
   for (const name of Object.keys(values)) {
     assert.match(text, new RegExp(`^# TYPE ${name} (counter|gauge)$`, "m"));
   }
+});
+
+Deno.test("the connection gauge and the status line say when the brokers cannot be reached", () => {
+  assert.match(
+    renderMetrics({ ...stats, connection: "retrying" }),
+    /^rivulet_connection_retrying 1$/m,
+  );
+  assert.match(formatStatus({ ...stats, connection: "retrying" }), /broker unreachable, retrying$/);
+  assert.doesNotMatch(formatStatus({ ...stats, connection: "connected" }), /retrying/);
 });
 
 Deno.test("renderMetrics adds the consumer lag gauge only when the lag is known", () => {
