@@ -600,13 +600,17 @@ export class Pipeline {
   #unread(entry: SourceEntry, messages: readonly SourceMessage[]): readonly SourceMessage[] {
     let fresh: SourceMessage[] | undefined;
     let key = "";
+    let topic = "";
+    let partition = -1;
     let next: number | undefined;
     for (let i = 0; i < messages.length; i++) {
       const message = messages[i];
-      const messageKey = `${message.topic}\0${message.partition}`;
-      if (messageKey !== key) {
+      // Messages come in runs of one partition: build its key only when it changes.
+      if (message.partition !== partition || message.topic !== topic) {
         if (key !== "" && next !== undefined) entry.read.set(key, next);
-        key = messageKey;
+        topic = message.topic;
+        partition = message.partition;
+        key = `${topic}\0${partition}`;
         next = entry.read.get(key);
       }
       const offset = Number(message.offset);

@@ -80,10 +80,31 @@ const COMMIT_MARKER = "*COMMIT*";
 const textDecoder = new TextDecoder();
 const empty = new Uint8Array(0);
 
+const markerBytes = new TextEncoder().encode(COMMIT_MARKER);
+
+function isAsciiSpace(byte: number): boolean {
+  return byte === 0x20 || (byte >= 0x09 && byte <= 0x0d);
+}
+
 /** Whether a message value is exactly `*COMMIT*`, surrounding white space ignored. */
 export function isCommitMarker(value: Uint8Array | null): boolean {
-  if (value === null || value.length < COMMIT_MARKER.length || value.length > 64) return false;
-  return textDecoder.decode(value).trim() === COMMIT_MARKER;
+  if (value === null || value.length < markerBytes.length || value.length > 64) return false;
+  // Compared as bytes: this runs on every message. Non-ASCII bytes (Unicode white space)
+  // take the exact path through the decoder.
+  let start = 0;
+  let end = value.length;
+  while (start < end && isAsciiSpace(value[start])) start++;
+  while (end > start && isAsciiSpace(value[end - 1])) end--;
+  if (end - start !== markerBytes.length) {
+    for (let i = 0; i < value.length; i++) {
+      if (value[i] >= 0x80) return textDecoder.decode(value).trim() === COMMIT_MARKER;
+    }
+    return false;
+  }
+  for (let i = 0; i < markerBytes.length; i++) {
+    if (value[start + i] !== markerBytes[i]) return false;
+  }
+  return true;
 }
 
 class PartitionState {
@@ -94,7 +115,11 @@ class PartitionState {
   lastTimestamp = 0;
   /** Messages were taken since the last close (rows, or bad input that was skipped). */
   taken = false;
-  constructor(readonly topic: string, readonly partition: number) {}
+  /** The first half of the ids of this partition's unkeyed rows (the rest is offset and index). */
+  readonly idPrefix: string;
+  constructor(readonly topic: string, readonly partition: number) {
+    this.idPrefix = hashValues([topic, partition]).slice(0, 16);
+  }
 }
 
 /** Counters a reader keeps, for the status line and metrics. */
@@ -116,6 +141,8 @@ export class SourceReader {
   #deadLetters: Promise<void>[] = [];
   /** Some partition holds messages its decoder could not take yet. */
   #someWaiting = false;
+  /** The partition of the previous message. */
+  #lastPartition: PartitionState | undefined;
   #retrying = false;
 
   /** Throws when the options contradict each other (before anything is read). */
@@ -160,6 +187,7 @@ export class SourceReader {
 
   /** Forgets the open rows of partitions this source no longer reads (a rebalance). */
   dropPartitions(partitions: readonly { topic: string; partition: number }[]): void {
+    this.#lastPartition = undefined;
     for (const { topic, partition } of partitions) {
       this.#partitions.delete(`${topic}\0${partition}`);
     }
@@ -190,12 +218,16 @@ export class SourceReader {
   }
 
   #partition(topic: string, partition: number): PartitionState {
+    // Messages come in runs of one partition: skip the key string and the map lookup.
+    const last = this.#lastPartition;
+    if (last !== undefined && last.partition === partition && last.topic === topic) return last;
     const key = `${topic}\0${partition}`;
     let state = this.#partitions.get(key);
     if (state === undefined) {
       state = new PartitionState(topic, partition);
       this.#partitions.set(key, state);
     }
+    this.#lastPartition = state;
     return state;
   }
 
@@ -310,9 +342,7 @@ export class SourceReader {
       kind = retraction ? UpdateKind.Remove : UpdateKind.Upsert;
     } else {
       const key = options.diffColumn && message.key !== null ? textDecoder.decode(message.key) : "";
-      id = /^[0-9a-f]{32}$/.test(key)
-        ? key
-        : hashValues([message.topic, message.partition, message.offset, index]);
+      id = key !== "" && /^[0-9a-f]{32}$/.test(key) ? key : unkeyedId(state, message.offset, index);
       kind = retraction ? UpdateKind.Retract : UpdateKind.Insert;
     }
     this.counters.rows++;
@@ -377,6 +407,23 @@ function diffOf(value: Value | undefined): 1 | -1 | undefined {
 
 function describeValue(value: Value | undefined): string {
   return typeof value === "bigint" ? `${value}n` : JSON.stringify(value) ?? String(value);
+}
+
+const maxOffsetInId = 2 ** 48;
+
+/**
+ * The id of an unkeyed row: the partition's prefix, the offset in 12 hex
+ * digits and the row's index in the message in 4; a hash where those do not
+ * fit. Deterministic, so a replay gives the same ids, and cheap: no hash per
+ * message.
+ */
+function unkeyedId(state: PartitionState, offset: string, index: number): RowId {
+  const position = Number(offset);
+  if (position < maxOffsetInId && index < 0xffff) {
+    return state.idPrefix + position.toString(16).padStart(12, "0") +
+      index.toString(16).padStart(4, "0");
+  }
+  return hashValues([state.topic, state.partition, offset, index]);
 }
 
 function metadataOf(message: SourceMessage): Row {

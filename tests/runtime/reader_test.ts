@@ -9,7 +9,12 @@ import { csv } from "../../formats/csv.ts";
 import { json } from "../../formats/json.ts";
 import type { FormatOptions } from "../../formats/format.ts";
 import type { ErrorPolicy, SourceMessage } from "../../connectors/types.ts";
-import { type ClosedBatch, SourceReader, UpdateKind } from "../../runtime/reader.ts";
+import {
+  type ClosedBatch,
+  isCommitMarker,
+  SourceReader,
+  UpdateKind,
+} from "../../runtime/reader.ts";
 import { RecordingLogger } from "../e2e/input_harness.ts";
 
 const topic = "orders";
@@ -116,4 +121,17 @@ Deno.test("withMetadata with diffColumn needs a primary key: an unkeyed retracti
   const keyed = new SourceReader({ ...options, primaryKey: ["id"] });
   const [batch] = keyed.accept(messages(0, 0, ['{"id":1,"diff":1}', '{"id":1,"diff":-1}', COMMIT]));
   assert.deepEqual(batch.updates.map((u) => u.kind), [UpdateKind.Upsert, UpdateKind.Remove]);
+});
+
+Deno.test("a commit marker is *COMMIT* alone, surrounding white space (ASCII or Unicode) ignored", () => {
+  const bytes = (text: string) => new TextEncoder().encode(text);
+  for (const marker of ["*COMMIT*", " *COMMIT*\r\n", "\t*COMMIT* ", "\u00a0*COMMIT*\u2003"]) {
+    assert.ok(isCommitMarker(bytes(marker)), JSON.stringify(marker));
+  }
+  for (
+    const other of ["*COMMIT", "*commit*", "*COMMIT**", "x *COMMIT*", "*COMMIT* x", "é*COMMIT*", ""]
+  ) {
+    assert.ok(!isCommitMarker(bytes(other)), JSON.stringify(other));
+  }
+  assert.ok(!isCommitMarker(null));
 });
