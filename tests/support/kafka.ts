@@ -31,7 +31,10 @@ export async function createTopics(topics: string[], numPartitions = 1): Promise
   const admin = testKafka().admin();
   await admin.connect();
   try {
-    await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions })) });
+    await admin.createTopics({
+      topics: topics.map((topic) => ({ topic, numPartitions })),
+      waitForLeaders: false,
+    });
     const deadline = Date.now() + 60_000;
     for (;;) {
       try {
