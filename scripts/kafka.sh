@@ -173,13 +173,16 @@ start() {
     -Dlog4j2.configurationFile="$root/scripts/kafka/log4j2.properties" \
     -cp "$cache/libs/*" kafka.Kafka "$home/server.properties" \
     >"$log_dir/stdout.log" 2>&1 </dev/null &
-  echo $! >"$pid_file"
+  local broker_pid=$!
+  echo "$broker_pid" >"$pid_file"
   "$root/scripts/deno" run --quiet --allow-net=127.0.0.1 --allow-env \
     "$root/scripts/kafka_ready.ts" "127.0.0.1:$port" "$ready_seconds" >&2 &
   local ready_pid=$!
-  # Stop waiting as soon as the broker dies: its log says why.
+  # Stop waiting as soon as the broker dies: its log says why. The process itself is
+  # checked, not its command line: until setsid and bash have exec'd java, the command
+  # line does not name kafka.Kafka yet, and a loaded machine can take a while to get there.
   while kill -0 "$ready_pid" 2>/dev/null; do
-    if ! running_pid >/dev/null; then
+    if ! kill -0 "$broker_pid" 2>/dev/null; then
       kill "$ready_pid" 2>/dev/null || true
       wait "$ready_pid" 2>/dev/null || true
       say "the broker exited during start"
