@@ -216,6 +216,7 @@ function isRetriable(error: Error): boolean {
   if (error.name === "KafkaJSNumberOfRetriesExceeded") return true;
   let inner: unknown = error;
   for (let depth = 0; depth < 10; depth++) {
+    if (healingErrors.has((inner as { name?: unknown }).name as string)) return true;
     const next = (inner as { originalError?: unknown; cause?: unknown }).originalError ??
       (inner as { cause?: unknown }).cause;
     if (next === undefined || next === null) break;
@@ -223,6 +224,14 @@ function isRetriable(error: Error): boolean {
   }
   return (inner as { retriable?: unknown }).retriable === true;
 }
+
+// Errors kafkajs calls non-retriable that a broker restart heals: its own lookup of the group
+// coordinator (or of a lock) ran out of time while the broker was away.
+const healingErrors: ReadonlySet<string> = new Set([
+  "KafkaJSGroupCoordinatorNotFound",
+  "KafkaJSLockTimeout",
+  "KafkaJSTimeout",
+]);
 
 async function guarded<T>(
   what: string,
