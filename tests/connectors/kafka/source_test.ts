@@ -161,6 +161,11 @@ Deno.test({
   },
 });
 
+/** How many different (partition, offset) places the messages come from. */
+function distinct(messages: readonly SourceMessage[]): number {
+  return new Set(messages.map((m) => `${m.partition}@${m.offset}`)).size;
+}
+
 Deno.test({
   name: "kafka source awaits the handler before handing over more (no overlapping calls)",
   ...brokerTest,
@@ -191,10 +196,14 @@ Deno.test({
       await new Promise((resolve) => setTimeout(resolve, 30));
       seen.push(...messages);
       active--;
-      if (seen.length === 15) allSeen();
+      if (distinct(seen) >= 15) allSeen();
     });
+    // Bounded: a lost message fails the test instead of hanging it.
+    const timer = setTimeout(allSeen, 30_000);
     try {
       await done;
+      clearTimeout(timer);
+      assert.equal(distinct(seen), 15, "every message arrived");
       assert.ok(calls >= 3, `one call per partition at least, got ${calls}`);
       assert.equal(mostActive, 1);
     } finally {
