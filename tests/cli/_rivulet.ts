@@ -36,19 +36,44 @@ export interface RivuletOptions {
   readonly cwd?: string;
 }
 
+/** Options of {@linkcode spawnRivulet}. */
+export interface SpawnOptions {
+  /** More `deno run` flags, e.g. `--allow-write=DIR`. */
+  readonly flags?: readonly string[];
+  /** The working directory (default: the repository root). */
+  readonly cwd?: string;
+  /** Pipe standard input (default: closed). */
+  readonly stdin?: boolean;
+  /** Environment variables for the command. */
+  readonly env?: Record<string, string>;
+}
+
+/** Starts `rivulet ARGS` (`deno run` with {@linkcode runFlags} on main.ts); stdout and stderr piped. */
+export function spawnRivulet(
+  args: readonly string[],
+  options: SpawnOptions = {},
+): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", ...runFlags, ...(options.flags ?? []), `${root}main.ts`, ...args],
+    cwd: options.cwd ?? root,
+    stdin: options.stdin ? "piped" : "null",
+    stdout: "piped",
+    stderr: "piped",
+    ...(options.env === undefined ? {} : { env: options.env }),
+  }).spawn();
+}
+
 /** Runs `rivulet ARGS` to completion. */
 export async function rivulet(
   args: readonly string[],
   options: RivuletOptions = {},
 ): Promise<CommandResult> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...runFlags, ...(options.flags ?? []), `${root}main.ts`, ...args],
-    cwd: options.cwd ?? root,
-    stdin: options.stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
+  const child = spawnRivulet(args, {
+    flags: options.flags,
+    cwd: options.cwd,
+    stdin: options.stdin !== undefined,
     env: { NO_COLOR: "1" },
-  }).spawn();
+  });
   if (options.stdin !== undefined) {
     const writer = child.stdin.getWriter();
     await writer.write(new TextEncoder().encode(options.stdin));

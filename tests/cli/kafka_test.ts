@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { consumeAll, createTopics, produce, testBroker, uniqueTopic } from "../support/kafka.ts";
-import { records, rivulet, root, runFlags, seedSumStream } from "./_rivulet.ts";
+import { records, rivulet, root, seedSumStream, spawnRivulet } from "./_rivulet.ts";
 
 /** The seed's generator: a header, then 0..9 each followed by *COMMIT*, all on partition 0. */
 const seedMessages = [
@@ -37,32 +37,24 @@ Deno.test("rivulet run --topic --output-topic writes the seed's sums to Kafka, t
   const settings = await settingsFile(uniqueTopic("cli-group"));
   const port = freePort();
 
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      ...runFlags,
-      `${root}main.ts`,
-      "run",
-      "--transform",
-      "examples/sum.ts",
-      "--topic",
-      input,
-      "--settings",
-      settings,
-      "--format",
-      "csv",
-      "--columns",
-      "value",
-      "--output-topic",
-      output,
-      "--quiet",
-      "--metrics-port",
-      String(port),
-    ],
-    cwd: root,
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = spawnRivulet([
+    "run",
+    "--transform",
+    "examples/sum.ts",
+    "--topic",
+    input,
+    "--settings",
+    settings,
+    "--format",
+    "csv",
+    "--columns",
+    "value",
+    "--output-topic",
+    output,
+    "--quiet",
+    "--metrics-port",
+    String(port),
+  ]);
   let written;
   let lag: number | undefined;
   try {
@@ -159,25 +151,18 @@ Deno.test("rivulet run runs the library-mode example examples/realtime_kafka.ts 
   await createTopics([input, output]);
   await produce(input, seedMessages);
   const state = await Deno.makeTempDir();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      ...runFlags,
-      `--allow-write=${state}`,
-      `${root}main.ts`,
-      "run",
-      "examples/realtime_kafka.ts",
-    ],
-    cwd: root,
+  const child = spawnRivulet([
+    "run",
+    "examples/realtime_kafka.ts",
+  ], {
+    flags: [`--allow-write=${state}`],
     env: {
       RIVULET_SETTINGS: await settingsFile(uniqueTopic("cli-realtime-group")),
       RIVULET_INPUT_TOPIC: input,
       RIVULET_OUTPUT_TOPIC: output,
       RIVULET_STATE_DIR: `${state}/realtime`,
     },
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  });
   let written;
   try {
     written = await consumeAll(output, { count: 19, timeoutMs: 30_000 });
@@ -199,34 +184,25 @@ Deno.test("rivulet run --exactly-once writes the seed's sums in transactions: a 
   await produce(input, seedMessages);
   const settings = await settingsFile(uniqueTopic("cli-eos-group"));
   const cwd = await Deno.makeTempDir();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      ...runFlags,
-      "--allow-write=.state",
-      `${root}main.ts`,
-      "run",
-      "--transform",
-      `${root}examples/sum.ts`,
-      "--topic",
-      input,
-      "--settings",
-      settings,
-      "--format",
-      "csv",
-      "--columns",
-      "value",
-      "--output-topic",
-      output,
-      "--state-dir",
-      ".state/eos",
-      "--exactly-once",
-      "--quiet",
-    ],
-    cwd,
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = spawnRivulet([
+    "run",
+    "--transform",
+    `${root}examples/sum.ts`,
+    "--topic",
+    input,
+    "--settings",
+    settings,
+    "--format",
+    "csv",
+    "--columns",
+    "value",
+    "--output-topic",
+    output,
+    "--state-dir",
+    ".state/eos",
+    "--exactly-once",
+    "--quiet",
+  ], { flags: ["--allow-write=.state"], cwd });
   let committed;
   try {
     committed = await consumeAll(output, { count: 19, timeoutMs: 30_000 });

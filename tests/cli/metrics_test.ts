@@ -3,7 +3,7 @@
  * while the pipeline reads standard input.
  */
 import assert from "node:assert/strict";
-import { root, runFlags } from "./_rivulet.ts";
+import { spawnRivulet } from "./_rivulet.ts";
 
 /** Reads lines from a stream of text until `match` finds one; the rest keeps draining. */
 async function waitForLine(
@@ -42,30 +42,21 @@ function metric(text: string, name: string): number | undefined {
 }
 
 Deno.test("--metrics-port serves the pipeline's counters in Prometheus text on 127.0.0.1", async () => {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      ...runFlags,
-      `${root}main.ts`,
-      "run",
-      "--transform",
-      "examples/sum.ts",
-      "--input",
-      "-",
-      "--format",
-      "csv",
-      "--columns",
-      "value",
-      "--metrics-port",
-      "0",
-      "--log-format",
-      "json",
-    ],
-    cwd: root,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = spawnRivulet([
+    "run",
+    "--transform",
+    "examples/sum.ts",
+    "--input",
+    "-",
+    "--format",
+    "csv",
+    "--columns",
+    "value",
+    "--metrics-port",
+    "0",
+    "--log-format",
+    "json",
+  ], { stdin: true });
   const seen: string[] = [];
   const stderr = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
   const stdout = new Response(child.stdout).text();

@@ -3,7 +3,7 @@
  * from files, pipeline scripts, config files and bad input policies.
  */
 import assert from "node:assert/strict";
-import { fixtures, records, rivulet, root, runFlags, seedSumStream } from "./_rivulet.ts";
+import { fixtures, records, rivulet, seedSumStream, spawnRivulet } from "./_rivulet.ts";
 
 Deno.test("rivulet run prints the seed's change stream: +0, then -0 +1 ... -36 +45 with diff and time", async () => {
   const result = await rivulet([
@@ -302,26 +302,17 @@ Deno.test("a chained local run reads another run's output, diffs as retractions,
 });
 
 Deno.test("standard input is processed as it arrives, and SIGINT stops the run gracefully with exit 0", async () => {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      ...runFlags,
-      `${root}main.ts`,
-      "run",
-      "--transform",
-      "examples/sum.ts",
-      "--input",
-      "-",
-      "--format",
-      "csv",
-      "--log-format",
-      "json",
-    ],
-    cwd: root,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = spawnRivulet([
+    "run",
+    "--transform",
+    "examples/sum.ts",
+    "--input",
+    "-",
+    "--format",
+    "csv",
+    "--log-format",
+    "json",
+  ], { stdin: true });
   const input = child.stdin.getWriter();
   await input.write(new TextEncoder().encode("value\n4\n*COMMIT*\n"));
   // The commit's change comes out while standard input is still open.
