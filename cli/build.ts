@@ -8,8 +8,7 @@
  */
 import * as rw from "../mod.ts";
 import type { Format, Logger, Pipeline, Row, Table } from "../mod.ts";
-import { KafkaDeadLetterSink } from "../connectors/kafka/dead_letter.ts";
-import { KafkaSource } from "../connectors/kafka/source.ts";
+import type { KafkaSource } from "../connectors/kafka/source.ts";
 import { UsageError } from "./exit_codes.ts";
 import type { SettingsSource, TransformPlan } from "./run_plan.ts";
 import { checkSettings, type LoadedSettings, loadSettings } from "./settings_file.ts";
@@ -62,7 +61,7 @@ export async function buildTransformPipeline(options: BuildOptions): Promise<Bui
   const { plan, logger } = options;
   const format = await loadFormatFor(plan.format);
   const settings = plan.settings === undefined ? undefined : await settingsOf(plan.settings);
-  for (const warning of settings?.warnings ?? []) logger.warn(warning);
+  // Settings warnings are logged once, by rw.kafka.read / rw.kafka.write, on the pipeline's logger.
   const module = await importUserModule(plan.transform, "transform");
   const transform = transformOf(module, plan.transform);
   if (plan.input.kind === "file" && plan.input.path !== "-") await checkInputFile(plan.input.path);
@@ -83,31 +82,22 @@ export async function buildTransformPipeline(options: BuildOptions): Promise<Bui
   let lag: (() => Promise<number>) | undefined;
   let input: Table<Row>;
   if (plan.input.kind === "file") {
-    // Standard input is a live stream: hand each line over as it arrives (the
-    // source's default batch of 10,000 lines would hold back a slow stream, and
-    // lose what it holds at SIGINT). A file is read in batches.
-    const source = new rw.LineSource({
-      path: plan.input.path,
-      ...(plan.input.path === "-" ? { batchSize: 1 } : {}),
-    });
+    // LineSource hands over each read's lines at once, so a live stdin stream is processed
+    // as it arrives.
+    const source = new rw.LineSource({ path: plan.input.path });
     input = pipeline.read<Row>(rw.readOptions(source, sourceOptions));
   } else {
-    // Built here rather than by rw.kafka.read so that the status line can ask the source its lag.
-    const config = settings!.config;
-    const topics = plan.input.topics;
-    const deadLetterTopic = plan.deadLetterTopic;
-    const source: KafkaSource = asUsageError(() =>
-      new KafkaSource({
-        config,
-        topics,
-        logger,
-        onPartitionsRevoked: (partitions) => pipeline.dropPartitions(source, partitions),
+    const topicNames = plan.input.topics;
+    const kafkaSource = asUsageError(() =>
+      rw.kafka.read(settings!.settings, {
+        ...sourceOptions,
+        topicNames,
+        ...(plan.deadLetterTopic === undefined ? {} : { deadLetterTopic: plan.deadLetterTopic }),
       })
     );
-    const deadLetter = deadLetterTopic === undefined
-      ? undefined
-      : new KafkaDeadLetterSink({ config, topic: deadLetterTopic, logger });
-    input = pipeline.read<Row>(rw.readOptions(source, sourceOptions, { deadLetter }));
+    input = kafkaSource as unknown as Table<Row>;
+    // The status line asks the source its lag.
+    const source = pipeline.sources().at(-1) as KafkaSource;
     lag = async () => (await source.lag()).reduce((total, p) => total + p.lag, 0);
   }
 
