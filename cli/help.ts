@@ -60,7 +60,9 @@ Sink:
   --commit-frequency N      at most N commits per produce request (default 1)
   --commit-markers          end each commit with a *COMMIT* record, for a downstream rivulet
 Running:
-  --state-dir DIR           checkpoint state in DIR; a restart resumes from it
+  --state-dir DIR           checkpoint state in DIR; a restart resumes from it (state that no
+                            longer fits the topics, e.g. a topic created again, is refused: exit 2)
+  --reset-state             discard the state saved in --state-dir and start as new
   --exactly-once            outputs and input offsets in one Kafka transaction per checkpoint;
                             readers with isolation.level=read_committed see each change once
                             (needs --state-dir and Kafka input and output)

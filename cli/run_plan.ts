@@ -29,6 +29,7 @@ export const RUN_FLAGS: FlagSpecs = {
   "commit-frequency": { type: "string" },
   "commit-markers": { type: "boolean" },
   "state-dir": { type: "string" },
+  "reset-state": { type: "boolean" },
   "exactly-once": { type: "boolean" },
   "transactional-id": { type: "string" },
   config: { type: "string" },
@@ -100,6 +101,8 @@ export interface RunPlan {
   readonly pipeline: TransformPlan | ScriptPlan;
   /** Where state is checkpointed. */
   readonly stateDir?: string;
+  /** Discard the state saved in `stateDir` and start as new. */
+  readonly resetState: boolean;
   /** Outputs and input offsets in one Kafka transaction per checkpoint (needs a state directory). */
   readonly exactlyOnce: boolean;
   /** The exactly-once producer's transactional id (default `rivulet-<group.id>`). */
@@ -188,11 +191,18 @@ function planOf(
       `Flag "--exactly-once" needs "--state-dir": the checkpoint is committed with each transaction`,
     );
   }
+  const resetState = flags["reset-state"] === true;
+  if (resetState && str("state-dir") === undefined) {
+    throw new UsageError(
+      `Flag "--reset-state" needs "--state-dir": it discards the state saved there`,
+    );
+  }
   if (str("transactional-id") !== undefined && !exactlyOnce) {
     throw new UsageError(`Flag "--transactional-id" only applies with "--exactly-once"`);
   }
   const common = {
     ...(str("state-dir") === undefined ? {} : { stateDir: str("state-dir") }),
+    resetState,
     exactlyOnce,
     ...(str("transactional-id") === undefined ? {} : { transactionalId: str("transactional-id") }),
     logFormat: logFormat as LogFormat,
