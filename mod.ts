@@ -33,7 +33,7 @@ import { type Logger, silentLogger } from "./connectors/types.ts";
 import type { Format, FormatOptions } from "./formats/format.ts";
 import { builtinFormats } from "./formats/mod.ts";
 import { encodeChange } from "./formats/encode_json.ts";
-import { type KafkaSettings, translateSettings } from "./connectors/kafka/settings.ts";
+import { type KafkaSettings, translateSettingsOnce } from "./connectors/kafka/settings.ts";
 import type { ClientConfig } from "./connectors/kafka/config.ts";
 import { KafkaSource } from "./connectors/kafka/source.ts";
 import { KafkaSink } from "./connectors/kafka/sink.ts";
@@ -202,21 +202,19 @@ export const io = {
   },
 };
 
-const translated = new WeakMap<KafkaSettings, ClientConfig>();
+const warned = new WeakSet<KafkaSettings>();
 
 /**
- * Translates librdkafka settings, logging each warning (unknown keys) by name,
+ * The settings' translation (translateSettingsOnce: the one the command
+ * checked, when it loaded them), logging each warning (unknown keys) by name
  * once per settings object (a source and a sink usually share one).
  */
 function clientConfig(settings: KafkaSettings, pipeline: Pipeline): ClientConfig {
-  const known = translated.get(settings);
-  if (known !== undefined) return known;
-  const { config, warnings } = translateSettings(settings, {
-    readFile: (path) => Deno.readTextFileSync(path),
-    env: (name) => Deno.env.get(name),
-  });
-  for (const warning of warnings) pipeline.logger.warn(warning);
-  translated.set(settings, config);
+  const { config, warnings } = translateSettingsOnce(settings);
+  if (!warned.has(settings)) {
+    warned.add(settings);
+    for (const warning of warnings) pipeline.logger.warn(warning);
+  }
   return config;
 }
 

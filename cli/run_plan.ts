@@ -9,6 +9,7 @@ import { closest, type FlagSpecs, parseFlags, parseWholeNumber, splitList } from
 import { UsageError } from "./exit_codes.ts";
 import { type LogFormat, logFormats } from "./log.ts";
 import { readUserFile } from "./settings_file.ts";
+import { parseJsonText } from "../connectors/json_text.ts";
 
 /** The flags of `rivulet run` and `rivulet check`. */
 export const RUN_FLAGS: FlagSpecs = {
@@ -352,8 +353,9 @@ async function readConfigFile(path: string): Promise<ConfigFlags> {
   const text = await readUserFile(path, "config file");
   let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    parsed = parseJsonText(text);
   } catch (error) {
+    // Only the line and column: the text near the fault may be a password (inline settings).
     throw new UsageError(
       `Config file ${JSON.stringify(path)} is not valid JSON: ${(error as Error).message}`,
     );
@@ -392,7 +394,7 @@ async function readConfigFile(path: string): Promise<ConfigFlags> {
     }
     if (spec.type === "boolean") {
       if (typeof value !== "boolean") {
-        throw new UsageError(`The ${where} must be true or false, not ${JSON.stringify(value)}`);
+        throw new UsageError(`The ${where} must be true or false, not ${kindOf(value)}`);
       }
       flags[key] = value;
     } else if (spec.multiple) {
@@ -408,8 +410,15 @@ async function readConfigFile(path: string): Promise<ConfigFlags> {
       const isPath = pathFlags.has(key) || (key === "format" && /[/\\]|\.[mc]?[jt]sx?$/.test(text));
       flags[key] = isPath && text !== "-" && !isAbsolute(text) ? resolve(base, text) : text;
     } else {
-      throw new UsageError(`The ${where} must be a string, not ${JSON.stringify(value)}`);
+      throw new UsageError(`The ${where} must be a string, not ${kindOf(value)}`);
     }
   }
   return { flags, ...(settings === undefined ? {} : { settings }) };
+}
+
+/** What kind of JSON value a config entry holds, for messages that never show the value itself. */
+function kindOf(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "a list";
+  return typeof value === "object" ? "an object" : `a ${typeof value}`;
 }

@@ -9,7 +9,7 @@ import { resolve } from "node:path";
 import {
   type KafkaSettings,
   loadSettingsFile,
-  translateSettings,
+  translateSettingsOnce,
 } from "../connectors/kafka/settings.ts";
 import type { ClientConfig } from "../connectors/kafka/config.ts";
 import { UsageError } from "./exit_codes.ts";
@@ -55,7 +55,8 @@ export function checkSettings(parsed: unknown, where: string): LoadedSettings {
   const settings = parsed as Record<string, string>;
   let translated;
   try {
-    translated = translateSettings(settings);
+    // The same translation rw.kafka.read and rw.kafka.write use for this object.
+    translated = translateSettingsOnce(settings);
   } catch (error) {
     throw asUsageError(error, ` (in the ${where})`);
   }

@@ -29,6 +29,7 @@ import type { ClientConfig, SaslConfig, SaslMechanism, TlsConfig } from "./confi
 import { closestKey, ignoredKeys, isSecretKey, translatedKeys } from "./_setting_keys.ts";
 import { SettingsError } from "./_settings_error.ts";
 import { checkClientIdentity, parseCertificates, type PemMaterial } from "./_tls_material.ts";
+import { parseJsonText } from "../json_text.ts";
 
 export { SettingsError };
 
@@ -69,7 +70,55 @@ export function translateSettings(
   settings: KafkaSettings,
   options: TranslateOptions = {},
 ): TranslatedSettings {
-  const values = resolveReferences(settings, options.env ?? readEnvironment);
+  // Texts no message may show: secret values and whatever an environment
+  // reference brought in (a password put under the wrong key, say), each with
+  // what to show instead.
+  const hidden = new Map<string, string>();
+  const values = resolveReferences(settings, options.env ?? readEnvironment, hidden);
+  for (const [key, value] of values) {
+    if (isSecretKey(key) && value.length > 0) hidden.set(value, "[redacted]");
+  }
+  try {
+    const translated = translateValues(values, options);
+    return {
+      config: translated.config,
+      warnings: translated.warnings.map((warning) => hide(warning, hidden)),
+    };
+  } catch (error) {
+    if (error instanceof SettingsError) error.message = hide(error.message, hidden);
+    throw error;
+  }
+}
+
+/**
+ * The settings translated once per settings object: the command checks them
+ * at start-up and `kafka.read`/`kafka.write` use the very same result (same
+ * file reader, same environment), so what passes the check is what runs.
+ */
+export function translateSettingsOnce(settings: KafkaSettings): TranslatedSettings {
+  const known = translatedOnce.get(settings);
+  if (known !== undefined) return known;
+  const translated = translateSettings(settings);
+  translatedOnce.set(settings, translated);
+  return translated;
+}
+
+const translatedOnce = new WeakMap<KafkaSettings, TranslatedSettings>();
+
+/** Replaces every hidden text in a message (longest first, so a part never leaks). */
+function hide(message: string, hidden: ReadonlyMap<string, string>): string {
+  const texts = [...hidden.keys()].filter((text) => text.length >= 3).sort((a, b) =>
+    b.length - a.length
+  );
+  let safe = message;
+  for (const text of texts) safe = safe.replaceAll(text, hidden.get(text)!);
+  return safe;
+}
+
+function translateValues(
+  values: ReadonlyMap<string, string>,
+  options: TranslateOptions,
+): TranslatedSettings {
   const warnings = keyWarnings(values);
   const read = (key: string) => values.get(key);
 
@@ -96,7 +145,7 @@ export function translateSettings(
   ) {
     throw new SettingsError(
       "heartbeat.interval.ms",
-      `must be less than session.timeout.ms (${sessionTimeoutMs}), not ${heartbeatIntervalMs}`,
+      `must be less than session.timeout.ms`,
     );
   }
   const config: ClientConfig = {
@@ -180,11 +229,10 @@ export async function loadSettingsFile(path: string): Promise<KafkaSettings> {
   }
   let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    parsed = parseJsonText(text);
   } catch (error) {
-    // The parser's own message quotes the text near the fault, which may be a
-    // password: give only the line and column.
-    throw new SettingsFileError(path, `is not valid JSON${jsonErrorPlace(error, text)}`);
+    // Only the line and column: the text near the fault may be a password.
+    throw new SettingsFileError(path, `is not valid JSON: ${(error as Error).message}`);
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
     throw new SettingsFileError(
@@ -221,24 +269,30 @@ function readEnvironment(name: string): string | undefined {
   return Deno.env.get(name);
 }
 
+/** What kind of JSON value a setting holds, for messages that never show the value itself. */
+function kindOfValue(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "a list";
+  return typeof value === "object" ? "an object" : `a ${typeof value}`;
+}
+
 /** Replaces `${NAME}` references by the variables' values; `$${` is a literal `${`. */
 function resolveReferences(
   settings: KafkaSettings,
   env: (name: string) => string | undefined,
+  hidden: Map<string, string>,
 ): Map<string, string> {
   const values = new Map<string, string>();
   for (const [key, value] of Object.entries(settings)) {
     if (typeof value !== "string") {
-      const shown = isSecretKey(key) ? "" : `, not ${JSON.stringify(value) ?? String(value)}`;
-      throw new SettingsError(key, `must be a string${shown}`);
+      throw new SettingsError(key, `must be a string, not ${kindOfValue(value)}`);
     }
     const resolved = value.replace(/\$\$\{|\$\{([^}]*)\}/g, (match, name: string | undefined) => {
       if (match === "$${") return "${";
       if (name === undefined || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
-        const shown = isSecretKey(key) ? "" : ` ${JSON.stringify(match)}`;
         throw new SettingsError(
           key,
-          `has a malformed environment reference${shown}: write \${NAME}, or $\${ for a literal \${`,
+          `has a malformed environment reference: write \${NAME}, or $\${ for a literal \${`,
         );
       }
       let found: string | undefined;
@@ -253,6 +307,7 @@ function resolveReferences(
       if (found === undefined) {
         throw new SettingsError(key, `refers to environment variable ${name}, which is not set`);
       }
+      if (found.length > 0) hidden.set(found, `\${${name}}`);
       return found;
     });
     values.set(key, resolved);
@@ -287,7 +342,7 @@ function parseProtocol(value: string | undefined): Protocol {
   if (protocol === undefined) {
     throw new SettingsError(
       "security.protocol",
-      `must be plaintext, ssl, sasl_plaintext or sasl_ssl, not ${JSON.stringify(value)}`,
+      `must be plaintext, ssl, sasl_plaintext or sasl_ssl`,
     );
   }
   return protocol;
@@ -300,14 +355,14 @@ function parseBrokers(values: ReadonlyMap<string, string>): string[] {
     throw new SettingsError("bootstrap.servers", "is required (host:port of one or more brokers)");
   }
   return list.split(",").map((entry) => entry.trim()).filter((entry) => entry !== "").map(
-    (entry) => {
+    (entry, index) => {
       // librdkafka accepts `[protocol://]host[:port]`; the port defaults to 9092.
       const match = /^(?:[a-z_]+:\/\/)?(\[[0-9a-f:.]+\]|[^:/\s[\]]+)(?::(\d+))?$/i.exec(entry);
       const port = match?.[2] === undefined ? 9092 : Number(match[2]);
       if (match === null || port < 1 || port > 65535) {
         throw new SettingsError(
           key,
-          `must be host:port pairs separated by commas, not ${JSON.stringify(list)}`,
+          `must be host:port pairs separated by commas (entry ${index + 1} is not one)`,
         );
       }
       return `${match[1]}:${port}`;
@@ -321,7 +376,7 @@ function parseOffsetReset(value: string | undefined): "earliest" | "latest" {
   if (["latest", "largest", "end"].includes(reset)) return "latest";
   throw new SettingsError(
     "auto.offset.reset",
-    `must be earliest (smallest, beginning) or latest (largest, end), not ${JSON.stringify(value)}`,
+    `must be earliest (smallest, beginning) or latest (largest, end)`,
   );
 }
 
@@ -338,9 +393,7 @@ function wholeNumber(
     const unit = key.endsWith(".ms") ? "milliseconds" : key.endsWith(".bytes") ? "bytes" : "";
     throw new SettingsError(
       key,
-      `must be a whole number of ${unit} from ${minimum} to ${2 ** 31 - 1}, not ${
-        JSON.stringify(value)
-      }`,
+      `must be a whole number of ${unit} from ${minimum} to ${2 ** 31 - 1}`,
     );
   }
   return number;
@@ -352,7 +405,7 @@ function parseBoolean(values: ReadonlyMap<string, string>, key: string): boolean
   const normalized = value.trim().toLowerCase();
   if (normalized === "true" || normalized === "1") return true;
   if (normalized === "false" || normalized === "0") return false;
-  throw new SettingsError(key, `must be true or false, not ${JSON.stringify(value)}`);
+  throw new SettingsError(key, `must be true or false`);
 }
 
 function saslConfig(values: ReadonlyMap<string, string>, protocol: Protocol): SaslConfig {
@@ -361,9 +414,7 @@ function saslConfig(values: ReadonlyMap<string, string>, protocol: Protocol): Sa
   if (singular !== undefined && plural !== undefined && singular.trim() !== plural.trim()) {
     throw new SettingsError(
       "sasl.mechanisms",
-      `is ${JSON.stringify(plural)} but sasl.mechanism is ${
-        JSON.stringify(singular)
-      }: give only one`,
+      `differs from sasl.mechanism: give only one`,
     );
   }
   const key = singular !== undefined ? "sasl.mechanism" : "sasl.mechanisms";
@@ -380,9 +431,7 @@ function saslConfig(values: ReadonlyMap<string, string>, protocol: Protocol): Sa
   if (mechanism === undefined) {
     throw new SettingsError(
       key,
-      `must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (the mechanisms rivulet supports), not ${
-        JSON.stringify(given)
-      }`,
+      `must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (the mechanisms rivulet supports)`,
     );
   }
   const username = values.get("sasl.username");
@@ -424,7 +473,7 @@ function tlsConfig(
     } else if (normalized !== "https") {
       throw new SettingsError(
         "ssl.endpoint.identification.algorithm",
-        `must be https or none, not ${JSON.stringify(identification)}`,
+        `must be https or none`,
       );
     }
   }
@@ -512,18 +561,6 @@ function fileProblem(error: unknown, path: string): string {
   }
   const reason = error instanceof Error ? error.message : String(error);
   return `names a file that cannot be read: ${quoted} (${reason})`;
-}
-
-function jsonErrorPlace(error: unknown, text: string): string {
-  const message = error instanceof Error ? error.message : "";
-  const position = /position (\d+)/.exec(message);
-  if (position !== null) {
-    const before = text.slice(0, Number(position[1]));
-    const line = before.split("\n").length;
-    const column = before.length - before.lastIndexOf("\n");
-    return ` (line ${line}, column ${column})`;
-  }
-  return /end of JSON input/i.test(message) ? " (it ends too early)" : "";
 }
 
 /**
