@@ -100,6 +100,8 @@ export interface SourceOptions<F extends FormatName | Format, C extends string> 
   readonly commitMode?: "marker" | { readonly intervalMs: number };
   /** What to do with bad input: `stop` (default), `skip`, or `dead-letter`. */
   readonly errorPolicy?: ReadOptions["errorPolicy"];
+  /** Messages larger than this many bytes (key and value) are bad input (`too_large`); default 1,048,588, Kafka's `message.max.bytes`. */
+  readonly maxMessageBytes?: number;
   /** The pipeline to add the source to (default: the module's pipeline that {@linkcode run} runs). */
   readonly pipeline?: Pipeline;
 }
@@ -167,6 +169,7 @@ export function readOptions<F extends FormatName | Format, C extends string>(
       ? { kind: "marker" }
       : { kind: "interval", intervalMs: mode.intervalMs },
     errorPolicy: options.errorPolicy,
+    ...(options.maxMessageBytes === undefined ? {} : { maxMessageBytes: options.maxMessageBytes }),
     ...extra,
   };
 }

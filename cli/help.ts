@@ -53,6 +53,8 @@ Source:
   --diff-column             read a "diff" column (1 or -1) as insertion or retraction, keyed by
                             the record's row id: the input is another rivulet's output
   --commit-interval MS      apply what has arrived every MS ms (for producers without *COMMIT*)
+  --max-message-bytes N     a larger message (key and value) is bad input (default 1048588,
+                            Kafka's message.max.bytes); --error-policy decides what happens
   --error-policy P          stop (default), skip, or dead-letter bad input
   --dead-letter-topic T     where the dead-letter policy sends bad messages
 Sink:

@@ -24,6 +24,7 @@ export const RUN_FLAGS: FlagSpecs = {
   "primary-key": { type: "string" },
   "diff-column": { type: "boolean" },
   "commit-interval": { type: "string" },
+  "max-message-bytes": { type: "string" },
   "error-policy": { type: "string" },
   "dead-letter-topic": { type: "string" },
   "output-topic": { type: "string" },
@@ -76,6 +77,8 @@ export interface TransformPlan {
   readonly diffColumn: boolean;
   /** Time-based commits every so many ms instead of `*COMMIT*` markers. */
   readonly commitIntervalMs?: number;
+  /** Messages larger than this are bad input (too_large). */
+  readonly maxMessageBytes?: number;
   /** What to do with bad input. */
   readonly errorPolicy: ErrorPolicyName;
   /** Where the dead-letter policy sends bad messages. */
@@ -133,6 +136,7 @@ const transformOnlyFlags = [
   "primary-key",
   "diff-column",
   "commit-interval",
+  "max-message-bytes",
   "error-policy",
   "dead-letter-topic",
   "output-topic",
@@ -330,6 +334,14 @@ function transformPlanOf(
     ...optional("header", list("header")),
     ...optional("primaryKey", list("primary-key")),
     ...optional("commitIntervalMs", commitIntervalMs),
+    ...optional(
+      "maxMessageBytes",
+      str("max-message-bytes") === undefined ? undefined : parseWholeNumber(
+        "max-message-bytes",
+        str("max-message-bytes")!,
+        { min: 1, max: 2 ** 31 - 1 },
+      ),
+    ),
     errorPolicy: errorPolicy as ErrorPolicyName,
     ...optional("deadLetterTopic", str("dead-letter-topic")),
     ...optional("outputTopic", str("output-topic")),

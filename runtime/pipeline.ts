@@ -89,6 +89,8 @@ export interface ReadOptions {
   readonly errorPolicy?: ErrorPolicy;
   /** Required by the `dead-letter` policy. */
   readonly deadLetter?: DeadLetterSink;
+  /** Messages larger than this many bytes (key and value) are bad input (default 1,048,588, Kafka's `message.max.bytes`). */
+  readonly maxMessageBytes?: number;
 }
 
 /** Options of {@linkcode Pipeline}. */
@@ -551,6 +553,7 @@ export class Pipeline {
         deadLetter: options.deadLetter,
         logger: this.#logger,
         savedDecoders: saved?.decoders as Record<string, unknown> | undefined,
+        maxMessageBytes: options.maxMessageBytes,
       });
     }
     return checkpoint;
