@@ -60,10 +60,10 @@ export function checkSettings(parsed: unknown, where: string): LoadedSettings {
   } catch (error) {
     throw asUsageError(error, ` (in the ${where})`);
   }
-  const unknown = translated.warnings.filter(isUnknownKeyWarning);
+  const unknown = translated.warningDetails.filter((w) => w.kind === "unknown");
   if (unknown.length > 0) {
     throw new UsageError(
-      `${unknown.map((w) => w.replace(/ is ignored/, "")).join("; ")} in the ${where}: ` +
+      `${unknown.map((w) => w.message.replace(/ is ignored/, "")).join("; ")} in the ${where}: ` +
         `fix the spelling, or remove the key`,
     );
   }
@@ -76,11 +76,6 @@ function asUsageError(error: unknown, where: string): unknown {
     return new UsageError(`${(error as Error).message}${where}`, { cause: error });
   }
   return error;
-}
-
-/** Whether a translation warning is about a key nobody knows (a likely typo), not one rivulet ignores. */
-export function isUnknownKeyWarning(warning: string): boolean {
-  return /^unknown setting/i.test(warning);
 }
 
 /** Reads a text file the user named; a missing or unreadable file is a {@linkcode UsageError}. */

@@ -36,11 +36,27 @@ export { SettingsError };
 /** librdkafka keys and string values, as in the seed. */
 export type KafkaSettings = Readonly<Record<string, string>>;
 
+/** One remark about one key, as data: callers act on `kind` instead of matching the text. */
+export interface SettingsWarning {
+  /** The librdkafka key concerned. */
+  readonly key: string;
+  /**
+   * `unknown`: nobody knows the key (a likely typo); `ignored`: a librdkafka key
+   * rivulet does not use; `inapplicable`: a key the chosen security protocol
+   * does not use; `insecure`: a value that weakens security.
+   */
+  readonly kind: "unknown" | "ignored" | "inapplicable" | "insecure";
+  /** A sentence naming the key. Never holds a value from the settings. */
+  readonly message: string;
+}
+
 /** The result of translating settings. */
 export interface TranslatedSettings {
   readonly config: ClientConfig;
   /** One sentence per unknown, ignored or inapplicable key, naming it. Never holds a secret. */
   readonly warnings: readonly string[];
+  /** The same warnings as data, in the same order. */
+  readonly warningDetails: readonly SettingsWarning[];
 }
 
 /** Options for {@linkcode translateSettings}. */
@@ -80,9 +96,14 @@ export function translateSettings(
   }
   try {
     const translated = translateValues(values, options);
+    const details = translated.warningDetails.map((w) => ({
+      ...w,
+      message: hide(w.message, hidden),
+    }));
     return {
       config: translated.config,
-      warnings: translated.warnings.map((warning) => hide(warning, hidden)),
+      warnings: details.map((w) => w.message),
+      warningDetails: details,
     };
   } catch (error) {
     if (error instanceof SettingsError) error.message = hide(error.message, hidden);
@@ -118,7 +139,7 @@ function hide(message: string, hidden: ReadonlyMap<string, string>): string {
 function translateValues(
   values: ReadonlyMap<string, string>,
   options: TranslateOptions,
-): TranslatedSettings {
+): { config: ClientConfig; warningDetails: SettingsWarning[] } {
   const warnings = keyWarnings(values);
   const read = (key: string) => values.get(key);
 
@@ -129,11 +150,13 @@ function translateValues(
     if (!translatedKeys.has(key)) continue;
     const tlsKey = key.startsWith("ssl.") || key === "enable.ssl.certificate.verification";
     if ((tlsKey && !usesTls) || (key.startsWith("sasl.") && !usesSasl)) {
-      warnings.push(
-        `Setting ${JSON.stringify(key)} is ignored: security.protocol is ${
+      warnings.push({
+        key,
+        kind: "inapplicable",
+        message: `Setting ${JSON.stringify(key)} is ignored: security.protocol is ${
           JSON.stringify(protocol)
         }, which does not use ${tlsKey ? "TLS" : "SASL"}`,
-      );
+      });
     }
   }
 
@@ -161,7 +184,7 @@ function translateValues(
     tls: usesTls ? tlsConfig(values, warnings, options) : undefined,
     sasl: usesSasl ? saslConfig(values, protocol) : undefined,
   };
-  return { config: dropUndefined(config), warnings };
+  return { config: dropUndefined(config), warningDetails: warnings };
 }
 
 /**
@@ -315,23 +338,29 @@ function resolveReferences(
   return values;
 }
 
-function keyWarnings(values: ReadonlyMap<string, string>): string[] {
-  const warnings: string[] = [];
+function keyWarnings(values: ReadonlyMap<string, string>): SettingsWarning[] {
+  const warnings: SettingsWarning[] = [];
   for (const key of values.keys()) {
     if (translatedKeys.has(key)) continue;
     const reason = ignoredKeys.get(key);
     if (reason !== undefined) {
-      warnings.push(
-        `Setting ${JSON.stringify(key)} is a librdkafka setting rivulet ignores: ${reason}`,
-      );
+      warnings.push({
+        key,
+        kind: "ignored",
+        message: `Setting ${
+          JSON.stringify(key)
+        } is a librdkafka setting rivulet ignores: ${reason}`,
+      });
       continue;
     }
     const suggestion = closestKey(key);
-    warnings.push(
-      `Unknown setting ${JSON.stringify(key)} is ignored${
+    warnings.push({
+      key,
+      kind: "unknown",
+      message: `Unknown setting ${JSON.stringify(key)} is ignored${
         suggestion === undefined ? "" : ` (did you mean ${JSON.stringify(suggestion)}?)`
       }`,
-    );
+    });
   }
   return warnings;
 }
@@ -453,23 +482,29 @@ function saslConfig(values: ReadonlyMap<string, string>, protocol: Protocol): Sa
 
 function tlsConfig(
   values: ReadonlyMap<string, string>,
-  warnings: string[],
+  warnings: SettingsWarning[],
   options: TranslateOptions,
 ): TlsConfig {
   const readFile = options.readFile ?? readPemFile;
   const verifyCertificates = parseBoolean(values, "enable.ssl.certificate.verification") ?? true;
   if (!verifyCertificates) {
-    warnings.push(
-      `Setting "enable.ssl.certificate.verification" is false: the broker's certificate is not checked, so anyone on the network path can pose as the broker`,
-    );
+    warnings.push({
+      key: "enable.ssl.certificate.verification",
+      kind: "insecure",
+      message:
+        `Setting "enable.ssl.certificate.verification" is false: the broker's certificate is not checked, so anyone on the network path can pose as the broker`,
+    });
   }
   const identification = values.get("ssl.endpoint.identification.algorithm");
   if (identification !== undefined) {
     const normalized = identification.trim().toLowerCase();
     if (normalized === "none") {
-      warnings.push(
-        `Setting "ssl.endpoint.identification.algorithm" is "none", but rivulet checks the broker's host name whenever it checks its certificate`,
-      );
+      warnings.push({
+        key: "ssl.endpoint.identification.algorithm",
+        kind: "ignored",
+        message:
+          `Setting "ssl.endpoint.identification.algorithm" is "none", but rivulet checks the broker's host name whenever it checks its certificate`,
+      });
     } else if (normalized !== "https") {
       throw new SettingsError(
         "ssl.endpoint.identification.algorithm",
@@ -503,7 +538,11 @@ function tlsConfig(
   if (certificate !== undefined && key !== undefined) {
     checkClientIdentity({ certificate, key, keyPassword, now: (options.now ?? newDate)() });
   } else if (keyPassword !== undefined) {
-    warnings.push(`Setting "ssl.key.password" is ignored: no ssl.key.location is set`);
+    warnings.push({
+      key: "ssl.key.password",
+      kind: "inapplicable",
+      message: `Setting "ssl.key.password" is ignored: no ssl.key.location is set`,
+    });
   }
   return withSecrets(
     dropUndefined({ ca: ca?.text, cert: certificate?.text, verifyCertificates }),

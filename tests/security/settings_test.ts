@@ -586,3 +586,20 @@ Deno.test("settings are translated once: a CA folder the command's check accepts
   assert.ok(table !== undefined);
   await Promise.all(pipeline.sources().map((source) => source.close?.()));
 });
+
+Deno.test("warnings are data too: each names its key and kind, in the order of the sentences", () => {
+  const { warnings, warningDetails } = translateSettings({
+    ...base,
+    "sesion.timeout.ms": "6000",
+    "fetch.wait.max.ms": "100",
+    "sasl.username": "u",
+  }, noEnv);
+  assert.deepEqual(
+    warningDetails.map((w) => [w.key, w.kind]),
+    [["sesion.timeout.ms", "unknown"], ["fetch.wait.max.ms", "ignored"], [
+      "sasl.username",
+      "inapplicable",
+    ]],
+  );
+  assert.deepEqual(warningDetails.map((w) => w.message), warnings);
+});
