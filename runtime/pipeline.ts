@@ -475,13 +475,15 @@ export class Pipeline {
         await store.discardPending();
         checkpoint = current;
       } else {
-        throw new Error(
-          `The committed offsets of group ${JSON.stringify(sources[0].groupId)} ` +
-            `(${describePositions(committed.flat())}) match no checkpoint in ${
-              JSON.stringify(stateDir)
-            }: ` +
-            "was the group or the state directory used by another pipeline, or without exactly-once?",
-        );
+        // Exit 2 with the way out (--reset-state), as for any state that does not fit.
+        throw new StaleStateError(stateDir, {
+          reason: "other_pipeline",
+          source: sources[0].name,
+          detail: `the committed offsets of group ${JSON.stringify(sources[0].groupId)} ` +
+            `(${describePositions(committed.flat())}) match no checkpoint: ` +
+            "was the group or the state directory used by another pipeline, or without exactly-once, " +
+            "or was a topic created again?",
+        });
       }
     }
     this.#exactlyOnce = {
