@@ -1,7 +1,7 @@
 /**
  * A password fed through every file the command reads — settings file, config
  * file (inline settings and flags), an environment variable a setting refers
- * to, TLS material — broken in several ways, through every command that reads
+ * to, TLS material, a transform module — broken in several ways, through every command that reads
  * it (run, check, tail): it appears in no output, stdout or stderr, and every
  * command fails as a usage error (exit 2) naming the file instead.
  */
@@ -18,8 +18,11 @@ interface Case {
   readonly name: string;
   /** Files to write in the case's folder: name -> text. */
   readonly files: Record<string, string>;
-  /** `settings` (a settings file: run, check, tail) or `config` (a config file: run, check). */
-  readonly kind: "settings" | "config";
+  /**
+   * `settings` (a settings file: run, check, tail), `config` (a config file: run, check) or
+   * `transform` (a transform module that does not load: run, check).
+   */
+  readonly kind: "settings" | "config" | "transform";
 }
 
 const sasl = (extra: string) =>
@@ -139,11 +142,26 @@ function cases(material: string): Case[] {
         }),
       },
     },
+    {
+      name: "transform: a syntax error on the line holding the password",
+      kind: "transform",
+      files: {
+        "transform.ts":
+          `export default (t: unknown) => {\n  const password = "${password}" x;\n  return t;\n};\n`,
+      },
+    },
   ];
 }
 
 function commands(kind: Case["kind"], dir: string): string[][] {
   const pipeline = ["--transform", `${root}examples/sum.ts`, "--topic", "t", "--format", "csv"];
+  if (kind === "transform") {
+    const transform = ["--transform", `${dir}/transform.ts`, "--format", "csv"];
+    return [
+      ["run", ...transform, "--input", `${root}examples/connector_example.txt`],
+      ["check", ...transform, "--input", `${root}examples/connector_example.txt`],
+    ];
+  }
   if (kind === "config") {
     return [["run", "--config", `${dir}/config.json`], ["check", "--config", `${dir}/config.json`]];
   }
@@ -165,6 +183,8 @@ Deno.test("a password in any file the command reads, broken in any of several wa
     }
     for (const args of commands(c.kind, dir)) {
       const output = await spawnRivulet(args, {
+        // check type-checks a transform with deno when it may run it: its diagnostics too.
+        flags: ["--allow-run"],
         cwd: dir,
         env: { NO_COLOR: "1", RIVULET_TEST_SECRET: password },
       }).output();
@@ -173,9 +193,13 @@ Deno.test("a password in any file the command reads, broken in any of several wa
       const label = `${c.name}, rivulet ${args[0]}`;
       assert.ok(!text.includes(secret), `${label} shows the password:\n${text}`);
       assert.equal(output.code, 2, `${label} is a usage error:\n${text}`);
-      assert.match(text, /settings|config|ssl|Setting/i, `${label} names what is wrong:\n${text}`);
+      assert.match(
+        text,
+        /settings|config|ssl|Setting|transform/i,
+        `${label} names what is wrong:\n${text}`,
+      );
       runs++;
     }
   }
-  assert.equal(runs, 9 * 3 + 3 * 2);
+  assert.equal(runs, 9 * 3 + 3 * 2 + 2);
 });
