@@ -401,9 +401,10 @@ export interface RunPipelineOptions extends RunOptions {
 export async function run(options: RunPipelineOptions = {}): Promise<PipelineStats> {
   const pipeline = options.pipeline ?? currentPipeline();
   if (pipeline === defaultPipeline) defaultPipeline = undefined;
-  const clients = kafkaClients.get(pipeline);
-  if (clients !== undefined && options.kafkaClient !== undefined) {
-    clients.runChoice = parseKafkaClientName(options.kafkaClient, 'Option "kafkaClient" of run()');
+  if (options.kafkaClient !== undefined) {
+    const choice = parseKafkaClientName(options.kafkaClient, 'Option "kafkaClient" of run()');
+    const clients = kafkaClients.get(pipeline);
+    if (clients !== undefined) clients.runChoice = choice;
   }
   const controller = new AbortController();
   const stop = () => controller.abort();

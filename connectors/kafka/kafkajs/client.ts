@@ -68,7 +68,10 @@ export function createKafkajsClient(
   options: KafkajsClientOptions = {},
 ): KafkaClient {
   const logger = options.logger ?? silentLogger;
-  const secrets = config.sasl === undefined ? [] : [config.sasl.password];
+  // Scrubbed from every message and log line the adapter passes on.
+  const secrets = [config.sasl?.password, config.tls?.keyPassword].filter(
+    (secret): secret is string => secret !== undefined && secret !== "",
+  );
   const kafka = new Kafka(kafkajsConfig(config, logger, secrets));
   const failFast = firstConnectionCheck(config, logger, secrets);
   // Parts connected and not yet disconnected: close() disconnects what their owners left open.
