@@ -10,7 +10,7 @@
  *
  * @module
  */
-import "../connectors/kafka/kafkajs.ts";
+import "../connectors/kafka/kafkajs/client.ts";
 import { Kafka, logLevel } from "kafkajs";
 
 const runs = Number(Deno.args.find((a) => /^\d+$/.test(a)) ?? 20);
