@@ -186,7 +186,10 @@ export function readOptions<
   options: SourceOptions<F, C, S>,
   extra: Pick<ReadOptions, "deadLetter"> = {},
 ): ReadOptions {
-  const schema = options.schema === undefined ? undefined : compileSchema(options.schema);
+  const format = resolveFormat(options.format);
+  const schema = options.schema === undefined
+    ? undefined
+    : compileSchema(options.schema, { valuesAreJson: format.name === "json" });
   const keyColumns = options.keyColumns;
   const fromKey = (name: string) => keyColumns?.includes(name) ?? false;
   // With a schema, the format reads the schema's columns that the key does not give.
@@ -203,7 +206,7 @@ export function readOptions<
     ...(options.jsonFieldPaths === undefined ? {} : { fieldPaths: options.jsonFieldPaths }),
     ...(optionalColumns === undefined || optionalColumns.length === 0 ? {} : { optionalColumns }),
   };
-  if (options.jsonFieldPaths !== undefined && resolveFormat(options.format).name !== "json") {
+  if (options.jsonFieldPaths !== undefined && format.name !== "json") {
     throw new Error(
       `Option jsonFieldPaths applies to the json format only (source "${source.name}")`,
     );
@@ -221,7 +224,7 @@ export function readOptions<
   const mode = options.commitMode ?? "marker";
   return {
     source,
-    format: resolveFormat(options.format),
+    format,
     formatOptions,
     primaryKey: options.primaryKey,
     withMetadata: options.withMetadata,

@@ -79,6 +79,17 @@ export interface CompiledColumn {
   readonly optional: boolean;
   /** The converted default, when there is one. */
   readonly default?: Value;
+  /**
+   * json columns: whether text is JSON to parse (csv, plaintext: every value
+   * is text) or already a value (the json format: a string stays a string).
+   */
+  readonly parseJsonText: boolean;
+}
+
+/** Options of {@linkcode compileSchema}. */
+export interface CompileSchemaOptions {
+  /** The format gives JSON values (the json format): a json column's string stays a string. */
+  readonly valuesAreJson?: boolean;
 }
 
 /** A column value that does not convert to its type. */
@@ -95,7 +106,10 @@ export class ConversionError extends Error {
  * Checks a schema and writes it out; a mistake (an unknown type, a default
  * of the wrong type) throws an Error naming the column.
  */
-export function compileSchema(schema: Schema): CompiledColumn[] {
+export function compileSchema(
+  schema: Schema,
+  options: CompileSchemaOptions = {},
+): CompiledColumn[] {
   if (typeof schema !== "object" || schema === null || Array.isArray(schema)) {
     throw new Error(`A schema must be an object of column name to type, e.g. { value: "int" }`);
   }
@@ -140,13 +154,14 @@ export function compileSchema(schema: Schema): CompiledColumn[] {
       name,
       type: type as ColumnTypeName,
       optional: optional || hasDefault,
+      parseJsonText: options.valuesAreJson !== true,
     };
     if (hasDefault && fallback !== null && fallback !== undefined) {
       try {
         (column as { default?: Value }).default = convertValue(column, fallback);
       } catch (error) {
         throw new Error(
-          `The default of schema column ${JSON.stringify(name)} is not a ${type}: ${
+          `The default of schema column ${JSON.stringify(name)} does not fit its type ${type}: ${
             (error as Error).message
           }`,
         );
@@ -228,7 +243,10 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
 /** Converts one value to a column's type, or throws {@linkcode ConversionError}. */
-export function convertValue(column: Pick<CompiledColumn, "name" | "type">, value: Value): Value {
+export function convertValue(
+  column: Pick<CompiledColumn, "name" | "type" | "parseJsonText">,
+  value: Value,
+): Value {
   const fail = (why: string): never => {
     throw new ConversionError(
       column.name,
@@ -295,7 +313,7 @@ export function convertValue(column: Pick<CompiledColumn, "name" | "type">, valu
       return fail("");
     }
     case "json": {
-      if (typeof value !== "string") return value;
+      if (typeof value !== "string" || !column.parseJsonText) return value;
       // Text (a csv field, a plaintext message) holds JSON to parse.
       try {
         return JSON.parse(value) as Value;
