@@ -1,0 +1,207 @@
+/**
+ * Issue 15 (input) on the command line, against the local broker: the
+ * seed's NaN bug with and without `--schema`, schema files, and a compacted
+ * topic of 100,000 keyed records read with `--key-as-row-id --until-end`.
+ */
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import { createTopics, produce, testBroker, testKafka, uniqueTopic } from "../support/kafka.ts";
+import { fixtures, records, rivulet } from "./_rivulet.ts";
+
+async function settingsFile(group: string): Promise<string> {
+  const path = await Deno.makeTempFile({ suffix: ".json" });
+  await Deno.writeTextFile(
+    path,
+    JSON.stringify({ "bootstrap.servers": testBroker, "group.id": group }),
+  );
+  return path;
+}
+
+// The seed's stream, with a second header mid-stream (offset 5): the bug of issue 15.
+const seedWithSecondHeader = ["value", "1", "*COMMIT*", "2", "*COMMIT*", "value", "3", "*COMMIT*"];
+
+Deno.test("rivulet run --schema value:int stops at a second csv header, naming where and what, exit 3", async () => {
+  const topic = uniqueTopic("cli-schema-seed");
+  await createTopics([topic]);
+  await produce(topic, seedWithSecondHeader);
+  const result = await rivulet([
+    "run",
+    "--transform",
+    "examples/sum_typed.ts",
+    "--topic",
+    topic,
+    "--settings",
+    await settingsFile(uniqueTopic("cli-schema-group")),
+    "--format",
+    "csv",
+    "--schema",
+    "value:int",
+    "--until-end",
+    "--quiet",
+  ]);
+  assert.equal(result.code, 3, result.stderr);
+  assert.match(
+    result.stderr,
+    new RegExp(`${topic}-0@5 \\(column "value"\\): value "value" of column "value" is not an int`),
+  );
+  assert.deepEqual(records(result.stdout).map((r) => [r.sum, r.diff]), [
+    [1, 1],
+    [1, -1],
+    [3, 1],
+  ]);
+});
+
+Deno.test('rivulet run with the seed\'s parseInt transform stops at NaN instead of writing "NaN" and going silent', async () => {
+  const topic = uniqueTopic("cli-nan-seed");
+  await createTopics([topic]);
+  await produce(topic, seedWithSecondHeader);
+  const result = await rivulet([
+    "run",
+    "--transform",
+    "examples/sum.ts",
+    "--topic",
+    topic,
+    "--settings",
+    await settingsFile(uniqueTopic("cli-nan-group")),
+    "--format",
+    "csv",
+    "--columns",
+    "value",
+    "--until-end",
+    "--quiet",
+  ]);
+  assert.equal(result.code, 3, result.stderr);
+  assert.match(result.stderr, new RegExp(`${topic}-0@5 in select: .*returned NaN`));
+  assert.ok(!result.stdout.includes("NaN"), "no NaN reaches the output");
+});
+
+Deno.test("rivulet run --schema-file: a file that is not JSON is named by line and column, its contents never quoted", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/schema.json`;
+  await Deno.writeTextFile(path, '{\n  "value": "int",\n  "token": hunter2-secret\n}\n');
+  const result = await rivulet([
+    "run",
+    "--transform",
+    "examples/sum_typed.ts",
+    "--input",
+    "examples/connector_example.txt",
+    "--format",
+    "csv",
+    "--schema-file",
+    path,
+  ]);
+  assert.equal(result.code, 2, result.stderr);
+  assert.match(
+    result.stderr,
+    /schema file ".*schema\.json" is not valid JSON: error at line 3, column 12/,
+  );
+  assert.ok(!result.stderr.includes("hunter2"), "the file's contents stay out of the error");
+
+  await Deno.writeTextFile(path, '{"value": "integer"}');
+  const typo = await rivulet([
+    "run",
+    "--transform",
+    "examples/sum_typed.ts",
+    "--input",
+    "examples/connector_example.txt",
+    "--format",
+    "csv",
+    "--schema-file",
+    path,
+  ]);
+  assert.equal(typo.code, 2, typo.stderr);
+  assert.match(typo.stderr, /Schema column "value" has unknown type "integer"/);
+
+  await Deno.writeTextFile(path, '{"value": "int"}');
+  const ok = await rivulet([
+    "run",
+    "--transform",
+    "examples/sum_typed.ts",
+    "--input",
+    "examples/connector_example.txt",
+    "--format",
+    "csv",
+    "--schema-file",
+    path,
+    "--quiet",
+  ]);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.deepEqual(records(ok.stdout).at(-1)?.sum, 45);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("a compacted topic of 100,000 keyed records with updates and tombstones, read with --key-as-row-id --until-end, is the latest value per key", async () => {
+  const topic = uniqueTopic("cli-compacted");
+  const admin = testKafka().admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({
+      topics: [{
+        topic,
+        numPartitions: 3,
+        configEntries: [
+          { name: "cleanup.policy", value: "compact" },
+          { name: "segment.bytes", value: String(1024 * 1024) },
+          { name: "min.cleanable.dirty.ratio", value: "0.01" },
+          { name: "segment.ms", value: "100" },
+        ],
+      }],
+      waitForLeaders: true,
+    });
+  } finally {
+    await admin.disconnect();
+  }
+  const total = 100_000;
+  const keys = 10_000;
+  const latest = new Map<string, string>();
+  const producer = testKafka().producer();
+  await producer.connect();
+  try {
+    for (let start = 0; start < total; start += 5_000) {
+      const messages = [];
+      for (let i = start; i < start + 5_000; i++) {
+        const key = `k${(i * 7919) % keys}`;
+        // Every 9th record deletes its key; the others set it.
+        const value = i % 9 === 8 ? null : `v${i}-${"x".repeat(i % 50)}`;
+        if (value === null) latest.delete(key);
+        else latest.set(key, value);
+        messages.push({ key, value: value === null ? null : Buffer.from(value) });
+      }
+      await producer.send({ topic, messages });
+    }
+  } finally {
+    await producer.disconnect();
+  }
+
+  const result = await rivulet([
+    "run",
+    "--transform",
+    `${fixtures}identity.ts`,
+    "--topic",
+    topic,
+    "--settings",
+    await settingsFile(uniqueTopic("cli-compacted-group")),
+    "--format",
+    "plaintext",
+    "--key-as-row-id",
+    "--until-end",
+    "--commit-interval",
+    "200",
+    "--quiet",
+  ]);
+  assert.equal(result.code, 0, result.stderr);
+  const table = new Map<string, string>();
+  for (const change of records(result.stdout)) {
+    const key = change.key as string;
+    if (change.diff === 1) {
+      assert.ok(!table.has(key), `key ${key} inserted twice`);
+      table.set(key, change.data as string);
+    } else {
+      assert.equal(table.get(key), change.data, `key ${key} retracted with its current value`);
+      table.delete(key);
+    }
+  }
+  assert.ok(latest.size > 1_000 && latest.size < keys, `some keys end deleted (${latest.size})`);
+  assert.equal(table.size, latest.size);
+  assert.deepEqual(table, latest);
+});
