@@ -256,7 +256,11 @@ export const io = {
     options: SourceOptions<F, C, S>,
   ): Table<SourceRow<F, C, S>> {
     const pipeline = options.pipeline ?? currentPipeline();
-    return pipeline.read<SourceRow<F, C, S>>(readOptions(new LineSource({ path }), options));
+    const source = new LineSource({
+      path,
+      ...(options.name === undefined ? {} : { name: options.name }),
+    });
+    return pipeline.read<SourceRow<F, C, S>>(readOptions(source, options));
   },
   /** Writes every change of `table` to standard output (or `writable`), one JSON object per line. */
   write<R extends Row>(
