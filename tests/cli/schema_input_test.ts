@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { createTopics, produce, testBroker, testKafka, uniqueTopic } from "../support/kafka.ts";
-import { fixtures, records, rivulet } from "./_rivulet.ts";
+import { fixtures, records, rivulet, spawnRivulet } from "./_rivulet.ts";
 
 async function settingsFile(group: string): Promise<string> {
   const path = await Deno.makeTempFile({ suffix: ".json" });
@@ -204,4 +204,54 @@ Deno.test("a compacted topic of 100,000 keyed records with updates and tombstone
   assert.ok(latest.size > 1_000 && latest.size < keys, `some keys end deleted (${latest.size})`);
   assert.equal(table.size, latest.size);
   assert.deepEqual(table, latest);
+});
+
+Deno.test("rivulet run --until-end over a topic being written to stops at the end offsets it found at start, exit 0", async () => {
+  const topic = uniqueTopic("cli-until-end");
+  await createTopics([topic]);
+  await produce(topic, Array.from({ length: 300 }, (_, i) => `before-${i}`));
+  let writing = true;
+  let written = 0;
+  const writer = (async () => {
+    while (writing) {
+      await produce(topic, Array.from({ length: 10 }, (_, i) => `during-${written + i}`));
+      written += 10;
+    }
+  })();
+  try {
+    const child = spawnRivulet([
+      "run",
+      "--transform",
+      `${fixtures}identity.ts`,
+      "--topic",
+      topic,
+      "--settings",
+      await settingsFile(uniqueTopic("cli-until-end-group")),
+      "--format",
+      "plaintext",
+      "--with-metadata",
+      "--until-end",
+      "--commit-interval",
+      "50",
+      "--log-format",
+      "json",
+    ]);
+    const output = await child.output();
+    const stderr = new TextDecoder().decode(output.stderr);
+    assert.equal(output.code, 0, stderr);
+    const found = stderr.split("\n").filter((line) => line.startsWith("{")).map((line) =>
+      JSON.parse(line)
+    ).find((line) => /until the end offsets/.test(line.message));
+    assert.ok(found !== undefined, `the end offsets are logged: ${stderr}`);
+    const end = Number(/-0@(\d+)$/.exec(found.ends)![1]);
+    assert.ok(end >= 300, `the end covers what was written before the start (${end})`);
+    const offsets = records(new TextDecoder().decode(output.stdout))
+      .map((change) => (change._metadata as { offset: number }).offset)
+      .sort((a, b) => a - b);
+    assert.deepEqual(offsets, Array.from({ length: end }, (_, i) => i), "exactly offsets 0..end-1");
+    assert.ok(written > 0 && 300 + written > end, "the topic grew past the end while it ran");
+  } finally {
+    writing = false;
+    await writer;
+  }
 });
