@@ -206,6 +206,12 @@ export function readOptions<
     ...(options.jsonFieldPaths === undefined ? {} : { fieldPaths: options.jsonFieldPaths }),
     ...(optionalColumns === undefined || optionalColumns.length === 0 ? {} : { optionalColumns }),
   };
+  if (keyColumns !== undefined && (format.name === "raw" || format.name === "plaintext")) {
+    throw new Error(
+      `Option keyColumns does not apply to the ${format.name} format, which gives the key as ` +
+        `its "key" column (source "${source.name}")`,
+    );
+  }
   if (options.jsonFieldPaths !== undefined && format.name !== "json") {
     throw new Error(
       `Option jsonFieldPaths applies to the json format only (source "${source.name}")`,

@@ -255,3 +255,39 @@ Deno.test("rivulet run --until-end over a topic being written to stops at the en
     await writer;
   }
 });
+
+Deno.test("rivulet run --start-from-timestamp (ISO 8601) skips exactly the earlier records", async () => {
+  const topic = uniqueTopic("cli-from-timestamp");
+  await createTopics([topic]);
+  const t0 = Date.parse("2026-03-01T00:00:00Z");
+  const producer = testKafka().producer();
+  await producer.connect();
+  try {
+    await producer.send({
+      topic,
+      messages: Array.from({ length: 10 }, (_, i) => ({
+        value: `r${i}`,
+        timestamp: String(t0 + i * 60_000),
+      })),
+    });
+  } finally {
+    await producer.disconnect();
+  }
+  const result = await rivulet([
+    "run",
+    "--transform",
+    `${fixtures}identity.ts`,
+    "--topic",
+    topic,
+    "--settings",
+    await settingsFile(uniqueTopic("cli-from-timestamp-group")),
+    "--start-from-timestamp",
+    "2026-03-01T00:04:00Z",
+    "--until-end",
+    "--commit-interval",
+    "50",
+    "--quiet",
+  ]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.deepEqual(records(result.stdout).map((r) => r.data), ["r4", "r5", "r6", "r7", "r8", "r9"]);
+});
