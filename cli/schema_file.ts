@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { compileSchema, parseSchemaText, type Schema } from "../formats/schema.ts";
+import { compileSchema, parseSchemaText, type Schema } from "../mod.ts";
 import { UsageError } from "./exit_codes.ts";
 import { readUserFile } from "./settings_file.ts";
 
