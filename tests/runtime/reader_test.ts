@@ -178,3 +178,33 @@ Deno.test("keyAsRowId: one id per key, a tombstone removes it; it excludes prima
     /cannot combine keyAsRowId and diffColumn/,
   );
 });
+
+Deno.test("keyColumns decode the key with the source's format: a csv key's fields in order", () => {
+  const logger = new RecordingLogger();
+  const message = (key: string | null, value: string, offset: number): SourceMessage => ({
+    topic,
+    partition: 0,
+    offset: String(offset),
+    timestamp: "0",
+    key: key === null ? null : new TextEncoder().encode(key),
+    value: new TextEncoder().encode(value),
+    headers: {},
+  });
+  const [batch] = new SourceReader({
+    name: "kafka:sales",
+    format: csv,
+    formatOptions: { valueColumns: ["qty"], header: ["qty"] },
+    errorPolicy: "skip",
+    logger,
+    keyColumns: ["id", "region"],
+  }).accept([
+    message("7,eu", "3", 0),
+    message(null, "4", 1),
+    message("8", "5", 2),
+    message(null, "*COMMIT*", 3),
+  ]);
+  assert.deepEqual(batch.updates.map((u) => u.row), [{ qty: "3", id: "7", region: "eu" }]);
+  const problems = logger.problems().map((line) => line.message);
+  assert.match(problems[0], /-0@1: the message has no key, but key columns are read from it/);
+  assert.match(problems[1], /-0@2: the message key: Row 1 of the message has 1 field/);
+});
