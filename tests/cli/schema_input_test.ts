@@ -154,7 +154,7 @@ Deno.test("a compacted topic of 100,000 keyed records with updates and tombstone
   const total = 100_000;
   const keys = 10_000;
   const latest = new Map<string, string>();
-  const producer = testKafka().producer();
+  const producer = testKafka().producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   try {
     for (let start = 0; start < total; start += 5_000) {
@@ -260,7 +260,7 @@ Deno.test("rivulet run --start-from-timestamp (ISO 8601) skips exactly the earli
   const topic = uniqueTopic("cli-from-timestamp");
   await createTopics([topic]);
   const t0 = Date.parse("2026-03-01T00:00:00Z");
-  const producer = testKafka().producer();
+  const producer = testKafka().producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   try {
     await producer.send({

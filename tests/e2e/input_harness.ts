@@ -155,7 +155,12 @@ export async function produceRaw(
   topic: string,
   records: readonly (RawRecord | string)[],
 ): Promise<void> {
-  const producer = testKafka("rivulet-input-e2e").producer();
+  // Idempotent: a retried request on a loaded broker must not write the records twice
+  // (tests compare offsets, timestamps and counts exactly).
+  const producer = testKafka("rivulet-input-e2e").producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+  });
   await producer.connect();
   try {
     await producer.send({
