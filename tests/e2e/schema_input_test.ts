@@ -419,3 +419,26 @@ Deno.test("named sources keep their state when a script reads them in another or
     await Deno.remove(stateDir, { recursive: true });
   }
 });
+
+Deno.test("untilEnd in marker mode applies what the markers close and ends; on an empty topic it ends at once", async () => {
+  const topic = uniqueTopic("until-end-markers");
+  const empty = uniqueTopic("until-end-empty");
+  await createTopics([topic, empty]);
+  await produceRaw(topic, ["a", COMMIT, "b", COMMIT, "c"]);
+  {
+    await using run = startInput({ topicNames: [topic], format: "plaintext", untilEnd: true });
+    const outcome = await run.ended(60_000);
+    if (!outcome.ok) throw outcome.error;
+    assert.deepEqual(run.sink.tables(), [
+      [{ key: null, data: "a" }],
+      [{ key: null, data: "a" }, { key: null, data: "b" }],
+    ], "c has no marker before the end: it is not applied");
+    assert.equal(run.pipeline.stats().messagesIn, 5, "nothing past the end is read");
+  }
+  {
+    await using run = startInput({ topicNames: [empty], format: "plaintext", untilEnd: true });
+    const outcome = await run.ended(60_000);
+    if (!outcome.ok) throw outcome.error;
+    assert.deepEqual(run.sink.batches, []);
+  }
+});
