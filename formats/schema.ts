@@ -145,8 +145,10 @@ export function compileSchema(
       );
     }
     if (!(columnTypeNames as readonly string[]).includes(type)) {
+      const suggestion = likelyType(type);
       throw new Error(
         `Schema column ${JSON.stringify(name)} has unknown type ${JSON.stringify(type)}: ` +
+          (suggestion === undefined ? "" : `did you mean ${JSON.stringify(suggestion)}? `) +
           `expected one of ${columnTypeNames.join(", ")} (with ? when optional)`,
       );
     }
@@ -171,6 +173,46 @@ export function compileSchema(
   }
   if (columns.length === 0) throw new Error("A schema must name at least one column");
   return columns;
+}
+
+// Other spellings users bring from Python, SQL or Pathway.
+const typeAliases: Readonly<Record<string, ColumnTypeName>> = {
+  integer: "int",
+  long: "int",
+  bigint: "int",
+  double: "float",
+  number: "float",
+  boolean: "bool",
+  string: "str",
+  text: "str",
+  bytea: "bytes",
+  datetime: "timestamp",
+  datetimeutc: "timestamp",
+  date: "timestamp",
+};
+
+/** The type a misspelt or foreign type name most likely means. */
+function likelyType(type: string): ColumnTypeName | undefined {
+  const lower = type.toLowerCase();
+  if (Object.hasOwn(typeAliases, lower)) return typeAliases[lower];
+  if ((columnTypeNames as readonly string[]).includes(lower)) return lower as ColumnTypeName;
+  return columnTypeNames.find((name) => editDistance(name, lower) === 1);
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(
+        previous[j] + 1,
+        current[j - 1] + 1,
+        previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    previous = current;
+  }
+  return previous[b.length];
 }
 
 /**

@@ -75,7 +75,13 @@ Deno.test("a required column that is missing, null or empty is bad input; an opt
 Deno.test("the command line's schema text: column:type pairs, ? for optional", () => {
   assert.deepEqual(parseSchemaText("value:int, name:str?"), { value: "int", name: "str?" });
   assert.throws(() => parseSchemaText("value"), /is not "column:type"/);
-  assert.throws(() => parseSchemaText("value:integer"), /unknown type "integer".*int, float/);
+  assert.throws(
+    () => parseSchemaText("value:integer"),
+    /unknown type "integer": did you mean "int"\? expected one of int, float/,
+  );
+  assert.throws(() => parseSchemaText("value:nt"), /did you mean "int"\?/);
+  assert.throws(() => parseSchemaText("value:Json"), /did you mean "json"\?/);
+  assert.throws(() => parseSchemaText("value:xyzzy"), /unknown type "xyzzy": expected one of/);
   assert.throws(() => parseSchemaText("a:int,a:str"), /names column "a" twice/);
   assert.throws(
     () => compileSchema({ n: { type: "int", default: "x" } }),
