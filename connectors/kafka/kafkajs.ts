@@ -7,9 +7,11 @@
  * @module
  */
 import "./_kafkajs_patches.ts";
+import "./_kafkajs_codecs.ts";
 import { Buffer } from "node:buffer";
 import {
   type Admin as KafkajsAdmin,
+  CompressionTypes,
   type Consumer as KafkajsConsumer,
   type EachBatchPayload,
   type IHeaders,
@@ -22,7 +24,7 @@ import {
   type SASLOptions,
   type TopicMessages,
 } from "kafkajs";
-import type { ClientConfig } from "./config.ts";
+import type { ClientConfig, CompressionCodec, OauthBearerTokenSource } from "./config.ts";
 import type { LogFields, Logger, Position, SourceMessage } from "../types.ts";
 import { silentLogger } from "../types.ts";
 import { KafkaClientError } from "./client.ts";
@@ -65,6 +67,7 @@ export function createKafkajsClient(
   options: KafkajsClientOptions = {},
 ): KafkaClient {
   const logger = options.logger ?? silentLogger;
+  // OAUTHBEARER tokens join this list as they are fetched, so they are scrubbed too.
   const secrets = config.sasl === undefined ? [] : [config.sasl.password];
   const kafka = new Kafka(kafkajsConfig(config, logger, secrets));
   const failFast = firstConnectionCheck(config, logger, secrets);
@@ -75,9 +78,9 @@ export function createKafkajsClient(
         failFast,
       ),
     producer: (producerOptions) =>
-      failingFast(new KafkajsProducerClient(kafka, producerOptions, secrets), failFast),
+      failingFast(new KafkajsProducerClient(kafka, config, producerOptions, secrets), failFast),
     transactionalProducer: (txOptions) =>
-      failingFast(new KafkajsTransactionalProducer(kafka, txOptions, secrets), failFast),
+      failingFast(new KafkajsTransactionalProducer(kafka, config, txOptions, secrets), failFast),
     admin: () => failingFast(new KafkajsAdminClient(kafka.admin(), secrets), failFast),
   };
 }
@@ -151,6 +154,10 @@ export function kafkajsConfig(
   if (config.connectionTimeoutMs !== undefined) {
     kafkaConfig.connectionTimeout = config.connectionTimeoutMs;
   }
+  if (config.requestTimeoutMs !== undefined) kafkaConfig.requestTimeout = config.requestTimeoutMs;
+  if (config.retryBackoffMs !== undefined) {
+    kafkaConfig.retry = { initialRetryTime: config.retryBackoffMs };
+  }
   if (config.tls !== undefined) {
     const tls = config.tls;
     kafkaConfig.ssl = {
@@ -161,7 +168,18 @@ export function kafkajsConfig(
       ...(tls.keyPassword === undefined ? {} : { passphrase: tls.keyPassword }),
     };
   }
-  if (config.sasl !== undefined) {
+  if (config.sasl?.oauthBearer !== undefined) {
+    const source = config.sasl.oauthBearer;
+    kafkaConfig.sasl = {
+      mechanism: "oauthbearer",
+      oauthBearerProvider: async () => {
+        const value = await oauthBearerToken(source);
+        // A mutable list in practice (createKafkajsClient's): the token is scrubbed from logs.
+        if (!secrets.includes(value)) (secrets as string[]).push(value);
+        return { value };
+      },
+    };
+  } else if (config.sasl !== undefined) {
     kafkaConfig.sasl = {
       mechanism: config.sasl.mechanism,
       username: config.sasl.username,
@@ -170,6 +188,80 @@ export function kafkajsConfig(
   }
   return kafkaConfig;
 }
+
+/**
+ * Reads an OAUTHBEARER token from its source (exported for tests). A failure
+ * names the file or the command, never the token or the command's output.
+ */
+export async function oauthBearerToken(source: OauthBearerTokenSource): Promise<string> {
+  let token: string;
+  if (source.kind === "file") {
+    try {
+      token = (await Deno.readTextFile(source.path)).trim();
+    } catch (error) {
+      throw new KafkaClientError(
+        `Cannot read the OAUTHBEARER token file ${JSON.stringify(source.path)} ` +
+          `(rivulet.sasl.oauthbearer.token.file): ${(error as Error).name}`,
+        { retriable: false },
+      );
+    }
+  } else if (source.kind === "command") {
+    const [program, ...args] = source.command;
+    let output: Deno.CommandOutput;
+    try {
+      output = await new Deno.Command(program, { args, stdout: "piped", stderr: "null" }).output();
+    } catch (error) {
+      throw new KafkaClientError(
+        `Cannot run the OAUTHBEARER token command ${JSON.stringify(program)} ` +
+          `(rivulet.sasl.oauthbearer.token.command): ${(error as Error).name}` +
+          (error instanceof Deno.errors.NotCapable
+            ? ` (grant it with --allow-run=${program})`
+            : ""),
+        { retriable: false },
+      );
+    }
+    if (!output.success) {
+      throw new KafkaClientError(
+        `The OAUTHBEARER token command ${JSON.stringify(program)} ` +
+          `(rivulet.sasl.oauthbearer.token.command) exited with code ${output.code}`,
+        { retriable: false },
+      );
+    }
+    token = new TextDecoder().decode(output.stdout).trim();
+  } else {
+    return unsecuredJwt(source);
+  }
+  if (token === "") {
+    throw new KafkaClientError(
+      `The OAUTHBEARER token ${
+        source.kind === "file" ? `file ${JSON.stringify(source.path)}` : "command"
+      } gave an empty token`,
+      { retriable: false },
+    );
+  }
+  return token;
+}
+
+/** librdkafka's unsecured JWT: `{"alg":"none"}`, the principal as `sub`, no signature. */
+function unsecuredJwt(source: Extract<OauthBearerTokenSource, { kind: "unsecured-jwt" }>): string {
+  const now = Date.now() / 1000;
+  const claims: Record<string, unknown> = {
+    sub: source.principal,
+    iat: now,
+    exp: now + source.lifeSeconds,
+  };
+  if (source.scope.length > 0) claims.scope = source.scope;
+  const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
+  return `${part({ alg: "none" })}.${part(claims)}.`;
+}
+
+const compressionTypes: Readonly<Record<CompressionCodec, CompressionTypes>> = {
+  none: CompressionTypes.None,
+  gzip: CompressionTypes.GZIP,
+  snappy: CompressionTypes.Snappy,
+  lz4: CompressionTypes.LZ4,
+  zstd: CompressionTypes.ZSTD,
+};
 
 // kafkajs' INFO lines are lifecycle chatter (joined the group, starting):
 // useful when debugging, noise in a pipeline's log.
@@ -327,7 +419,16 @@ class KafkajsGroupConsumer implements GroupConsumer {
       readUncommitted: options.isolation === "read_uncommitted",
       // An idle fetch waits this long on the broker, and disconnecting waits
       // for it: 1 s keeps shutdown quick at the cost of one idle fetch a second.
-      maxWaitTimeInMs: 1_000,
+      maxWaitTimeInMs: config.fetchMaxWaitMs ?? 1_000,
+      ...(config.fetchMinBytes === undefined ? {} : { minBytes: config.fetchMinBytes }),
+      ...(config.fetchMaxBytes === undefined ? {} : { maxBytes: config.fetchMaxBytes }),
+      ...(config.maxPartitionFetchBytes === undefined
+        ? {}
+        : { maxBytesPerPartition: config.maxPartitionFetchBytes }),
+      ...(config.rebalanceTimeoutMs === undefined
+        ? {}
+        : { rebalanceTimeout: config.rebalanceTimeoutMs }),
+      ...(config.metadataMaxAgeMs === undefined ? {} : { metadataMaxAge: config.metadataMaxAgeMs }),
       ...(config.sessionTimeoutMs === undefined ? {} : { sessionTimeout: config.sessionTimeoutMs }),
       ...(config.heartbeatIntervalMs === undefined
         ? {}
@@ -478,15 +579,26 @@ class KafkajsGroupConsumer implements GroupConsumer {
 class KafkajsProducerClient implements Producer {
   readonly #producer: KafkajsProducer;
   readonly #secrets: readonly string[];
+  readonly #acks: -1 | 0 | 1;
+  readonly #compression: CompressionTypes;
 
-  constructor(kafka: Kafka, options: ProducerOptions = {}, secrets: readonly string[]) {
-    const idempotent = options.idempotent ?? true;
+  constructor(
+    kafka: Kafka,
+    config: ClientConfig,
+    options: ProducerOptions = {},
+    secrets: readonly string[],
+  ) {
+    this.#acks = config.acks ?? -1;
+    // kafkajs refuses idempotence without acks from all in-sync replicas.
+    const idempotent = (options.idempotent ?? true) && this.#acks === -1;
     this.#secrets = secrets;
+    this.#compression = compressionTypes[config.compression ?? "none"];
     this.#producer = kafka.producer({
       allowAutoTopicCreation: false,
       idempotent,
       // Idempotence in kafkajs needs one request in flight; order is kept either way.
       maxInFlightRequests: 1,
+      ...(config.metadataMaxAgeMs === undefined ? {} : { metadataMaxAge: config.metadataMaxAgeMs }),
     });
   }
 
@@ -498,7 +610,12 @@ class KafkajsProducerClient implements Producer {
     await guarded(
       "produce request",
       this.#secrets,
-      () => this.#producer.sendBatch({ topicMessages: toTopicMessages(batches), acks: -1 }),
+      () =>
+        this.#producer.sendBatch({
+          topicMessages: toTopicMessages(batches),
+          acks: this.#acks,
+          compression: this.#compression,
+        }),
     );
   }
 
@@ -510,9 +627,16 @@ class KafkajsProducerClient implements Producer {
 class KafkajsTransactionalProducer implements TransactionalProducer {
   readonly #producer: KafkajsProducer;
   readonly #secrets: readonly string[];
+  readonly #compression: CompressionTypes;
 
-  constructor(kafka: Kafka, options: TransactionalProducerOptions, secrets: readonly string[]) {
+  constructor(
+    kafka: Kafka,
+    config: ClientConfig,
+    options: TransactionalProducerOptions,
+    secrets: readonly string[],
+  ) {
     this.#secrets = secrets;
+    this.#compression = compressionTypes[config.compression ?? "none"];
     this.#producer = kafka.producer({
       allowAutoTopicCreation: false,
       transactionalId: options.transactionalId,
@@ -542,7 +666,12 @@ class KafkajsTransactionalProducer implements TransactionalProducer {
         await guarded(
           "transactional produce request",
           secrets,
-          () => transaction.sendBatch({ topicMessages: toTopicMessages(batches), acks: -1 }),
+          () =>
+            transaction.sendBatch({
+              topicMessages: toTopicMessages(batches),
+              acks: -1,
+              compression: this.#compression,
+            }),
         );
       },
       sendOffsets: (groupId, positions) =>
