@@ -250,7 +250,11 @@ export class KafkaSink<R extends Row = Row> implements Sink<R> {
           this.#logger.info("Creating the output topic", { sink: this.name, topic });
           await admin.createTopic({ topic, partitions: 1 });
         }
-        const partitions = (await admin.partitionOffsets(topic)).length;
+        // A topic created a moment ago may not have its leader known everywhere yet.
+        let partitions = 0;
+        await retryWhileRetriable(async () => {
+          partitions = (await admin.partitionOffsets(topic)).length;
+        }, { logger: this.#logger, name: this.name, retryForMs: 60_000, initialDelayMs: 100 });
         this.#partitions.set(topic, Math.max(1, partitions));
       }
     } finally {
