@@ -7,8 +7,10 @@
  * - snappy: `snappyjs` (pure JavaScript). Written in the xerial framing the
  *   Java client writes; read framed or unframed (librdkafka and kafkajs-snappy
  *   write unframed).
- * - lz4: `lz4js` (pure JavaScript), the LZ4 frame format Kafka uses since
- *   message format v1.
+ * - lz4: `lz4js` (pure JavaScript) compresses the blocks; the LZ4 frame
+ *   around them is written here, with independent blocks (Kafka refuses the
+ *   dependent blocks lz4js' own frame writer makes) and the header checksum
+ *   over the descriptor that Kafka checks since message format v1.
  * - zstd: `@bokuweb/zstd-wasm` (the reference zstd compiled to WebAssembly;
  *   its .wasm file ships in the npm package, so `deno compile` embeds it).
  *
@@ -18,6 +20,7 @@ import { Buffer } from "node:buffer";
 import { CompressionCodecs, CompressionTypes } from "kafkajs";
 import * as snappy from "snappyjs";
 import * as lz4 from "lz4js";
+import { hash as xxh32 } from "lz4js/xxh32.js";
 import * as zstd from "@bokuweb/zstd-wasm";
 
 /** What kafkajs calls with a codec: compress an encoder's buffer, decompress bytes. */
@@ -63,9 +66,39 @@ function isXerial(buffer: Buffer): boolean {
   return true;
 }
 
+// LZ4 frame: magic, FLG (version 01, independent blocks), BD (64 KiB blocks), header checksum.
+const lz4Magic = [0x04, 0x22, 0x4d, 0x18];
+const lz4Flags = 0x40 | 0x20;
+const lz4BlockDescriptor = 4 << 4;
+const lz4BlockSize = 64 * 1024;
+
+/** An LZ4 frame of independently compressed 64 KiB blocks, as the Java client writes. */
+function lz4Frame(src: Uint8Array): Uint8Array {
+  const descriptor = Uint8Array.from([lz4Flags, lz4BlockDescriptor]);
+  const headerChecksum = (xxh32(0, descriptor, 0, 2) >> 8) & 0xff;
+  const parts: Uint8Array[] = [Uint8Array.from([...lz4Magic, ...descriptor, headerChecksum])];
+  const block = new Uint8Array(lz4.compressBound(lz4BlockSize));
+  for (let start = 0; start < src.length; start += lz4BlockSize) {
+    const size = Math.min(lz4BlockSize, src.length - start);
+    // A fresh hash table per block: no match may reach into the previous block.
+    const compressed = lz4.compressBlock(src, block, start, size, new Uint32Array(1 << 16));
+    const length = new Uint8Array(4);
+    const view = new DataView(length.buffer);
+    if (compressed === 0 || compressed >= size) {
+      view.setUint32(0, (0x80000000 | size) >>> 0, true);
+      parts.push(length, src.slice(start, start + size));
+    } else {
+      view.setUint32(0, compressed, true);
+      parts.push(length, block.slice(0, compressed));
+    }
+  }
+  parts.push(new Uint8Array(4)); // end mark
+  return Buffer.concat(parts);
+}
+
 const lz4Codec: Codec = {
   compress({ buffer }) {
-    return Promise.resolve(asBuffer(lz4.compress(buffer)));
+    return Promise.resolve(asBuffer(lz4Frame(buffer)));
   },
   decompress(buffer) {
     return Promise.resolve(asBuffer(lz4.decompress(buffer)));
