@@ -7,10 +7,12 @@
  * - snappy: `snappyjs` (pure JavaScript). Written in the xerial framing the
  *   Java client writes; read framed or unframed (librdkafka and kafkajs-snappy
  *   write unframed).
- * - lz4: `lz4js` (pure JavaScript) compresses the blocks; the LZ4 frame
- *   around them is written here, with independent blocks (Kafka refuses the
- *   dependent blocks lz4js' own frame writer makes) and the header checksum
- *   over the descriptor that Kafka checks since message format v1.
+ * - lz4: blocks compressed by `lz4-wasm-nodejs` (lz4_flex in WebAssembly,
+ *   its .wasm in the npm package), in an LZ4 frame written here with
+ *   independent 64 KiB blocks and the header checksum Kafka checks; read by
+ *   `lz4js` (pure JavaScript), which takes any frame. lz4js' own compressor is
+ *   not used: it ends blocks with matches closer to the end than the LZ4 block
+ *   format allows, which Kafka's decoder rejects.
  * - zstd: `@bokuweb/zstd-wasm` (the reference zstd compiled to WebAssembly;
  *   its .wasm file ships in the npm package, so `deno compile` embeds it).
  *
@@ -21,6 +23,7 @@ import { CompressionCodecs, CompressionTypes } from "kafkajs";
 import * as snappy from "snappyjs";
 import * as lz4 from "lz4js";
 import { hash as xxh32 } from "lz4js/xxh32.js";
+import { compress as lz4CompressPrependSize } from "lz4-wasm-nodejs";
 import * as zstd from "@bokuweb/zstd-wasm";
 
 /** What kafkajs calls with a codec: compress an encoder's buffer, decompress bytes. */
@@ -77,19 +80,20 @@ function lz4Frame(src: Uint8Array): Uint8Array {
   const descriptor = Uint8Array.from([lz4Flags, lz4BlockDescriptor]);
   const headerChecksum = (xxh32(0, descriptor, 0, 2) >> 8) & 0xff;
   const parts: Uint8Array[] = [Uint8Array.from([...lz4Magic, ...descriptor, headerChecksum])];
-  const block = new Uint8Array(lz4.compressBound(lz4BlockSize));
   for (let start = 0; start < src.length; start += lz4BlockSize) {
     const size = Math.min(lz4BlockSize, src.length - start);
-    // A fresh hash table per block: no match may reach into the previous block.
-    const compressed = lz4.compressBlock(src, block, start, size, new Uint32Array(1 << 16));
+    const raw = src.subarray(start, start + size);
+    // One block per call: no match reaches into the previous block. The
+    // result starts with the uncompressed size (4 bytes), which the frame does not hold.
+    const block = lz4CompressPrependSize(raw).subarray(4);
     const length = new Uint8Array(4);
     const view = new DataView(length.buffer);
-    if (compressed === 0 || compressed >= size) {
+    if (block.length >= size) {
       view.setUint32(0, (0x80000000 | size) >>> 0, true);
-      parts.push(length, src.slice(start, start + size));
+      parts.push(length, raw);
     } else {
-      view.setUint32(0, compressed, true);
-      parts.push(length, block.slice(0, compressed));
+      view.setUint32(0, block.length, true);
+      parts.push(length, block);
     }
   }
   parts.push(new Uint8Array(4)); // end mark
