@@ -24,6 +24,7 @@ import {
   type SASLOptions,
   type TopicMessages,
 } from "kafkajs";
+import * as kafkajsNamespace from "kafkajs";
 import type { ClientConfig, CompressionCodec, OauthBearerTokenSource } from "./config.ts";
 import type { LogFields, Logger, Position, SourceMessage } from "../types.ts";
 import { silentLogger } from "../types.ts";
@@ -172,12 +173,12 @@ export function kafkajsConfig(
     const source = config.sasl.oauthBearer;
     kafkaConfig.sasl = {
       mechanism: "oauthbearer",
-      oauthBearerProvider: async () => {
+      authenticationProvider: oauthBearerAuthenticator(async () => {
         const value = await oauthBearerToken(source);
         // A mutable list in practice (createKafkajsClient's): the token is scrubbed from logs.
         if (!secrets.includes(value)) (secrets as string[]).push(value);
-        return { value };
-      },
+        return value;
+      }),
     };
   } else if (config.sasl !== undefined) {
     kafkaConfig.sasl = {
@@ -187,6 +188,72 @@ export function kafkajsConfig(
     } as SASLOptions;
   }
   return kafkaConfig;
+}
+
+/** Kafka's BYTES: a 32-bit length, then the bytes. */
+function kafkaBytes(text: string): Buffer {
+  const bytes = Buffer.from(text, "utf8");
+  const framed = Buffer.alloc(4 + bytes.length);
+  framed.writeInt32BE(bytes.length);
+  bytes.copy(framed, 4);
+  return framed;
+}
+
+/**
+ * SASL/OAUTHBEARER (RFC 7628) as Kafka's Java client speaks it. kafkajs' own
+ * mechanism ignores the broker's answer: a refused token looks like a success
+ * until the broker drops the connection at the next request ("No brokers in
+ * the broker pool"). Here a non-empty answer is the broker's error (JSON with
+ * a `status`); the client acknowledges it with %x01, as the RFC requires, and
+ * fails with an authentication error naming that status, never the token.
+ */
+function oauthBearerAuthenticator(token: () => Promise<string>) {
+  return ({ host, port, saslAuthenticate }: {
+    host: string;
+    port: number;
+    saslAuthenticate: <T>(args: {
+      request: { encode: () => Buffer | Promise<Buffer> };
+      response?: { decode: (raw: Buffer) => Buffer | Promise<Buffer>; parse: (data: Buffer) => T };
+    }) => Promise<T | void>;
+  }) => ({
+    authenticate: async () => {
+      const value = await token();
+      const answer = await saslAuthenticate<Buffer>({
+        request: { encode: () => kafkaBytes(`n,,\u0001auth=Bearer ${value}\u0001\u0001`) },
+        // kafkajs hands the answer over as Kafka BYTES again (length first).
+        response: { decode: (raw) => raw.subarray(4), parse: (data) => data },
+      });
+      if (answer === undefined || answer.length === 0) return;
+      let status = "an error";
+      try {
+        status = String(JSON.parse(answer.toString("utf8")).status ?? status);
+      } catch {
+        // not JSON: keep the generic word
+      }
+      await saslAuthenticate({ request: { encode: () => kafkaBytes("\u0001") } }).catch(() => {});
+      const AuthError = saslAuthenticationError();
+      const error = new AuthError(
+        `SASL OAUTHBEARER authentication failed: the broker at ${host}:${port} answered ${status}`,
+      );
+      throw error;
+    },
+  });
+}
+
+/**
+ * kafkajs' authentication error class, so kafkajs and rivulet treat the
+ * failure as they treat a wrong password. kafkajs adds its errors to
+ * `module.exports` by spreading, which Deno's CommonJS interop does not list
+ * as named exports, and its typings give the class no constructor arguments
+ * (it takes a message).
+ */
+function saslAuthenticationError(): new (message: string) => Error {
+  const exports = (kafkajsNamespace as unknown as { default: Record<string, unknown> }).default;
+  const found = exports.KafkaJSSASLAuthenticationError;
+  if (typeof found !== "function") {
+    throw new Error("kafkajs no longer exports KafkaJSSASLAuthenticationError");
+  }
+  return found as new (message: string) => Error;
 }
 
 /**
