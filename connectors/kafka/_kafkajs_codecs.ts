@@ -23,8 +23,21 @@ import { CompressionCodecs, CompressionTypes } from "kafkajs";
 import * as snappy from "snappyjs";
 import * as lz4 from "lz4js";
 import { hash as xxh32 } from "lz4js/xxh32.js";
-import { compress as lz4CompressPrependSize } from "lz4-wasm-nodejs";
-import * as zstd from "@bokuweb/zstd-wasm";
+
+// The two WebAssembly codecs read their .wasm file when loaded: they are
+// imported on first use, so a pipeline that never meets lz4 or zstd needs no
+// read access to them (the narrowest --allow-read stays narrow).
+type Lz4Wasm = typeof import("lz4-wasm-nodejs");
+type ZstdWasm = typeof import("@bokuweb/zstd-wasm");
+let lz4Wasm: Promise<Lz4Wasm> | undefined;
+let zstdWasm: Promise<ZstdWasm> | undefined;
+
+function loadZstd(): Promise<ZstdWasm> {
+  return zstdWasm ??= import("@bokuweb/zstd-wasm").then(async (zstd) => {
+    await zstd.init();
+    return zstd;
+  });
+}
 
 /** What kafkajs calls with a codec: compress an encoder's buffer, decompress bytes. */
 interface Codec {
@@ -76,7 +89,7 @@ const lz4BlockDescriptor = 4 << 4;
 const lz4BlockSize = 64 * 1024;
 
 /** An LZ4 frame of independently compressed 64 KiB blocks, as the Java client writes. */
-function lz4Frame(src: Uint8Array): Uint8Array {
+function lz4Frame(src: Uint8Array, lz4CompressPrependSize: Lz4Wasm["compress"]): Uint8Array {
   const descriptor = Uint8Array.from([lz4Flags, lz4BlockDescriptor]);
   const headerChecksum = (xxh32(0, descriptor, 0, 2) >> 8) & 0xff;
   const parts: Uint8Array[] = [Uint8Array.from([...lz4Magic, ...descriptor, headerChecksum])];
@@ -101,24 +114,23 @@ function lz4Frame(src: Uint8Array): Uint8Array {
 }
 
 const lz4Codec: Codec = {
-  compress({ buffer }) {
-    return Promise.resolve(asBuffer(lz4Frame(buffer)));
+  async compress({ buffer }) {
+    const { compress } = await (lz4Wasm ??= import("lz4-wasm-nodejs"));
+    return asBuffer(lz4Frame(buffer, compress));
   },
   decompress(buffer) {
     return Promise.resolve(asBuffer(lz4.decompress(buffer)));
   },
 };
 
-let zstdReady: Promise<void> | undefined;
-
 const zstdCodec: Codec = {
   async compress({ buffer }) {
-    await (zstdReady ??= zstd.init());
+    const zstd = await loadZstd();
     // Level 3: zstd's own default, as librdkafka's and the Java client's.
     return asBuffer(zstd.compress(buffer, 3));
   },
   async decompress(buffer) {
-    await (zstdReady ??= zstd.init());
+    const zstd = await loadZstd();
     return asBuffer(zstd.decompress(buffer));
   },
 };
