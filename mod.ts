@@ -39,6 +39,13 @@ import type { ClientConfig } from "./connectors/kafka/config.ts";
 import { KafkaSource } from "./connectors/kafka/source.ts";
 import { KafkaSink } from "./connectors/kafka/sink.ts";
 import { KafkaDeadLetterSink } from "./connectors/kafka/dead_letter.ts";
+import type { KafkaClient } from "./connectors/kafka/client.ts";
+import {
+  deferredKafkaClient,
+  type KafkaClientName,
+  parseKafkaClientName,
+  resolveKafkaClientName,
+} from "./connectors/kafka/clients.ts";
 import {
   Pipeline,
   type PipelineStats,
@@ -74,6 +81,13 @@ export {
 export type { CommitMode } from "./runtime/reader.ts";
 export type { ErrorPolicy, Logger, Sink, Source } from "./connectors/types.ts";
 export { LineSink, LineSource } from "./connectors/file.ts";
+export type { KafkaClient } from "./connectors/kafka/client.ts";
+export {
+  createKafkaClient,
+  defaultKafkaClientName,
+  type KafkaClientName,
+  kafkaClientNames,
+} from "./connectors/kafka/clients.ts";
 export {
   type KafkaSettings,
   loadSettingsFile,
@@ -227,6 +241,71 @@ function clientConfig(settings: KafkaSettings, pipeline: Pipeline): ClientConfig
   return config;
 }
 
+/**
+ * Which Kafka client a source or sink uses: `"kafkajs"` or `"platformatic"`
+ * (@platformatic/kafka), or a {@linkcode KafkaClient} you made and close
+ * yourself. Unset, the choice of {@linkcode run}, else of
+ * {@linkcode setKafkaClient} (the command line's `--kafka-client`), else the
+ * `RIVULET_KAFKA_CLIENT` environment variable, else `kafkajs`. A pipeline
+ * makes one client per settings object and client name, shared by the
+ * sources and sinks given that object, and closes it when it stops.
+ */
+export type KafkaClientChoice = KafkaClientName | KafkaClient;
+
+/** The Kafka clients a pipeline made, by settings object and by the name asked for ("" for none). */
+interface PipelineKafkaClients {
+  readonly bySettings: WeakMap<KafkaSettings, Map<string, KafkaClient>>;
+  /** The choice of {@linkcode run}'s `kafkaClient` option. */
+  runChoice?: KafkaClientName;
+}
+
+const kafkaClients = new WeakMap<Pipeline, PipelineKafkaClients>();
+
+let commandKafkaClient: KafkaClientName | undefined;
+
+/**
+ * Sets the Kafka client of pipelines that run from now on, where neither the
+ * read or write call nor {@linkcode run} chooses one (the command line's
+ * `--kafka-client` sets it); `undefined` leaves the choice to `RIVULET_KAFKA_CLIENT`.
+ */
+export function setKafkaClient(name: KafkaClientName | undefined): void {
+  commandKafkaClient = name === undefined
+    ? undefined
+    : parseKafkaClientName(name, "The Kafka client");
+}
+
+/**
+ * The pipeline's client for a settings object: one per object and name, made
+ * on first use and closed by the pipeline when it stops. Its implementation
+ * is chosen when the pipeline starts.
+ */
+function kafkaClientFor(
+  settings: KafkaSettings,
+  config: ClientConfig,
+  choice: KafkaClientChoice | undefined,
+  pipeline: Pipeline,
+): KafkaClient {
+  if (choice !== undefined && typeof choice !== "string") return choice;
+  const name = choice === undefined
+    ? undefined
+    : parseKafkaClientName(choice, 'Option "kafkaClient"');
+  let clients = kafkaClients.get(pipeline);
+  if (clients === undefined) kafkaClients.set(pipeline, clients = { bySettings: new WeakMap() });
+  let byName = clients.bySettings.get(settings);
+  if (byName === undefined) clients.bySettings.set(settings, byName = new Map());
+  const known = byName.get(name ?? "");
+  if (known !== undefined) return known;
+  const chosenBy = clients;
+  const client = deferredKafkaClient(
+    () => resolveKafkaClientName({ option: name ?? chosenBy.runChoice ?? commandKafkaClient }),
+    config,
+    pipeline.logger,
+  );
+  pipeline.share(client);
+  byName.set(name ?? "", client);
+  return client;
+}
+
 /** Options of {@linkcode kafka.read}: Pathway's `pw.kafka.read` arguments. */
 export interface KafkaReadOptions<F extends FormatName | Format, C extends string>
   extends SourceOptions<F, C> {
@@ -234,6 +313,8 @@ export interface KafkaReadOptions<F extends FormatName | Format, C extends strin
   readonly topicNames: readonly string[];
   /** Where bad messages go under the `dead-letter` policy. */
   readonly deadLetterTopic?: string;
+  /** The Kafka client: a name, or one you made (and close) yourself. See {@linkcode KafkaClientChoice}. */
+  readonly kafkaClient?: KafkaClientChoice;
 }
 
 /** Options of {@linkcode kafka.write}: Pathway's `pw.kafka.write` arguments. */
@@ -265,6 +346,8 @@ export interface KafkaWriteOptions {
   readonly lingerMs?: number;
   /** Ends each commit with a `*COMMIT*` record, so another pipeline reads the topic atomically. */
   readonly commitMarkers?: boolean;
+  /** The Kafka client: a name, or one you made (and close) yourself. See {@linkcode KafkaClientChoice}. */
+  readonly kafkaClient?: KafkaClientChoice;
   readonly pipeline?: Pipeline;
 }
 
@@ -287,14 +370,17 @@ export const kafka = {
       );
     }
     if (options.topicNames.length === 0) throw new Error("Option topicNames names no topic");
+    const client = kafkaClientFor(settings, config, options.kafkaClient, pipeline);
     const source: KafkaSource = new KafkaSource({
       config,
+      client,
       topics: options.topicNames,
       logger: pipeline.logger,
       onPartitionsRevoked: (partitions) => pipeline.dropPartitions(source, partitions),
     });
     const deadLetter = options.deadLetterTopic === undefined ? undefined : new KafkaDeadLetterSink({
       config,
+      client,
       topic: options.deadLetterTopic,
       logger: pipeline.logger,
     });
@@ -328,6 +414,7 @@ export const kafka = {
       table,
       new KafkaSink<R>({
         config,
+        client: kafkaClientFor(settings, config, options.kafkaClient, pipeline),
         topic: options.topicName,
         encode: encoder.value,
         ...(encoder.key === undefined ? {} : { key: encoder.key }),
@@ -346,6 +433,8 @@ export const kafka = {
 export interface RunPipelineOptions extends RunOptions {
   /** The pipeline to run (default: the module's). */
   readonly pipeline?: Pipeline;
+  /** The Kafka client of the sources and sinks whose read or write call chose none. */
+  readonly kafkaClient?: KafkaClientName;
 }
 
 /**
@@ -356,6 +445,11 @@ export interface RunPipelineOptions extends RunOptions {
 export async function run(options: RunPipelineOptions = {}): Promise<PipelineStats> {
   const pipeline = options.pipeline ?? currentPipeline();
   if (pipeline === defaultPipeline) defaultPipeline = undefined;
+  if (options.kafkaClient !== undefined) {
+    const choice = parseKafkaClientName(options.kafkaClient, 'Option "kafkaClient" of run()');
+    const clients = kafkaClients.get(pipeline);
+    if (clients !== undefined) clients.runChoice = choice;
+  }
   const controller = new AbortController();
   const stop = () => controller.abort();
   const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
@@ -364,7 +458,8 @@ export async function run(options: RunPipelineOptions = {}): Promise<PipelineSta
     const signal = options.signal === undefined
       ? controller.signal
       : AbortSignal.any([options.signal, controller.signal]);
-    return await pipeline.run({ ...options, signal });
+    const { pipeline: _pipeline, kafkaClient: _kafkaClient, ...runOptions } = options;
+    return await pipeline.run({ ...runOptions, signal });
   } finally {
     for (const signal of signals) Deno.removeSignalListener(signal, stop);
   }

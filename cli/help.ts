@@ -74,6 +74,8 @@ Running:
                             readers with isolation.level=read_committed see each change once
                             (needs --state-dir and Kafka input and output)
   --transactional-id ID     the transactional id (default rivulet-<group.id>); one per pipeline
+  --kafka-client NAME       the Kafka client library: kafkajs (default) or platformatic
+                            (@platformatic/kafka); RIVULET_KAFKA_CLIENT chooses when unset
   --config FILE             flags as a JSON object ({"transform": "sum.ts", "topic": ["a"], ...});
                             paths in it are relative to it; flags on the command line win
   --log-format text|json    log lines for people (default) or for log collectors
@@ -108,6 +110,7 @@ It reads with a fresh consumer group and commits nothing.
   --from-beginning          rebuild the table from the start of the topic (without it,
                             only changes from now on are shown)
   --exit-after-idle MS      exit once no record arrived for MS ms
+  --kafka-client NAME       kafkajs (default) or platformatic; RIVULET_KAFKA_CLIENT chooses when unset
   --log-format text|json    how warnings and errors look
 
 Examples:

@@ -9,6 +9,11 @@ import { closest, type FlagSpecs, parseFlags, parseWholeNumber, splitList } from
 import { UsageError } from "./exit_codes.ts";
 import { type LogFormat, logFormats } from "./log.ts";
 import { readUserFile } from "./settings_file.ts";
+import {
+  type KafkaClientName,
+  parseKafkaClientName,
+  UnknownKafkaClientError,
+} from "../connectors/kafka/clients.ts";
 
 /** The flags of `rivulet run` and `rivulet check`. */
 export const RUN_FLAGS: FlagSpecs = {
@@ -37,6 +42,7 @@ export const RUN_FLAGS: FlagSpecs = {
   "state-dir": { type: "string" },
   "exactly-once": { type: "boolean" },
   "transactional-id": { type: "string" },
+  "kafka-client": { type: "string" },
   config: { type: "string" },
   "log-format": { type: "string" },
   "metrics-port": { type: "string" },
@@ -120,6 +126,8 @@ export interface RunPlan {
   readonly exactlyOnce: boolean;
   /** The exactly-once producer's transactional id (default `rivulet-<group.id>`). */
   readonly transactionalId?: string;
+  /** The Kafka client (`--kafka-client`); unset, `RIVULET_KAFKA_CLIENT` or the default chooses. */
+  readonly kafkaClient?: KafkaClientName;
   /** How log lines look. */
   readonly logFormat: LogFormat;
   /** The metrics endpoint's port on 127.0.0.1 (0: any free one). */
@@ -223,8 +231,10 @@ function planOf(
   if (str("transactional-id") !== undefined && !exactlyOnce) {
     throw new UsageError(`Flag "--transactional-id" only applies with "--exactly-once"`);
   }
+  const kafkaClient = kafkaClientFlag(str("kafka-client"));
   const common = {
     ...(str("state-dir") === undefined ? {} : { stateDir: str("state-dir") }),
+    ...(kafkaClient === undefined ? {} : { kafkaClient }),
     exactlyOnce,
     ...(str("transactional-id") === undefined ? {} : { transactionalId: str("transactional-id") }),
     logFormat: logFormat as LogFormat,
@@ -405,6 +415,17 @@ function transformPlanOf(
     commitMarkers: flags["commit-markers"] === true,
     diffColumn: flags["diff-column"] === true,
   };
+}
+
+/** Reads `--kafka-client`; an unknown name is a {@linkcode UsageError}. */
+export function kafkaClientFlag(value: string | undefined): KafkaClientName | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return parseKafkaClientName(value, `Flag "--kafka-client"`);
+  } catch (error) {
+    if (error instanceof UnknownKafkaClientError) throw new UsageError(error.message);
+    throw error;
+  }
 }
 
 /** What a config file contributes: flag values, and settings given inline. */

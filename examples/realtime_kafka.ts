@@ -7,6 +7,7 @@
  * `RIVULET_SETTINGS`; without it, the local broker at 127.0.0.1:9092.
  * State (the sum, offsets, the csv header) lives in `RIVULET_STATE_DIR`
  * (default `.state/realtime_kafka`), so a restart continues where it stopped.
+ * `RIVULET_KAFKA_CLIENT` (kafkajs or platformatic) chooses the Kafka client.
  *
  * Run: scripts/deno run --allow-net --allow-read --allow-write=.state --allow-env examples/realtime_kafka.ts
  *

@@ -170,6 +170,16 @@ interface OutputEntry {
   readonly sink: Sink<Row>;
 }
 
+/**
+ * Something the pipeline's sources and sinks share (a Kafka client of one
+ * settings object): opened before the first of them starts, closed once
+ * after they are all closed.
+ */
+export interface SharedResource {
+  open(): Promise<void>;
+  close(): Promise<void>;
+}
+
 const noCounters: ReaderCounters = { messages: 0, rows: 0, badInput: 0, deadLettered: 0 };
 
 /**
@@ -192,6 +202,7 @@ export class Pipeline {
   readonly #logger: Logger;
   readonly #sources: SourceEntry[] = [];
   readonly #outputs: OutputEntry[] = [];
+  readonly #shared: SharedResource[] = [];
   #running = false;
   #stopping = false;
   #failure: unknown = undefined;
@@ -328,6 +339,14 @@ export class Pipeline {
     return stats;
   }
 
+  /**
+   * Adds a resource the sources and sinks share: {@linkcode Pipeline.run}
+   * opens it before it starts them and closes it after it closed them.
+   */
+  share(resource: SharedResource): void {
+    if (!this.#shared.includes(resource)) this.#shared.push(resource);
+  }
+
   /** Asks a running pipeline to stop gracefully; `run` then resolves. */
   stop(): void {
     this.#stopping = true;
@@ -350,6 +369,7 @@ export class Pipeline {
     const maxPending = options.maxPendingCommits ?? 1_000;
     const timers: ReturnType<typeof setInterval>[] = [];
     try {
+      await Promise.all(this.#shared.map((resource) => resource.open()));
       const checkpoint = options.exactlyOnce
         ? await this.#restoreExactlyOnce(options)
         : await this.#restore(options.stateDir, await this.#loadCheckpoint(options.stateDir));
@@ -908,6 +928,7 @@ export class Pipeline {
       ...this.#sources.map((s) => s.options.source.close?.()),
       ...this.#sources.map((s) => s.options.deadLetter?.close()),
     ]);
+    await Promise.allSettled(this.#shared.map((resource) => resource.close()));
   }
 }
 

@@ -18,7 +18,6 @@ import type {
   TransactionalProducer,
   TransactionalProducerOptions,
 } from "./client.ts";
-import { createKafkajsClient } from "./kafkajs.ts";
 import { connectExplained } from "./connection_error.ts";
 import { retryWhileRetriable } from "./_retry.ts";
 import { keyPartition } from "./murmur2.ts";
@@ -55,8 +54,11 @@ export interface KafkaSinkOptions<R extends Row = Row> {
    * Exactly-once mode needs one fixed topic.
    */
   readonly topicOf?: (change: Change<R>) => string;
-  /** The Kafka client to use (default: kafkajs, built from `config`). */
-  readonly client?: KafkaClient;
+  /**
+   * The Kafka client, shared by the parts that use the same settings; its
+   * owner (the pipeline) closes it.
+   */
+  readonly client: KafkaClient;
   readonly logger?: Logger;
   /** Ends each commit with a `*COMMIT*` record, so a rivulet source reads it atomically. Default false. */
   readonly commitMarkers?: boolean;
@@ -168,7 +170,8 @@ const utf8 = new TextEncoder();
  *
  * @example
  * ```ts ignore
- * const sink = new KafkaSink({ config, topic: "sum", encode: encodeChange, commitMarkers: true });
+ * const client = await createKafkaClient("kafkajs", config);
+ * const sink = new KafkaSink({ config, client, topic: "sum", encode: encodeChange, commitMarkers: true });
  * await sink.open();
  * await sink.write({ time: 2, changes: [{ id: "0".repeat(32), row: { sum: 1 }, diff: 1 }] });
  * await sink.close();
@@ -210,7 +213,7 @@ export class KafkaSink<R extends Row = Row> implements Sink<R> {
     }
     this.#options = options;
     this.#logger = options.logger ?? silentLogger;
-    this.#client = options.client ?? createKafkajsClient(options.config, { logger: this.#logger });
+    this.#client = options.client;
     const config = options.config;
     this.#maxRequestBytes = Math.min(
       options.maxRequestBytes ?? config.maxRequestBytes ?? 1_000_000,

@@ -7,7 +7,6 @@
  */
 import type { ClientConfig } from "./config.ts";
 import type { Admin, FetchedBatch, GroupConsumer, KafkaClient, TopicPartition } from "./client.ts";
-import { createKafkajsClient } from "./kafkajs.ts";
 import { connectExplained } from "./connection_error.ts";
 import type { Logger, MessageHandler, Position, Source } from "../types.ts";
 import { silentLogger } from "../types.ts";
@@ -18,8 +17,11 @@ export interface KafkaSourceOptions {
   readonly config: ClientConfig;
   /** The topics to read, all with the one consumer group. */
   readonly topics: readonly string[];
-  /** The Kafka client to use (default: kafkajs, built from `config`). */
-  readonly client?: KafkaClient;
+  /**
+   * The Kafka client, shared by the parts that use the same settings; its
+   * owner (the pipeline) closes it.
+   */
+  readonly client: KafkaClient;
   readonly logger?: Logger;
   /** `read_committed` (default) skips records of aborted transactions. */
   readonly isolation?: "read_committed" | "read_uncommitted";
@@ -57,13 +59,15 @@ const partitionKey = (topic: string, partition: number) => `${topic}\u0000${part
  *
  * @example
  * ```ts ignore
- * const source = new KafkaSource({ config, topics: ["connector_example"] });
+ * const client = await createKafkaClient("kafkajs", config);
+ * const source = new KafkaSource({ config, client, topics: ["connector_example"] });
  * await source.start(async (messages) => {
  *   for (const m of messages) console.log(m.partition, m.offset);
  * });
  * // ... later, once the outputs of those messages are acknowledged:
  * await source.commit([{ topic: "connector_example", partition: 0, offset: "11" }]);
  * await source.close();
+ * await client.close();
  * ```
  */
 export class KafkaSource implements Source {
@@ -94,7 +98,7 @@ export class KafkaSource implements Source {
     this.#options = options;
     this.#groupId = options.config.groupId;
     this.#logger = options.logger ?? silentLogger;
-    this.#client = options.client ?? createKafkajsClient(options.config, { logger: this.#logger });
+    this.#client = options.client;
     this.name = `kafka:${options.topics.join(",")}`;
     // Kafka is never read to the end: this only ever settles by failing.
     this.finished = new Promise((_, reject) => (this.#fail = reject));

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { codecsRegistered } from "../../../connectors/kafka/_kafkajs_codecs.ts";
+import { codecsRegistered } from "../../../connectors/kafka/kafkajs/_codecs.ts";
 import { CompressionCodecs, CompressionTypes } from "kafkajs";
 
 type Codec = {

@@ -8,9 +8,8 @@ import assert from "node:assert/strict";
 import { translateSettings } from "../../../connectors/kafka/settings.ts";
 import { KafkaSink } from "../../../connectors/kafka/sink.ts";
 import { KafkaSource } from "../../../connectors/kafka/source.ts";
-import { createKafkajsClient } from "../../../connectors/kafka/kafkajs.ts";
 import { createTopics, testBroker, uniqueTopic } from "../../support/kafka.ts";
-import { brokerTest, Collector, testConfig, text } from "./_support.ts";
+import { brokerTest, Collector, testClient, testParts, text } from "./_support.ts";
 
 const base = { "bootstrap.servers": "127.0.0.1:9092" };
 const noEnv = { env: () => undefined };
@@ -174,7 +173,7 @@ Deno.test({
   fn: async () => {
     const topic = uniqueTopic("isolation");
     await createTopics([topic]);
-    const client = createKafkajsClient(testConfig());
+    const client = testClient();
     const producer = client.transactionalProducer({ transactionalId: uniqueTopic("tx") });
     await producer.connect();
     const transaction = await producer.begin();
@@ -191,7 +190,7 @@ Deno.test({
         "group.id": uniqueTopic("isolation-group"),
         "isolation.level": isolation,
       }, noEnv);
-      const source = new KafkaSource({ config, topics: [topic] });
+      const source = new KafkaSource({ config, client: testClient(config), topics: [topic] });
       const collector = new Collector();
       await source.start(collector.handler);
       try {
@@ -212,7 +211,7 @@ Deno.test({
   fn: async () => {
     const topic = uniqueTopic("batch-num");
     const sink = new KafkaSink({
-      config: testConfig({ batchMaxMessages: 10, acks: 1, idempotence: false }),
+      ...testParts({ batchMaxMessages: 10, acks: 1, idempotence: false }),
       topic,
       encode: (change) => String(change.row.n),
     });
