@@ -28,6 +28,11 @@ const t = rw.kafka.read(rdkafkaSettings, {
 });
 
 // We compute the sum (this part is independent of the connectors).
+// The typed form reads `value` as an int, so no parseInt, and a value that is
+// not one (a second header) is reported as bad input instead of becoming NaN:
+//   const t = rw.kafka.read(rdkafkaSettings, { ..., format: "csv", schema: { value: "int" } });
+//   const sum = t.reduce({ sum: rw.reducers.sum("value") });
+// (examples/realtime_kafka_typed.ts runs it.) Here, as in the seed, the literal form:
 const values = t.select({ value: rw.apply((x: string) => parseInt(x), "value") });
 const sum = values.reduce({ sum: rw.reducers.sum("value") });
 

@@ -259,6 +259,14 @@ export interface Admin {
   partitionOffsets(topic: string): Promise<readonly PartitionOffsets[]>;
   /** The group's committed positions for the topics (partitions with none are left out). */
   groupPositions(groupId: string, topics: readonly string[]): Promise<readonly Position[]>;
+  /**
+   * For every partition of `topic`, the offset of its first record whose
+   * timestamp is at or after `timestampMs` (Kafka's ListOffsets by time);
+   * a partition with no such record gives its high watermark (the end).
+   * Optional, so that adapters can add it one by one; the source's
+   * `startFromTimestampMs` needs it.
+   */
+  offsetsForTimes?(topic: string, timestampMs: number): Promise<readonly Position[]>;
   disconnect(): Promise<void>;
 }
 

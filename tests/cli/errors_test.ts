@@ -86,7 +86,7 @@ Deno.test("an unknown built-in format name is named with the choices, exit 2", a
     "cvs",
   ]);
   assert.equal(result.code, 2);
-  assert.match(result.stderr, /Unknown format "cvs": expected one of raw, csv, json/);
+  assert.match(result.stderr, /Unknown format "cvs": expected one of raw, plaintext, csv, json/);
 });
 
 Deno.test("a settings file with a misspelt key is named with the likely key, exit 2", async () => {

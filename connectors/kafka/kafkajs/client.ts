@@ -802,6 +802,25 @@ class KafkajsAdminClient implements Admin {
     );
   }
 
+  async offsetsForTimes(topic: string, timestampMs: number): Promise<readonly Position[]> {
+    const [byTime, ends] = await guarded(
+      `offset lookup by time of topic ${JSON.stringify(topic)}`,
+      this.#secrets,
+      () =>
+        Promise.all([
+          this.#admin.fetchTopicOffsetsByTimestamp(topic, timestampMs),
+          this.#admin.fetchTopicOffsets(topic),
+        ]),
+    );
+    const high = new Map(ends.map(({ partition, high }) => [partition, high]));
+    // Kafka answers -1 for a partition with no record that recent: start at its end.
+    return byTime.map(({ partition, offset }) => ({
+      topic,
+      partition,
+      offset: Number(offset) >= 0 ? offset : high.get(partition) ?? "0",
+    }));
+  }
+
   disconnect(): Promise<void> {
     return guarded("admin disconnection", this.#secrets, () => this.#admin.disconnect());
   }
