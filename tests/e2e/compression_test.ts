@@ -60,11 +60,11 @@ for (const codec of codecs) {
       await Deno.writeTextFile(file, lines.join("\n") + "\n*COMMIT*\n");
       try {
         const pipeline = new rw.Pipeline();
-        const t = rw.io.read(file, { format: "raw", pipeline });
+        const t = rw.io.read(file, { format: "plaintext", pipeline });
         rw.kafka.write(t, {
           "bootstrap.servers": testBroker,
           "compression.codec": codec,
-        }, { topicName: topic, format: "plaintext", key: "data", pipeline });
+        }, { topicName: topic, format: "plaintext", value: "data", key: "data", pipeline });
         await pipeline.run();
       } finally {
         await Deno.remove(file);

@@ -68,8 +68,14 @@ async function roundTrip(settings: Record<string, string>, logger: Logger): Prom
   await Deno.writeTextFile(file, "one\ntwo\nthree\n*COMMIT*\n");
   try {
     const pipeline = new rw.Pipeline({ logger });
-    const t = rw.io.read(file, { format: "raw", pipeline });
-    rw.kafka.write(t, settings, { topicName: topic, format: "plaintext", key: "data", pipeline });
+    const t = rw.io.read(file, { format: "plaintext", pipeline });
+    rw.kafka.write(t, settings, {
+      topicName: topic,
+      format: "plaintext",
+      value: "data",
+      key: "data",
+      pipeline,
+    });
     await pipeline.run();
   } finally {
     await Deno.remove(file);
