@@ -12,6 +12,7 @@
  * @module
  */
 import {
+  benchBroker,
   benchKafka,
   groupbyStream,
   nonEmptyCommits,
@@ -153,7 +154,7 @@ function buildPipeline(
 ): PipelineParts {
   const pipeline = new rw.Pipeline();
   const { config } = translateSettings({
-    "bootstrap.servers": Deno.env.get("RIVULET_BENCH_BROKER") ?? "127.0.0.1:9092",
+    "bootstrap.servers": benchBroker,
     "group.id": `bench-rivulet-${crypto.randomUUID()}`,
     "auto.offset.reset": "earliest",
   });
