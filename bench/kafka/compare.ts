@@ -70,6 +70,8 @@ export interface CompareOptions {
   readonly createdTopics: string[];
   /** The V8 flags rivulet runs with (those of the `rivulet` task in deno.json). */
   readonly rivuletV8Flags: readonly string[];
+  /** The systems to run (default all). */
+  readonly systems?: readonly System[];
   readonly log: (text: string) => void;
 }
 
@@ -83,7 +85,8 @@ const root = new URL("../../", import.meta.url).pathname;
  * run. Installs Pathway first if it is not installed.
  */
 export async function compare(options: CompareOptions): Promise<SystemRun[]> {
-  const python = await ensurePathway(options.log);
+  const systems = options.systems ?? ["pathway", "rivulet", "consume"];
+  const python = systems.includes("pathway") ? await ensurePathway(options.log) : "";
   const runs: SystemRun[] = [];
   for (const workload of ["seed", "groupby"] as const) {
     const stream = () =>
@@ -108,7 +111,6 @@ export async function compare(options: CompareOptions): Promise<SystemRun[]> {
         ((performance.now() - started) / 1000).toFixed(1)
       } s; ${expected} output records expected`,
     );
-    const systems: System[] = ["pathway", "rivulet", "consume"];
     for (let round = 0; round < options.runs; round++) {
       for (let i = 0; i < systems.length; i++) {
         const system = systems[(i + round) % systems.length];

@@ -14,8 +14,10 @@
  * `--latency-seconds N` (default 20), `--rate N` messages per second for the
  * latency run (default 10,000), `--only a,b` (sections: throughput, latency,
  * memory, pathway), `--with-pathway` (adds the Pathway comparison,
- * `compare.ts`, installing Pathway into `.cache/` when needed), `--json PATH`
- * to keep the figures.
+ * `compare.ts`, installing Pathway into `.cache/` when needed), `--systems
+ * pathway,rivulet,consume` (which the comparison runs), `--v8-flags "--a=1 --b"`
+ * (rivulet's V8 flags instead of deno.json's, for A/B runs; "" for none),
+ * `--json PATH` to keep the figures.
  *
  * rivulet runs with the V8 flags of the `rivulet` task in deno.json (its heap
  * limit), as a user's `deno task rivulet` does.
@@ -35,7 +37,7 @@ import {
   uniqueTopic,
 } from "./_common.ts";
 import type { RunSpec } from "./_run.ts";
-import { compare, compareReport, type SystemRun } from "./compare.ts";
+import { compare, compareReport, type System, type SystemRun } from "./compare.ts";
 import type { Message } from "kafkajs";
 
 const { values: args } = parseArgs({
@@ -50,6 +52,8 @@ const { values: args } = parseArgs({
     json: { type: "string" },
     quick: { type: "boolean", default: false },
     "with-pathway": { type: "boolean", default: false },
+    systems: { type: "string", default: "pathway,rivulet,consume" },
+    "v8-flags": { type: "string" },
   },
 });
 
@@ -75,7 +79,12 @@ function rivuletV8Flags(): string[] {
   return denoJson.tasks.rivulet.split(/\s+/).filter((arg) => arg.startsWith("--v8-flags="));
 }
 
-const v8Flags = rivuletV8Flags();
+// `--v8-flags "--a --b"` tries other flags (A/B runs); the default is what users get.
+const v8Flags = args["v8-flags"] === undefined
+  ? rivuletV8Flags()
+  : args["v8-flags"] === ""
+  ? []
+  : [`--v8-flags=${args["v8-flags"].trim().split(/\s+/).join(",")}`];
 
 function log(text: string): void {
   console.error(`[${new Date().toISOString().slice(11, 19)}] ${text}`);
@@ -474,6 +483,7 @@ if (import.meta.main) {
         timeoutMs: runTimeoutMs,
         createdTopics,
         rivuletV8Flags: v8Flags,
+        systems: args.systems.split(",") as System[],
         log,
       })
       : [];
