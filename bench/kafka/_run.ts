@@ -52,7 +52,7 @@ export type RunSpec =
   /** The seed pipeline, run until SIGTERM; prints `ready` once it has joined its group. */
   | { readonly kind: "serve"; readonly topic: string; readonly outTopic: string };
 
-// The consumer options rivulet's kafkajs client uses (connectors/kafka/kafkajs.ts):
+// The consumer options rivulet's kafkajs client uses (connectors/kafka/kafkajs/client.ts):
 // the ceiling fetches exactly as rivulet does.
 const consumerOptions = { allowAutoTopicCreation: false, maxWaitTimeInMs: 1_000 };
 

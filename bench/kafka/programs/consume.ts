@@ -16,7 +16,7 @@ const messages = Number(Deno.env.get("RIVULET_BENCH_MESSAGES"));
 const first = Number(Deno.env.get("RIVULET_BENCH_FIRST") ?? "1");
 const consumer = benchKafka("rivulet-bench-ceiling").consumer({
   groupId: Deno.env.get("RIVULET_BENCH_GROUP") ?? `bench-ceiling-${crypto.randomUUID()}`,
-  // rivulet's kafkajs consumer options (connectors/kafka/kafkajs.ts).
+  // rivulet's kafkajs consumer options (connectors/kafka/kafkajs/client.ts).
   allowAutoTopicCreation: false,
   maxWaitTimeInMs: 1_000,
 });
