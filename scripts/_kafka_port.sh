@@ -12,7 +12,7 @@ if [ -z "${KAFKA_PORT:-}" ]; then
   if ! KAFKA_PORT=9092 "$root/scripts/kafka.sh" status >/dev/null 2>&1 &&
     { kafka_port_in_use 9092 || kafka_port_in_use 9093; }; then
     for _ in $(seq 1 200); do
-      candidate=$((20000 + RANDOM % 40000))
+      candidate=$((20000 + RANDOM % 12000)) # below the ephemeral range (32768..)
       if ! kafka_port_in_use "$candidate" && ! kafka_port_in_use "$((candidate + 1))"; then
         KAFKA_PORT=$candidate
         break

@@ -20,11 +20,13 @@ export function isPortFree(port: number): boolean {
 /**
  * The first port of `size` consecutive loopback ports that are all free now
  * (a broker takes its client port and the ones after it). Chosen at random in
- * 20000..59999, so parallel test runs rarely meet.
+ * 20000..31999, below Linux's ephemeral range (32768..60999), where any outgoing
+ * connection may take a port between the check and the broker's bind; random
+ * so that parallel test runs rarely meet.
  */
 export function freePortBlock(size: number): number {
   for (let attempt = 0; attempt < 200; attempt++) {
-    const first = 20_000 + Math.floor(Math.random() * 40_000);
+    const first = 20_000 + Math.floor(Math.random() * 12_000);
     let free = true;
     for (let port = first; port < first + size && free; port++) free = isPortFree(port);
     if (free) return first;
