@@ -60,9 +60,9 @@ const seed = () => seedInput({ values: 100_000, perCommit: 10, chunkCount: kills
 const orders = (partitions = 1) =>
   groupbyInput({ orders: 100_000, perCommit: 20, chunkCount: kills, partitions });
 
-/** Runs `fn` with a broker of its own on `port`, removed afterwards. */
-async function withBroker(port: number, fn: (broker: OwnBroker) => Promise<void>): Promise<void> {
-  const broker = await OwnBroker.start(port);
+/** Runs `fn` with a broker of its own on free ports, removed afterwards. */
+async function withBroker(fn: (broker: OwnBroker) => Promise<void>): Promise<void> {
+  const broker = await OwnBroker.start();
   try {
     await fn(broker);
   } finally {
@@ -76,7 +76,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: () =>
-    withBroker(29300, async (broker) => {
+    withBroker(async (broker) => {
       const inputs = { seed: seed(), groupby: orders() };
       const [sums, totals] = await Promise.all([
         crashRun(broker, { kind: "seed", input: inputs.seed, exactlyOnce: false }),
@@ -96,7 +96,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: () =>
-    withBroker(29310, async (broker) => {
+    withBroker(async (broker) => {
       const input = orders(3);
       const records = await crashRun(broker, {
         kind: "groupby",
@@ -119,7 +119,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: () =>
-    withBroker(29320, async (broker) => {
+    withBroker(async (broker) => {
       const inputs = { seed: seed(), groupby: orders() };
       const [sums, totals] = await Promise.all([
         crashRun(broker, { kind: "seed", input: inputs.seed, exactlyOnce: true }),

@@ -43,11 +43,7 @@ async function ownRun(broker: OwnBroker, exactlyOnce: boolean): Promise<Pipeline
 }
 
 for (
-  const [mode, exactlyOnce, port] of [["at-least-once", false, 29330], [
-    "exactly-once",
-    true,
-    29340,
-  ]] as const
+  const [mode, exactlyOnce] of [["at-least-once", false], ["exactly-once", true]] as const
 ) {
   Deno.test({
     name:
@@ -55,7 +51,7 @@ for (
     sanitizeOps: false,
     sanitizeResources: false,
     fn: async () => {
-      const broker = await OwnBroker.start(port);
+      const broker = await OwnBroker.start();
       try {
         const run = await ownRun(broker, exactlyOnce);
         const input = seedInput({ values: 30_000, perCommit: 10, chunkCount: 2 });
@@ -113,7 +109,7 @@ for (
     sanitizeOps: false,
     sanitizeResources: false,
     fn: async () => {
-      const broker = await OwnBroker.start(port + 5);
+      const broker = await OwnBroker.start();
       try {
         const run = await ownRun(broker, exactlyOnce);
         const input = seedInput({ values: 30_000, perCommit: 10, chunkCount: 5 });

@@ -15,16 +15,29 @@ import { createKafkajsClient, oauthBearerToken } from "../../connectors/kafka/ka
 import type { LogFields, Logger } from "../../connectors/types.ts";
 import { Collector, text } from "../connectors/kafka/_support.ts";
 import { uniqueTopic } from "../support/kafka.ts";
+import { freePortBlock } from "../support/ports.ts";
 
 const script = new URL("../../scripts/kafka.sh", import.meta.url).pathname;
-/** The OAUTHBEARER broker's plaintext port; the OAUTHBEARER listener is this + 7. */
-const oauthPort = Number(Deno.env.get("RIVULET_OAUTH_KAFKA_PORT") ?? "29192");
+const givenPort = Deno.env.get("RIVULET_OAUTH_KAFKA_PORT");
+/**
+ * The OAUTHBEARER broker's plaintext port (RIVULET_OAUTH_KAFKA_PORT, else the
+ * first of eight free ports); the OAUTHBEARER listener is this + 7.
+ */
+const oauthPort = givenPort === undefined ? freePortBlock(8) : Number(givenPort);
+/** A broker on ports chosen here lives in a temporary folder, not in .kafka/<port>. */
+const home: string | undefined = givenPort === undefined
+  ? Deno.makeTempDirSync({ prefix: "rivulet-oauth-kafka-" })
+  : undefined;
 const listener = `127.0.0.1:${oauthPort + 7}`;
 
 async function kafkaSh(command: string): Promise<string> {
   const output = await new Deno.Command("bash", {
     args: [script, command],
-    env: { KAFKA_PORT: String(oauthPort), KAFKA_OAUTH: "1" },
+    env: {
+      KAFKA_PORT: String(oauthPort),
+      KAFKA_OAUTH: "1",
+      ...(home === undefined ? {} : { KAFKA_HOME_DIR: home }),
+    },
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -210,5 +223,6 @@ Deno.test({
   sanitizeResources: false,
   fn: async () => {
     if (started) await kafkaSh("stop");
+    if (home !== undefined) await Deno.remove(home, { recursive: true });
   },
 });
