@@ -153,7 +153,10 @@ export async function explainConnectionFailure(
       } here) and the port`;
     return explained("tls_mismatch", true, message);
   }
-  if (/Closed connection|ECONNRESET|socket hang up|Connection closed/i.test(text)) {
+  // "Broker requires TLS": @platformatic/kafka's words when a TLS listener answers plaintext.
+  if (
+    /Closed connection|ECONNRESET|socket hang up|Connection closed|Broker requires TLS/i.test(text)
+  ) {
     const first = options.firstConnection ?? true;
     const expected = config.tls === undefined
       ? " the listener may expect TLS (security.protocol ssl or sasl_ssl)" +
