@@ -264,14 +264,19 @@ class PlatformaticGroupConsumer implements GroupConsumer {
       rebalanceTimeout: Math.max(60_000, config.sessionTimeoutMs ?? 30_000),
       heartbeatInterval: config.heartbeatIntervalMs ?? 3_000,
     };
-    this.#consumer = new PlatformaticConsumer({
-      ...baseOptions(config),
-      groupId: options.groupId,
-      autocommit: false,
-      isolationLevel: this.#isolation,
-      maxWaitTime: fetchWaitMs,
-      ...group,
-    });
+    try {
+      this.#consumer = new PlatformaticConsumer({
+        ...baseOptions(config),
+        groupId: options.groupId,
+        autocommit: false,
+        isolationLevel: this.#isolation,
+        maxWaitTime: fetchWaitMs,
+        ...group,
+      });
+    } catch (error) {
+      // The library validates its options here (a group id with white space, for one).
+      throw clientError(`consumer of group ${JSON.stringify(options.groupId)}`, error, secrets);
+    }
     // Without a listener an 'error' event would throw; a failed rejoin ends up here.
     this.#consumer.on("error", (error: Error) => this.#groupFailed(error));
   }

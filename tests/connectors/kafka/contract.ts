@@ -179,7 +179,7 @@ export function clientContract(
       name: `${name} client: ${title}`,
       fn: () => fn(factory(options.config())),
     });
-  const group = () => unique(`contract-${name}`);
+  const group = () => unique(`contract-${name.replace(/\W+/g, "-")}`);
 
   test("admin: a created topic has leaders, is listed, and its offsets follow production", async (client) => {
     const topic = await createTopic(client, "contract-admin", 3);
