@@ -14,6 +14,7 @@
  *
  * @module
  */
+import "./_env_guard.ts";
 import { Buffer } from "node:buffer";
 import {
   Admin as PlatformaticAdmin,
@@ -22,6 +23,7 @@ import {
   Producer as PlatformaticProducer,
   type ProducerOptions as PlatformaticProducerOptions,
 } from "@platformatic/kafka";
+import "./_env_restore.ts";
 import type { ConnectionOptions as TlsConnectionOptions } from "node:tls";
 import type { ClientConfig } from "../config.ts";
 import type { Logger, Position, SourceMessage } from "../../types.ts";
@@ -499,6 +501,9 @@ class PlatformaticGroupConsumer implements GroupConsumer {
       try {
         return await consumer.fetch({
           node,
+          // The stream's own connections: a fetch waiting on the broker holds
+          // up neither heartbeats nor commits, and disconnect() can cut it.
+          ...(this.#stream === undefined ? {} : { connectionPool: this.#stream.connections }),
           maxWaitTime: fetchWaitMs,
           minBytes: 1,
           maxBytes: 10 * 1_048_576,
@@ -602,8 +607,12 @@ class PlatformaticGroupConsumer implements GroupConsumer {
     this.#unpark();
     this.#wake?.();
     await guarded("consumer disconnection", this.#secrets, async () => {
+      // A fetch in flight waits up to a second on an idle partition, and a
+      // closing connection waits for its answer: cut the fetch connections.
+      for (const [, connection] of this.#stream?.connections ?? []) {
+        connection.socket?.destroy();
+      }
       await this.#stream?.close();
-      // force: the fetch in flight (up to a second on an idle partition) is not waited for.
       await this.#consumer.close(true);
     });
     await this.#running?.catch(() => {});
