@@ -752,16 +752,43 @@ class PlatformaticTransactionalProducer implements TransactionalProducer {
       transactionalId: options.transactionalId,
       idempotent: true,
       acks: -1,
-      ...(options.transactionTimeoutMs === undefined
-        ? {}
-        : { transactionTimeout: options.transactionTimeoutMs }),
+      // The library has no transaction timeout of its own: InitProducerId
+      // sends its request timeout (`timeout`, 5 s by default) as the
+      // transaction timeout, and a broker aborts and fences a transaction open
+      // longer than that (seen under load: "a newer producer ... fences the
+      // current one" at the next begin). So the request timeout is the
+      // transaction timeout here, kafkajs' default of 60 s unless told.
+      timeout: options.transactionTimeoutMs ?? 60_000,
     }));
   }
 
+  /**
+   * Registers the transactional id with its coordinator (InitProducerId), as
+   * kafkajs' connect does: this fences any earlier producer with the same id
+   * and settles its open transaction, so committed offsets read afterwards
+   * are final. The library does that only at the first transaction, so one is
+   * begun and cancelled here (nothing was added to it: the broker never knew it).
+   */
   connect(): Promise<void> {
     return guarded("transactional producer connection", this.#secrets, async () => {
-      await this.#producer.metadata({ topics: [] });
+      const transaction = await this.#beginTransaction();
+      await transaction.cancel();
     });
+  }
+
+  #beginTransaction() {
+    // A new producer session is asked for with producer id and epoch -1: the
+    // library would send 0 and 0, which a broker that knows the transactional
+    // id answers with PRODUCER_FENCED ("There is a newer producer"), so a
+    // restarted pipeline could never write again.
+    return this.#producer.beginTransaction({ producerId: -1n, producerEpoch: -1 }).catch(
+      async (error: unknown) => {
+        // A failed start leaves the library's transaction in place, and every
+        // later start would fail with "There is already an active transaction".
+        await this.#producer.transaction?.cancel().catch(() => {});
+        throw error;
+      },
+    );
   }
 
   async begin(): Promise<Transaction> {
@@ -769,7 +796,7 @@ class PlatformaticTransactionalProducer implements TransactionalProducer {
     const transaction = await guarded(
       "transaction start",
       secrets,
-      () => this.#producer.beginTransaction(),
+      () => this.#beginTransaction(),
     );
     return {
       send: async (batches) => {

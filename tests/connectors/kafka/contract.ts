@@ -450,6 +450,45 @@ export function clientContract(
     assert.deepEqual(uncommittedReader.values(), ["c1", "c2", "x1", "c3"]);
   });
 
+  test("a restarted transactional producer fences the old one and settles its open transaction", async (client) => {
+    const topic = await createTopic(client, "contract-fence");
+    const transactionalId = unique("contract-fence");
+    const old = client.transactionalProducer({ transactionalId });
+    await old.connect();
+    const restarted = client.transactionalProducer({ transactionalId });
+    try {
+      await (async () => {
+        const first = await old.begin();
+        await first.send([{ topic, records: [{ key: null, value: "old-committed" }] }]);
+        await first.commit();
+      })();
+      const open = await old.begin();
+      await open.send([{ topic, records: [{ key: null, value: "old-open" }] }]);
+      // Connecting with the same id fences the old producer and aborts its open transaction.
+      await restarted.connect();
+      for (const round of [1, 2]) {
+        const transaction = await restarted.begin();
+        await transaction.send([{ topic, records: [{ key: null, value: `new-${round}` }] }]);
+        await transaction.commit();
+      }
+      await assert.rejects(open.commit(), (error: unknown) => {
+        assert.ok(error instanceof KafkaClientError, String(error));
+        assert.equal(error.retriable, false, error.message);
+        return true;
+      });
+    } finally {
+      await old.disconnect().catch(() => {});
+      await restarted.disconnect();
+    }
+    await using reader = await new Member(client, {
+      groupId: group(),
+      topics: [topic],
+      autoOffsetReset: "earliest",
+    }).start();
+    await reader.waitFor(3);
+    assert.deepEqual(reader.values(), ["old-committed", "new-1", "new-2"]);
+  });
+
   test("read_committed: records of an open transaction wait for its commit", async (client) => {
     const topic = await createTopic(client, "contract-isolation");
     await produce(client, topic, ["plain-1"]);
