@@ -34,6 +34,7 @@ import { Graph, type InputTable, type Table, UserFunctionError } from "../engine
 import type { InputIssue } from "../engine/errors.ts";
 import type { Row, Time } from "../engine/types.ts";
 import type { Format, FormatOptions } from "../formats/format.ts";
+import type { CompiledColumn } from "../formats/schema.ts";
 import {
   type DeadLetterSink,
   type ErrorPolicy,
@@ -82,6 +83,12 @@ export interface ReadOptions {
   readonly errorPolicy?: ErrorPolicy;
   /** Required by the `dead-letter` policy. */
   readonly deadLetter?: DeadLetterSink;
+  /** Typed columns (see formats/schema.ts): values converted when read. */
+  readonly schema?: readonly CompiledColumn[];
+  /** The Kafka key is the row id; a tombstone deletes its row. */
+  readonly keyAsRowId?: boolean;
+  /** Columns decoded from the message key with the source's format. */
+  readonly keyColumns?: readonly string[];
 }
 
 /** Options of {@linkcode Pipeline}. */
@@ -170,6 +177,16 @@ interface OutputEntry {
   readonly sink: Sink<Row>;
 }
 
+/**
+ * Something the pipeline's sources and sinks share (a Kafka client of one
+ * settings object): opened before the first of them starts, closed once
+ * after they are all closed.
+ */
+export interface SharedResource {
+  open(): Promise<void>;
+  close(): Promise<void>;
+}
+
 const noCounters: ReaderCounters = { messages: 0, rows: 0, badInput: 0, deadLettered: 0 };
 
 /**
@@ -192,6 +209,7 @@ export class Pipeline {
   readonly #logger: Logger;
   readonly #sources: SourceEntry[] = [];
   readonly #outputs: OutputEntry[] = [];
+  readonly #shared: SharedResource[] = [];
   #running = false;
   #stopping = false;
   #failure: unknown = undefined;
@@ -218,6 +236,8 @@ export class Pipeline {
   #journal: ApplyJournal | undefined;
   /** After a restart, the batches to apply first, in the order the journal recorded. */
   #replay: JournalEntry[] = [];
+  /** Set when a checkpoint's sources were saved in another order: saved index to current index. */
+  #savedOrder: number[] | undefined;
   /** Closed batches waiting for their turn in `#replay`, per source and partition, in order. */
   readonly #held = new Map<string, { entry: SourceEntry; batch: ClosedBatch }[]>();
 
@@ -236,7 +256,7 @@ export class Pipeline {
     }
     const input = this.graph.input<Row>({
       name: options.source.name,
-      keyed: options.primaryKey !== undefined,
+      keyed: options.primaryKey !== undefined || options.keyAsRowId === true,
     });
     this.#sources.push({
       options,
@@ -328,6 +348,14 @@ export class Pipeline {
     return stats;
   }
 
+  /**
+   * Adds a resource the sources and sinks share: {@linkcode Pipeline.run}
+   * opens it before it starts them and closes it after it closed them.
+   */
+  share(resource: SharedResource): void {
+    if (!this.#shared.includes(resource)) this.#shared.push(resource);
+  }
+
   /** Asks a running pipeline to stop gracefully; `run` then resolves. */
   stop(): void {
     this.#stopping = true;
@@ -350,14 +378,32 @@ export class Pipeline {
     const maxPending = options.maxPendingCommits ?? 1_000;
     const timers: ReturnType<typeof setInterval>[] = [];
     try {
+      await Promise.all(this.#shared.map((resource) => resource.open()));
       const checkpoint = options.exactlyOnce
         ? await this.#restoreExactlyOnce(options)
         : await this.#restore(options.stateDir, await this.#loadCheckpoint(options.stateDir));
       if (options.stateDir !== undefined && this.#exactlyOnce === undefined) {
+        // The journal's lines name sources by their index when they were written.
+        const saved = this.#savedOrder ?? this.#sources.map((_, i) => i);
         const { journal, replay } = ApplyJournal.open(
           options.stateDir,
-          this.#sources.map((_, i) => checkpoint?.sources[i]?.positions ?? []),
+          saved.map((index) => checkpoint?.sources[index]?.positions ?? []),
         );
+        if (this.#savedOrder !== undefined) {
+          if (replay.length > 0) {
+            journal.close();
+            throw new Error(
+              `The sources of the pipeline were reordered since it last stopped without a clean ` +
+                `shutdown (state in "${options.stateDir}"): run it once more in the old order ` +
+                `(${
+                  this.#savedOrder.map((i) => JSON.stringify(this.#sources[i].options.source.name))
+                    .join(", ")
+                }) ` +
+                `and stop it cleanly, then reorder`,
+            );
+          }
+          journal.compact([]);
+        }
         this.#journal = journal;
         this.#replay = replay;
       }
@@ -380,7 +426,12 @@ export class Pipeline {
       }
       const finished = Promise.all(this.#sources.map((s) => s.options.source.finished));
       finished.then(() => {
-        if (options.stopWhenFinished ?? true) this.stop();
+        if (!(options.stopWhenFinished ?? true)) return;
+        // A bounded read (files, Kafka's untilEnd) ends with what interval mode holds applied.
+        for (const entry of this.#sources) {
+          if (entry.options.commitMode?.kind === "interval") this.#closeInterval(entry);
+        }
+        this.stop();
       }, (error) => this.#fail(error));
       while (!this.#stopping && this.#failure === undefined) {
         await new Promise<void>((resolve) => (this.#wake = resolve));
@@ -397,9 +448,39 @@ export class Pipeline {
     return this.stats();
   }
 
-  #loadCheckpoint(stateDir: string | undefined): Promise<Checkpoint | undefined> {
+  async #loadCheckpoint(stateDir: string | undefined): Promise<Checkpoint | undefined> {
     this.#store = stateDir === undefined ? undefined : new CheckpointStore(stateDir);
-    return this.#store?.load() ?? Promise.resolve(undefined);
+    const checkpoint = await this.#store?.load();
+    return checkpoint === undefined ? undefined : this.#alignByName(checkpoint);
+  }
+
+  /**
+   * Matches a checkpoint's sources to the pipeline's by name, so that
+   * reordering the sources of a script keeps each one's state. Applies when
+   * the names are unique and the same on both sides; otherwise the
+   * checkpoint is taken in order, as saved.
+   */
+  #alignByName(checkpoint: Checkpoint): Checkpoint {
+    const names = this.#sources.map((entry) => entry.options.source.name);
+    const saved = checkpoint.sources.map((source) => source.name);
+    const unique = (list: readonly string[]) => new Set(list).size === list.length;
+    if (
+      saved.length !== names.length || !unique(names) || !unique(saved) ||
+      !names.every((name) => saved.includes(name))
+    ) {
+      return checkpoint;
+    }
+    const order = names.map((name) => saved.indexOf(name));
+    if (order.every((from, to) => from === to)) return checkpoint;
+    this.#logger.info(
+      "Sources were reordered since the checkpoint; their state follows their names",
+      {
+        order: names.join(","),
+      },
+    );
+    // savedOrder[i]: the index in the new order of the source that was i-th when saved.
+    this.#savedOrder = saved.map((name) => names.indexOf(name));
+    return { ...checkpoint, sources: order.map((from) => checkpoint.sources[from]) };
   }
 
   /**
@@ -514,6 +595,9 @@ export class Pipeline {
         primaryKey: options.primaryKey,
         withMetadata: options.withMetadata,
         diffColumn: options.diffColumn,
+        schema: options.schema,
+        keyAsRowId: options.keyAsRowId,
+        keyColumns: options.keyColumns,
         errorPolicy: options.errorPolicy ?? "stop",
         deadLetter: options.deadLetter,
         logger: this.#logger,
@@ -908,6 +992,7 @@ export class Pipeline {
       ...this.#sources.map((s) => s.options.source.close?.()),
       ...this.#sources.map((s) => s.options.deadLetter?.close()),
     ]);
+    await Promise.allSettled(this.#shared.map((resource) => resource.close()));
   }
 }
 

@@ -23,12 +23,14 @@ import * as rw from "../../mod.ts";
 import { translateSettings } from "../../connectors/kafka/settings.ts";
 import { KafkaSource } from "../../connectors/kafka/source.ts";
 import { KafkaSink } from "../../connectors/kafka/sink.ts";
+import {
+  createKafkaClient,
+  deferredKafkaClient,
+  resolveKafkaClientName,
+} from "../../connectors/kafka/clients.ts";
 import type { Batch, Row } from "../../engine/types.ts";
 import type { Sink } from "../../connectors/types.ts";
-import type { KafkaClient } from "../../connectors/kafka/client.ts";
 import type { ClientConfig } from "../../connectors/kafka/config.ts";
-import { createKafkajsClient } from "../../connectors/kafka/kafkajs.ts";
-import { createPlatformaticClient } from "../../connectors/kafka/platformatic/client.ts";
 
 /** The Kafka client a run measures. */
 export type BenchClient = "kafkajs" | "platformatic";
@@ -62,7 +64,7 @@ export type RunSpec =
     | { readonly kind: "serve"; readonly topic: string; readonly outTopic: string }
   );
 
-// The consumer options rivulet's kafkajs client uses (connectors/kafka/kafkajs.ts):
+// The consumer options rivulet's kafkajs client uses (connectors/kafka/kafkajs/client.ts):
 // the ceiling fetches exactly as rivulet does.
 const consumerOptions = { allowAutoTopicCreation: false, maxWaitTimeInMs: 1_000 };
 
@@ -183,11 +185,6 @@ function benchBroker(): string {
   return Deno.env.get("RIVULET_BENCH_BROKER") ?? "127.0.0.1:9092";
 }
 
-/** rivulet's client of the spec's library, for the benchmark broker. */
-function benchClient(name: BenchClient | undefined, config: ClientConfig): KafkaClient {
-  return name === "platformatic" ? createPlatformaticClient(config) : createKafkajsClient(config);
-}
-
 function benchConfig(): ClientConfig {
   return translateSettings({
     "bootstrap.servers": benchBroker(),
@@ -199,7 +196,8 @@ function benchConfig(): ClientConfig {
 /** The ceiling of rivulet's adapter of a client: its group consumer, counting handed-over batches. */
 async function adapterConsume(spec: Extract<RunSpec, { kind: "adapter-consume" }>) {
   const config = benchConfig();
-  const consumer = benchClient(spec.client, config).consumer({
+  const client = await createKafkaClient(spec.client ?? resolveKafkaClientName(), config);
+  const consumer = client.consumer({
     groupId: config.groupId!,
     topics: [spec.topic],
     autoOffsetReset: "earliest",
@@ -219,6 +217,7 @@ async function adapterConsume(spec: Extract<RunSpec, { kind: "adapter-consume" }
   });
   const endedAt = await finished;
   await consumer.disconnect();
+  await client.close();
   return { messages: seen, seconds: (endedAt - joinedAt) / 1000 };
 }
 
@@ -279,9 +278,15 @@ function buildPipeline(
 ): PipelineParts {
   const pipeline = new rw.Pipeline();
   const config = benchConfig();
-  const client = benchClient(spec.client, config);
   let join!: (at: number) => void;
   const joined = new Promise<number>((resolve) => (join = resolve));
+  // One client for the source and the sink, as kafka.read / kafka.write share one per settings.
+  const client = deferredKafkaClient(
+    () => spec.client ?? resolveKafkaClientName(),
+    config,
+    pipeline.logger,
+  );
+  pipeline.share(client);
   const source = new KafkaSource({
     config,
     client,

@@ -77,17 +77,40 @@ export function createPlatformaticClient(
   const secrets = secretsOf(config);
   const groupProtocol = options.groupProtocol ?? config.groupProtocol ?? "classic";
   const failFast = firstConnectionCheck(config, secrets);
+  // Parts connected and not yet disconnected: close() disconnects what their owners left open.
+  const live = new Set<{ disconnect(): Promise<void> }>();
+  const tracked = <Part extends { connect(): Promise<void>; disconnect(): Promise<void> }>(
+    part: Part,
+  ): Part => {
+    const connect = part.connect.bind(part);
+    const disconnect = part.disconnect.bind(part);
+    return Object.assign(part, {
+      connect: async () => {
+        live.add(part);
+        await failFast();
+        await connect();
+      },
+      disconnect: async () => {
+        live.delete(part);
+        await disconnect();
+      },
+    });
+  };
   return {
     consumer: (consumerOptions) =>
-      failingFast(
+      tracked(
         new PlatformaticGroupConsumer(config, consumerOptions, groupProtocol, secrets, logger),
-        failFast,
       ),
     producer: (producerOptions) =>
-      failingFast(new PlatformaticProducerClient(config, producerOptions, secrets), failFast),
+      tracked(new PlatformaticProducerClient(config, producerOptions, secrets)),
     transactionalProducer: (txOptions) =>
-      failingFast(new PlatformaticTransactionalProducer(config, txOptions, secrets), failFast),
-    admin: () => failingFast(new PlatformaticAdminClient(config, secrets), failFast),
+      tracked(new PlatformaticTransactionalProducer(config, txOptions, secrets)),
+    admin: () => tracked(new PlatformaticAdminClient(config, secrets)),
+    close: async () => {
+      const left = [...live];
+      live.clear();
+      await Promise.allSettled(left.map((part) => part.disconnect()));
+    },
   };
 }
 
@@ -128,20 +151,6 @@ function firstConnectionCheck(config: ClientConfig, secrets: readonly string[]) 
     }
     if (connected === check) connected = undefined;
   };
-}
-
-/** The part, whose connect() first passes the client's first-connection check. */
-function failingFast<Part extends { connect(): Promise<void> }>(
-  part: Part,
-  check: () => Promise<void>,
-): Part {
-  const connect = part.connect.bind(part);
-  return Object.assign(part, {
-    connect: async () => {
-      await check();
-      await connect();
-    },
-  });
 }
 
 /** The library's connection options for rivulet's client configuration (exported for tests). */

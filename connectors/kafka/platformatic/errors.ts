@@ -10,15 +10,19 @@
  *
  * @module
  */
+import type { KafkaErrorClassification, KafkaErrorKind } from "../client.ts";
 import { KafkaClientError } from "../client.ts";
+import {
+  kindOfText,
+  neverRetriable,
+  scrubSecrets,
+  settingFor,
+  strongerKind,
+} from "../error_classification.ts";
 
 /** Replaces every secret in a text (a broker's message could echo one). */
 export function scrub(text: string, secrets: readonly string[]): string {
-  let result = text;
-  for (const secret of secrets) {
-    if (secret !== "") result = result.split(secret).join("***");
-  }
-  return result;
+  return scrubSecrets(text, secrets, "***");
 }
 
 interface PlatformaticErrorShape {
@@ -127,10 +131,67 @@ export function errorWords(error: unknown): string {
   return words.join(" ");
 }
 
+/** What the library's own words and error codes say (the neutral words are read elsewhere). */
+function platformaticKind(error: unknown, text: string): KafkaErrorKind {
+  const ids = apiIds(error);
+  if (ids.includes("UNSUPPORTED_SASL_MECHANISM")) return "sasl_mechanism";
+  if (ids.includes("SASL_AUTHENTICATION_FAILED")) return "authentication";
+  if (ids.some((id) => id.endsWith("_AUTHORIZATION_FAILED"))) return "authorization";
+  if (ids.includes("MESSAGE_TOO_LARGE") || ids.includes("RECORD_LIST_TOO_LARGE")) {
+    return "too_large";
+  }
+  // A TLS listener answered a plaintext client: the library recognises the TLS
+  // record. kafkajs only sees the connection closed; the explanation is the same.
+  if (/Broker requires TLS/i.test(text)) return "connection_closed";
+  if (/TLS handshake failed/i.test(text)) return "tls_mismatch";
+  // The broker closed the connection before offering mechanisms (a SASL client
+  // on a TLS port): the closed connection explains it, not the mechanism.
+  if (/Cannot find a suitable SASL mechanism/i.test(text)) {
+    return /Connection closed/i.test(text) ? "connection_closed" : "sasl_mechanism";
+  }
+  if (
+    nestedErrors(error).some((e) => e.code === "PLT_KFK_AUTHENTICATION") ||
+    /SASL authentication failed/i.test(text)
+  ) {
+    return "authentication";
+  }
+  if (/Connection to .* timed out/i.test(text)) return "unreachable";
+  return "unknown";
+}
+
+/**
+ * Classifies a @platformatic/kafka error: its kind (from the library's words
+ * and protocol error codes, then the neutral words of the protocol, broker,
+ * socket and TLS layers), the setting to check, the library's words as the
+ * reason, and whether the call may be retried.
+ */
+export function classifyPlatformaticError(
+  error: unknown,
+  secrets: readonly string[],
+): KafkaErrorClassification {
+  const words = errorWords(error);
+  const codes = nestedErrors(error).flatMap((e) =>
+    [e.code, e.apiId].filter((c): c is string => typeof c === "string")
+  );
+  const text = scrub([words, ...codes].join(" | "), secrets);
+  const neutral = kindOfText(text);
+  const kind = strongerKind(platformaticKind(error, text), neutral.kind);
+  const setting = settingFor(kind);
+  return {
+    kind,
+    retriable: !neverRetriable.has(kind) && isRetriable(error),
+    reason: scrub(words || String(error), secrets),
+    ...(setting === undefined ? {} : { setting }),
+    ...(kind === "client_certificate_rejected" && neutral.alert !== undefined
+      ? { alert: neutral.alert }
+      : {}),
+  };
+}
+
 /**
  * Turns a @platformatic/kafka error into a {@linkcode KafkaClientError} with a
- * scrubbed message naming what failed. The cause stays attached so that
- * `connection_failure.ts` can read the nested words.
+ * scrubbed message naming what failed and the neutral classification that
+ * `connection_failure.ts` explains, the same for every client.
  */
 export function clientError(
   what: string,
@@ -139,9 +200,9 @@ export function clientError(
 ): KafkaClientError {
   if (error instanceof KafkaClientError) return error;
   const cause = error instanceof Error ? error : new Error(String(error));
-  const message = scrub(errorWords(cause) || cause.name, secrets);
-  return new KafkaClientError(`Kafka ${what} failed: ${message}`, {
-    retriable: isRetriable(cause),
+  const classification = classifyPlatformaticError(cause, secrets);
+  return new KafkaClientError(`Kafka ${what} failed: ${classification.reason}`, {
+    ...classification,
     cause,
   });
 }

@@ -3,7 +3,7 @@
  * (KAFKA_PORT) and, for the security failures, the secure broker of
  * tests/security (RIVULET_SECURE_KAFKA_PORT).
  */
-import { createKafkajsClient } from "../../../connectors/kafka/kafkajs.ts";
+import { createKafkajsClient } from "../../../connectors/kafka/kafkajs/client.ts";
 import { createPlatformaticClient } from "../../../connectors/kafka/platformatic/client.ts";
 import { clientContract } from "./contract.ts";
 import { testConfig } from "./_support.ts";
