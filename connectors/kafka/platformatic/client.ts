@@ -947,6 +947,37 @@ class PlatformaticAdminClient implements Admin {
     );
   }
 
+  async offsetsForTimes(topic: string, timestampMs: number): Promise<readonly Position[]> {
+    return await guarded(
+      `offset lookup by time of topic ${JSON.stringify(topic)}`,
+      this.#secrets,
+      async () => {
+        const metadata = await this.#admin.metadata({ topics: [topic] });
+        const count = metadata.topics.get(topic)?.partitionsCount ?? 0;
+        const at = (timestamp: bigint) =>
+          this.#admin.listOffsets({
+            topics: [{
+              name: topic,
+              partitions: Array.from({ length: count }, (_, partitionIndex) => ({
+                partitionIndex,
+                timestamp,
+              })),
+            }],
+          });
+        const [byTime, high] = await Promise.all([at(BigInt(timestampMs)), at(-1n)]);
+        const ends = new Map(
+          high.flatMap((t) => t.partitions).map((p) => [p.partitionIndex, p.offset]),
+        );
+        // No record at or after the time: the partition's end.
+        return byTime.flatMap((t) => t.partitions).map((p) => ({
+          topic,
+          partition: p.partitionIndex,
+          offset: String(p.offset >= 0n ? p.offset : ends.get(p.partitionIndex) ?? 0n),
+        })).sort((a, b) => a.partition - b.partition);
+      },
+    );
+  }
+
   async groupPositions(groupId: string, topics: readonly string[]): Promise<readonly Position[]> {
     const groups = await guarded(
       `offset lookup of group ${JSON.stringify(groupId)}`,

@@ -197,6 +197,18 @@ export function clientContract(
     await produce(client, topic, ["a", "b", "c"], 1);
     assert.deepEqual((await offsets()).map((p) => p.high), ["0", "3", "0"]);
     assert.deepEqual(await admin.groupPositions(group(), [topic]), [], "no commits, no positions");
+    if (admin.offsetsForTimes !== undefined) {
+      const byTime = async (timestampMs: number) =>
+        [...await admin.offsetsForTimes!(topic, timestampMs)].sort((a, b) =>
+          a.partition - b.partition
+        ).map((p) => p.offset);
+      assert.deepEqual(await byTime(0), ["0", "0", "0"], "from the start");
+      assert.deepEqual(
+        await byTime(Date.now() + 3_600_000),
+        ["0", "3", "0"],
+        "no record that recent: the end",
+      );
+    }
   });
 
   test("idempotent acks=all production keeps keys, values, headers, partitions and order", async (client) => {
