@@ -12,6 +12,7 @@
  * @module
  */
 import {
+  benchBroker,
   benchKafka,
   groupbyStream,
   nonEmptyCommits,
@@ -128,7 +129,7 @@ async function bareConsumePlatformatic(
   spec: Extract<RunSpec, { kind: "consume" | "consume-produce" }>,
 ): Promise<RunResult> {
   const { Consumer, Producer } = await import("@platformatic/kafka");
-  const connection = { clientId: "rivulet-bench-ceiling", bootstrapBrokers: [benchBroker()] };
+  const connection = { clientId: "rivulet-bench-ceiling", bootstrapBrokers: [benchBroker] };
   const consumer = new Consumer({
     ...connection,
     groupId: `bench-ceiling-${crypto.randomUUID()}`,
@@ -181,13 +182,9 @@ async function bareConsumePlatformatic(
   };
 }
 
-function benchBroker(): string {
-  return Deno.env.get("RIVULET_BENCH_BROKER") ?? "127.0.0.1:9092";
-}
-
 function benchConfig(): ClientConfig {
   return translateSettings({
-    "bootstrap.servers": benchBroker(),
+    "bootstrap.servers": benchBroker,
     "group.id": `bench-rivulet-${crypto.randomUUID()}`,
     "auto.offset.reset": "earliest",
   }).config;
