@@ -46,6 +46,7 @@ import type {
   TransactionalProducerOptions,
 } from "../client.ts";
 import { apiIds, clientError, guarded } from "./errors.ts";
+import { KafkaClientError } from "../client.ts";
 
 /** Options for {@linkcode createPlatformaticClient}. */
 export interface PlatformaticClientOptions {
@@ -167,13 +168,17 @@ export function baseOptions(config: ClientConfig) {
       username: string;
       password: string;
     };
+    timeout?: number;
+    metadataMaxAge?: number;
   } = {
     clientId: config.clientId,
     bootstrapBrokers: [...config.brokers],
     retries: 5,
-    retryDelay: 500,
+    retryDelay: config.retryBackoffMs ?? 500,
   };
   if (config.connectionTimeoutMs !== undefined) options.connectTimeout = config.connectionTimeoutMs;
+  if (config.requestTimeoutMs !== undefined) options.timeout = config.requestTimeoutMs;
+  if (config.metadataMaxAgeMs !== undefined) options.metadataMaxAge = config.metadataMaxAgeMs;
   if (config.tls !== undefined) {
     const tls = config.tls;
     options.tls = {
@@ -184,6 +189,14 @@ export function baseOptions(config: ClientConfig) {
       ...(tls.key === undefined ? {} : { key: tls.key }),
       ...(tls.keyPassword === undefined ? {} : { passphrase: tls.keyPassword }),
     };
+  }
+  if (config.sasl?.mechanism === "oauthbearer") {
+    // Not wired to the library's token provider yet: refused rather than sent as another mechanism.
+    throw new KafkaClientError(
+      "sasl.mechanism OAUTHBEARER is not supported by the platformatic Kafka client yet: " +
+        "use --kafka-client kafkajs",
+      { retriable: false, kind: "sasl_mechanism", setting: "sasl.mechanism" },
+    );
   }
   if (config.sasl !== undefined) {
     const mechanism = config.sasl.mechanism === "plain"
@@ -241,6 +254,12 @@ class PlatformaticGroupConsumer implements GroupConsumer {
   readonly #options: GroupConsumerOptions;
   readonly #secrets: readonly string[];
   readonly #isolation: number;
+  readonly #fetch: {
+    maxWaitTime: number;
+    minBytes: number;
+    maxBytes: number;
+    partitionMaxBytes: number;
+  };
   #stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined;
   #callbacks: ConsumerCallbacks | undefined;
   #assigned = new Map<string, TopicPartition>();
@@ -268,11 +287,18 @@ class PlatformaticGroupConsumer implements GroupConsumer {
   ) {
     this.#options = options;
     this.#secrets = secrets;
-    this.#isolation = options.isolation === "read_uncommitted" ? 0 : 1;
+    this.#isolation = (options.isolation ?? config.isolationLevel) === "read_uncommitted" ? 0 : 1;
+    this.#fetch = {
+      maxWaitTime: config.fetchMaxWaitMs ?? fetchWaitMs,
+      minBytes: config.fetchMinBytes ?? 1,
+      maxBytes: config.fetchMaxBytes ?? 10 * 1_048_576,
+      partitionMaxBytes: config.maxPartitionFetchBytes ?? 1_048_576,
+    };
     const group = groupProtocol === "consumer" ? { groupProtocol: "consumer" as const } : {
       groupProtocol: "classic" as const,
       sessionTimeout: config.sessionTimeoutMs ?? 30_000,
-      rebalanceTimeout: Math.max(60_000, config.sessionTimeoutMs ?? 30_000),
+      rebalanceTimeout: config.rebalanceTimeoutMs ??
+        Math.max(60_000, config.sessionTimeoutMs ?? 30_000),
       heartbeatInterval: config.heartbeatIntervalMs ?? 3_000,
     };
     try {
@@ -513,16 +539,16 @@ class PlatformaticGroupConsumer implements GroupConsumer {
           // The stream's own connections: a fetch waiting on the broker holds
           // up neither heartbeats nor commits, and disconnect() can cut it.
           ...(this.#stream === undefined ? {} : { connectionPool: this.#stream.connections }),
-          maxWaitTime: fetchWaitMs,
-          minBytes: 1,
-          maxBytes: 10 * 1_048_576,
+          maxWaitTime: this.#fetch.maxWaitTime,
+          minBytes: this.#fetch.minBytes,
+          maxBytes: this.#fetch.maxBytes,
           isolationLevel: this.#isolation,
           topics: [...perTopic].map(([topicId, list]) => ({
             topicId,
             partitions: list.map(({ partition, offset }) => ({
               partition,
               fetchOffset: offset,
-              partitionMaxBytes: 1_048_576,
+              partitionMaxBytes: this.#fetch.partitionMaxBytes,
               currentLeaderEpoch: -1,
               lastFetchedEpoch: -1,
             })),
@@ -698,13 +724,17 @@ class PlatformaticProducerClient implements Producer {
   readonly #producer: PlatformaticProducer<Buffer, Buffer, string, Buffer>;
   readonly #secrets: readonly string[];
   readonly #idempotent: boolean;
+  readonly #acks: number;
 
   constructor(config: ClientConfig, options: ProducerOptions = {}, secrets: readonly string[]) {
     this.#secrets = secrets;
-    this.#idempotent = options.idempotent ?? true;
+    const acks = config.acks ?? -1;
+    // Idempotence needs acks=all; the settings translation turns it off otherwise.
+    this.#idempotent = (options.idempotent ?? true) && (config.idempotence ?? true) && acks === -1;
+    this.#acks = acks;
     this.#producer = new PlatformaticProducer(producerOptions(config, {
       idempotent: this.#idempotent,
-      acks: -1,
+      acks,
     }));
   }
 
@@ -720,7 +750,7 @@ class PlatformaticProducerClient implements Producer {
     await guarded(
       "produce request",
       this.#secrets,
-      () => this.#producer.send({ messages, acks: -1, idempotent: this.#idempotent }),
+      () => this.#producer.send({ messages, acks: this.#acks, idempotent: this.#idempotent }),
     );
   }
 
@@ -736,6 +766,7 @@ function producerOptions(
   return {
     ...baseOptions(config),
     autocreateTopics: false,
+    ...(config.compression === undefined ? {} : { compression: config.compression }),
     serializers: {
       headerKey: (name?: string) => name === undefined ? undefined : Buffer.from(name),
     },
