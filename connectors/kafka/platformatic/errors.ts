@@ -63,6 +63,8 @@ const healingApiIds: ReadonlySet<string> = new Set([
   "NETWORK_EXCEPTION",
   "LEADER_NOT_AVAILABLE",
   "NOT_LEADER_OR_FOLLOWER",
+  // A broker that has just restarted answers this until its metadata is loaded.
+  "UNKNOWN_TOPIC_OR_PARTITION",
 ]);
 
 // Failures retrying never heals, whatever else is nested beside them.
@@ -104,6 +106,9 @@ export function isRetriable(error: unknown): boolean {
     // A TLS verification or handshake failure never heals by retrying.
     return false;
   }
+  // The library's own words for a topic its (possibly stale) metadata lacks,
+  // as after a broker restart; Kafka calls that retriable too.
+  if (all.some((e) => /^Unknown topic /.test(String(e.message)))) return true;
   return all.some((e) =>
     e.canRetry === true || e.needsRejoin === true || healingApiIds.has(String(e.apiId)) ||
     e.code === "PLT_KFK_NETWORK" || e.code === "PLT_KFK_TIMEOUT"
