@@ -48,6 +48,13 @@ import {
 import { type Checkpoint, CheckpointStore } from "./checkpoint.ts";
 import { ApplyJournal, type JournalEntry } from "./journal.ts";
 import {
+  checkStateIdentity,
+  recordStateIdentity,
+  StaleStateError,
+  type StateIdentity,
+} from "./state_identity.ts";
+import type { SourceIdentity } from "../connectors/types.ts";
+import {
   isTransactionalSink,
   isTransactionalSource,
   samePositions,
@@ -83,6 +90,8 @@ export interface ReadOptions {
   readonly errorPolicy?: ErrorPolicy;
   /** Required by the `dead-letter` policy. */
   readonly deadLetter?: DeadLetterSink;
+  /** Messages larger than this many bytes (key and value) are bad input (default 1,048,588, Kafka's `message.max.bytes`). */
+  readonly maxMessageBytes?: number;
   /** Typed columns (see formats/schema.ts): values converted when read. */
   readonly schema?: readonly CompiledColumn[];
   /** The Kafka key is the row id; a tombstone deletes its row. */
@@ -125,6 +134,12 @@ export interface RunOptions {
   readonly exactlyOnce?: boolean;
   /** The transactional id of exactly-once mode (default `rivulet-` and the first source's group id). */
   readonly transactionalId?: string;
+  /**
+   * Discards the state saved in `stateDir` and starts as new. Saved state that
+   * no longer fits the input (a topic created again, partitions added) is
+   * otherwise refused with a {@linkcode StaleStateError}.
+   */
+  readonly resetState?: boolean;
 }
 
 /** What a pipeline has done so far. */
@@ -223,6 +238,8 @@ export class Pipeline {
   #wake: () => void = () => {};
   #lastTime: Time = 0;
   #commitsApplied = 0;
+  /** What the sources reported at start (state_identity.ts), saved with each checkpoint. */
+  #identities: (SourceIdentity | undefined)[] = [];
   #changesOut = 0;
   #pendingCommits = 0;
   #maxPendingChanges = 50_000;
@@ -393,6 +410,9 @@ export class Pipeline {
     const timers: ReturnType<typeof setInterval>[] = [];
     try {
       await Promise.all(this.#shared.map((resource) => resource.open()));
+      if (options.resetState && options.stateDir !== undefined) {
+        await discardSavedState(options.stateDir, this.#logger);
+      }
       const checkpoint = options.exactlyOnce
         ? await this.#restoreExactlyOnce(options)
         : await this.#restore(options.stateDir, await this.#loadCheckpoint(options.stateDir));
@@ -550,13 +570,15 @@ export class Pipeline {
         await store.discardPending();
         checkpoint = current;
       } else {
-        throw new Error(
-          `The committed offsets of group ${JSON.stringify(sources[0].groupId)} ` +
-            `(${describePositions(committed.flat())}) match no checkpoint in ${
-              JSON.stringify(stateDir)
-            }: ` +
-            "was the group or the state directory used by another pipeline, or without exactly-once?",
-        );
+        // Exit 2 with the way out (--reset-state), as for any state that does not fit.
+        throw new StaleStateError(stateDir, {
+          reason: "other_pipeline",
+          source: sources[0].name,
+          detail: `the committed offsets of group ${JSON.stringify(sources[0].groupId)} ` +
+            `(${describePositions(committed.flat())}) match no checkpoint: ` +
+            "was the group or the state directory used by another pipeline, or without exactly-once, " +
+            "or was a topic created again?",
+        });
       }
     }
     this.#exactlyOnce = {
@@ -571,11 +593,26 @@ export class Pipeline {
     return this.#restore(stateDir, checkpoint);
   }
 
-  /** Restores the graph, time and decoders of a checkpoint (if any) and makes the readers. */
-  #restore(
+  /**
+   * Restores the graph, time and decoders of a checkpoint (if any) and makes
+   * the readers; refuses a checkpoint that does not fit the input the brokers
+   * hold now (see state_identity.ts).
+   */
+  async #restore(
     stateDir: string | undefined,
     checkpoint: Checkpoint | undefined,
-  ): Checkpoint | undefined {
+  ): Promise<Checkpoint | undefined> {
+    if (stateDir !== undefined) {
+      this.#identities = await Promise.all(this.#sources.map((s) => s.options.source.identity?.()));
+      if (checkpoint !== undefined) {
+        const check = checkStateIdentity({
+          recorded: checkpoint.identity,
+          positions: checkpoint.sources.map((saved) => saved.positions),
+          current: this.#identities,
+        });
+        if (!check.ok) throw new StaleStateError(stateDir, check.refusal);
+      }
+    }
     if (checkpoint !== undefined) {
       if (checkpoint.sources.length !== this.#sources.length) {
         throw new Error(
@@ -616,6 +653,7 @@ export class Pipeline {
         deadLetter: options.deadLetter,
         logger: this.#logger,
         savedDecoders: saved?.decoders as Record<string, unknown> | undefined,
+        maxMessageBytes: options.maxMessageBytes,
       });
     }
     return checkpoint;
@@ -886,16 +924,17 @@ export class Pipeline {
 
   /** The state at this commit boundary: the graph, positions and decoders of what was applied. */
   #captureCheckpoint(): Checkpoint {
-    return {
-      version: 1,
-      time: this.#lastTime,
-      graph: this.graph.snapshot(),
-      sources: this.#sources.map((entry) => ({
-        name: entry.options.source.name,
-        positions: positionsOf(entry.applied),
-        decoders: entry.reader!.saveDecoders(),
-      })),
-    };
+    const sources = this.#sources.map((entry) => ({
+      name: entry.options.source.name,
+      positions: positionsOf(entry.applied),
+      decoders: entry.reader!.saveDecoders(),
+    }));
+    const identity: StateIdentity = recordStateIdentity(
+      this.#identities,
+      sources.map((saved) => saved.name),
+      sources.map((saved) => saved.positions),
+    );
+    return { version: 1, time: this.#lastTime, graph: this.graph.snapshot(), sources, identity };
   }
 
   /** Writes a checkpoint whose outputs are acknowledged, then commits its positions to the sources. */
@@ -1017,6 +1056,15 @@ export class Pipeline {
     ]);
     await Promise.allSettled(this.#shared.map((resource) => resource.close()));
   }
+}
+
+/** `--reset-state`: removes the checkpoints and the apply journal of `stateDir`. */
+async function discardSavedState(stateDir: string, logger: Logger): Promise<void> {
+  const removed = [
+    ...await CheckpointStore.discard(stateDir),
+    ...await ApplyJournal.discard(stateDir),
+  ];
+  logger.info("discarded the saved state (reset)", { stateDir, files: removed.length });
 }
 
 function messageOf(error: unknown): string {
