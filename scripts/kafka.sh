@@ -204,7 +204,7 @@ start() {
     >"$log_dir/stdout.log" 2>&1 </dev/null &
   local broker_pid=$!
   echo "$broker_pid" >"$pid_file"
-  "$root/scripts/deno" run --quiet --allow-net=127.0.0.1 --allow-env \
+  "$root/scripts/deno" run --quiet --allow-net=127.0.0.1 --allow-env --allow-read \
     "$root/scripts/kafka_ready.ts" "127.0.0.1:$port" "$ready_seconds" >&2 &
   local ready_pid=$!
   # Stop waiting as soon as the broker dies: its log says why. The process itself is

@@ -3,12 +3,13 @@
  * pipeline, shared by the source, its dead-letter sink and the sinks given the
  * same object, chosen when the pipeline starts (read/write option, then
  * run()'s option, then `RIVULET_KAFKA_CLIENT`) and closed once when it stops.
- * Nothing here connects: a choice that cannot load fails before any connection.
+ * Nothing here connects: a choice that cannot be made (kafkajs asked for
+ * `group.protocol=consumer`) fails before any connection.
  */
 import assert from "node:assert/strict";
 import * as rw from "../mod.ts";
 import type { SharedResource } from "../runtime/pipeline.ts";
-import { KafkaClientUnavailableError } from "../connectors/kafka/clients.ts";
+import { GroupProtocolUnsupportedError } from "../connectors/kafka/clients.ts";
 
 /** The resources a pipeline is given to share, each with the number of times it was closed. */
 function sharedBy(pipeline: rw.Pipeline): { resource: SharedResource; closed: number }[] {
@@ -28,6 +29,8 @@ function sharedBy(pipeline: rw.Pipeline): { resource: SharedResource; closed: nu
 }
 
 const settings = () => ({ "bootstrap.servers": "127.0.0.1:1", "group.id": "rivulet-wiring" });
+/** Settings kafkajs cannot serve: the choice of kafkajs fails before anything connects. */
+const kip848 = () => ({ ...settings(), "group.protocol": "consumer" });
 
 Deno.test("a pipeline makes one Kafka client per settings object, shared by source, dead letters and sink", () => {
   const pipeline = new rw.Pipeline();
@@ -91,23 +94,23 @@ Deno.test("an unknown client name is refused where the source is declared", () =
 Deno.test("run()'s client choice reaches the pipeline's clients before anything connects, and each closes once", async () => {
   const pipeline = new rw.Pipeline();
   const shared = sharedBy(pipeline);
-  const input = rw.kafka.read(settings(), { topicNames: ["in"], format: "raw", pipeline });
+  const input = rw.kafka.read(kip848(), { topicNames: ["in"], format: "raw", pipeline });
   rw.io.write(input, { pipeline, writable: new WritableStream() });
   await assert.rejects(
-    rw.run({ pipeline, kafkaClient: "platformatic" }),
-    KafkaClientUnavailableError,
+    rw.run({ pipeline, kafkaClient: "kafkajs" }),
+    GroupProtocolUnsupportedError,
   );
   assert.deepEqual(shared.map((s) => s.closed), [1]);
 });
 
 Deno.test("RIVULET_KAFKA_CLIENT chooses the client when no option does", async () => {
   const before = Deno.env.get("RIVULET_KAFKA_CLIENT");
-  Deno.env.set("RIVULET_KAFKA_CLIENT", "platformatic");
+  Deno.env.set("RIVULET_KAFKA_CLIENT", "kafkajs");
   try {
     const pipeline = new rw.Pipeline();
-    const input = rw.kafka.read(settings(), { topicNames: ["in"], format: "raw", pipeline });
+    const input = rw.kafka.read(kip848(), { topicNames: ["in"], format: "raw", pipeline });
     rw.io.write(input, { pipeline, writable: new WritableStream() });
-    await assert.rejects(rw.run({ pipeline }), KafkaClientUnavailableError);
+    await assert.rejects(rw.run({ pipeline }), GroupProtocolUnsupportedError);
   } finally {
     if (before === undefined) Deno.env.delete("RIVULET_KAFKA_CLIENT");
     else Deno.env.set("RIVULET_KAFKA_CLIENT", before);

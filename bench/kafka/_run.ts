@@ -24,33 +24,46 @@ import * as rw from "../../mod.ts";
 import { translateSettings } from "../../connectors/kafka/settings.ts";
 import { KafkaSource } from "../../connectors/kafka/source.ts";
 import { KafkaSink } from "../../connectors/kafka/sink.ts";
-import { deferredKafkaClient, resolveKafkaClientName } from "../../connectors/kafka/clients.ts";
+import {
+  createKafkaClient,
+  deferredKafkaClient,
+  resolveKafkaClientName,
+} from "../../connectors/kafka/clients.ts";
 import type { Batch, Row } from "../../engine/types.ts";
 import type { Sink } from "../../connectors/types.ts";
+import type { ClientConfig } from "../../connectors/kafka/config.ts";
 
-/** What to measure. */
+/** The Kafka client a run measures. */
+export type BenchClient = "kafkajs" | "platformatic";
+
+/** What to measure; `client` is the Kafka client (kafkajs when absent). */
 export type RunSpec =
-  /** A bare kafkajs consumer that counts messages. */
-  | { readonly kind: "consume"; readonly topic: string; readonly messages: number }
-  /** A bare kafkajs consumer that produces one record per message read. */
-  | {
-    readonly kind: "consume-produce";
-    readonly topic: string;
-    readonly outTopic: string;
-    readonly messages: number;
-  }
-  /** rivulet's seed pipeline (csv, parseInt, global sum) or the json group-by with upserts. */
-  | {
-    readonly kind: "seed" | "groupby";
-    readonly topic: string;
-    readonly outTopic: string;
-    readonly messages: number;
-    readonly commitEvery: number;
-    /** The sink's `commitFrequencyInMessages`. */
-    readonly commitFrequency: number;
-  }
-  /** The seed pipeline, run until SIGTERM; prints `ready` once it has joined its group. */
-  | { readonly kind: "serve"; readonly topic: string; readonly outTopic: string };
+  & { readonly client?: BenchClient }
+  & (
+    /** A bare consumer of the client's own API that counts messages. */
+    | { readonly kind: "consume"; readonly topic: string; readonly messages: number }
+    /** rivulet's KafkaClient adapter of the client, counting the batches it hands over. */
+    | { readonly kind: "adapter-consume"; readonly topic: string; readonly messages: number }
+    /** A bare consumer of the client's own API that produces one record per message read. */
+    | {
+      readonly kind: "consume-produce";
+      readonly topic: string;
+      readonly outTopic: string;
+      readonly messages: number;
+    }
+    /** rivulet's seed pipeline (csv, parseInt, global sum) or the json group-by with upserts. */
+    | {
+      readonly kind: "seed" | "groupby";
+      readonly topic: string;
+      readonly outTopic: string;
+      readonly messages: number;
+      readonly commitEvery: number;
+      /** The sink's `commitFrequencyInMessages`. */
+      readonly commitFrequency: number;
+    }
+    /** The seed pipeline, run until SIGTERM; prints `ready` once it has joined its group. */
+    | { readonly kind: "serve"; readonly topic: string; readonly outTopic: string }
+  );
 
 // The consumer options rivulet's kafkajs client uses (connectors/kafka/kafkajs/client.ts):
 // the ceiling fetches exactly as rivulet does.
@@ -104,6 +117,107 @@ async function bareConsume(
   };
 }
 
+/**
+ * The bare @platformatic/kafka ceiling, as a new user would write it: the
+ * library's message stream from the earliest offset, counting messages; with
+ * `consume-produce`, one keyed record per message, sent (acks=all,
+ * idempotent) whenever the stream has nothing more buffered, one request at a
+ * time. The only import of the library outside its adapter: a ceiling must
+ * not go through rivulet.
+ */
+async function bareConsumePlatformatic(
+  spec: Extract<RunSpec, { kind: "consume" | "consume-produce" }>,
+): Promise<RunResult> {
+  const { Consumer, Producer } = await import("@platformatic/kafka");
+  const connection = { clientId: "rivulet-bench-ceiling", bootstrapBrokers: [benchBroker] };
+  const consumer = new Consumer({
+    ...connection,
+    groupId: `bench-ceiling-${crypto.randomUUID()}`,
+    autocommit: false,
+    maxWaitTime: 1_000,
+  });
+  const producer = spec.kind === "consume-produce"
+    ? new Producer({ ...connection, idempotent: true, acks: -1, autocreateTopics: false })
+    : undefined;
+  let joinedAt = 0;
+  consumer.on("consumer:group:join", () => (joinedAt ||= performance.now()));
+  const stream = await consumer.consume({
+    topics: [spec.topic],
+    mode: "earliest",
+    autocommit: false,
+  });
+  joinedAt ||= performance.now();
+  let seen = 0;
+  let written = 0;
+  let pending: { topic: string; key: Uint8Array; value?: Uint8Array; partition: number }[] = [];
+  const flush = async () => {
+    if (producer === undefined || pending.length === 0) return;
+    const messages = pending;
+    pending = [];
+    await producer.send({ messages: messages as never, acks: -1 });
+    written += messages.length;
+  };
+  for await (const message of stream) {
+    seen++;
+    if (producer !== undefined && spec.kind === "consume-produce") {
+      pending.push({
+        topic: spec.outTopic,
+        key: new TextEncoder().encode(String(message.offset)),
+        value: message.value,
+        partition: 0,
+      });
+      if (stream.readableLength === 0 || pending.length >= 10_000) await flush();
+    }
+    if (seen >= spec.messages) break;
+  }
+  await flush();
+  const endedAt = performance.now();
+  await stream.close().catch(() => {});
+  await consumer.close(true);
+  await producer?.close();
+  return {
+    messages: seen,
+    seconds: (endedAt - joinedAt) / 1000,
+    ...(producer === undefined ? {} : { outputRecords: written }),
+  };
+}
+
+function benchConfig(): ClientConfig {
+  return translateSettings({
+    "bootstrap.servers": benchBroker,
+    "group.id": `bench-rivulet-${crypto.randomUUID()}`,
+    "auto.offset.reset": "earliest",
+  }).config;
+}
+
+/** The ceiling of rivulet's adapter of a client: its group consumer, counting handed-over batches. */
+async function adapterConsume(spec: Extract<RunSpec, { kind: "adapter-consume" }>) {
+  const config = benchConfig();
+  const client = await createKafkaClient(spec.client ?? resolveKafkaClientName(), config);
+  const consumer = client.consumer({
+    groupId: config.groupId!,
+    topics: [spec.topic],
+    autoOffsetReset: "earliest",
+  });
+  await consumer.connect();
+  let joinedAt = 0;
+  let seen = 0;
+  let done!: (at: number) => void;
+  const finished = new Promise<number>((resolve) => (done = resolve));
+  await consumer.run({
+    onAssigned: () => void (joinedAt ||= performance.now()),
+    onBatch: (batch) => {
+      seen += batch.messages.length;
+      if (seen >= spec.messages) done(performance.now());
+      return Promise.resolve();
+    },
+  });
+  const endedAt = await finished;
+  await consumer.disconnect();
+  await client.close();
+  return { messages: seen, seconds: (endedAt - joinedAt) / 1000 };
+}
+
 /** A sink that passes everything on and says when the n-th write is acknowledged. */
 class CountingSink implements Sink<Row> {
   readonly name: string;
@@ -151,18 +265,24 @@ interface PipelineParts {
 /** The seed's pipeline or the group-by, built as `kafka.read` / `kafka.write` build them. */
 function buildPipeline(
   kind: "seed" | "groupby",
-  spec: { topic: string; outTopic: string; commitFrequency: number; lingerMs?: number },
+  spec: {
+    topic: string;
+    outTopic: string;
+    commitFrequency: number;
+    lingerMs?: number;
+    client?: BenchClient;
+  },
 ): PipelineParts {
   const pipeline = new rw.Pipeline();
-  const { config } = translateSettings({
-    "bootstrap.servers": benchBroker,
-    "group.id": `bench-rivulet-${crypto.randomUUID()}`,
-    "auto.offset.reset": "earliest",
-  });
+  const config = benchConfig();
   let join!: (at: number) => void;
   const joined = new Promise<number>((resolve) => (join = resolve));
   // One client for the source and the sink, as kafka.read / kafka.write share one per settings.
-  const client = deferredKafkaClient(() => resolveKafkaClientName(), config, pipeline.logger);
+  const client = deferredKafkaClient(
+    () => spec.client ?? resolveKafkaClientName(),
+    config,
+    pipeline.logger,
+  );
   pipeline.share(client);
   const source = new KafkaSource({
     config,
@@ -251,8 +371,12 @@ if (import.meta.main) {
   if (spec.kind === "serve") {
     await serve(spec);
   } else {
-    const result = spec.kind === "consume" || spec.kind === "consume-produce"
-      ? await bareConsume(spec)
+    const result = spec.kind === "adapter-consume"
+      ? await adapterConsume(spec)
+      : spec.kind === "consume" || spec.kind === "consume-produce"
+      ? (spec.client === "platformatic"
+        ? await bareConsumePlatformatic(spec)
+        : await bareConsume(spec))
       : await rivulet(spec);
     console.log(JSON.stringify(result));
   }

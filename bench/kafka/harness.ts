@@ -17,7 +17,11 @@
  * `compare.ts`, installing Pathway into `.cache/` when needed), `--systems
  * pathway,rivulet,consume` (which the comparison runs), `--v8-flags "--a=1 --b"`
  * (rivulet's V8 flags instead of deno.json's, for A/B runs; "" for none),
- * `--json PATH` to keep the figures.
+ * `--json PATH` to keep the figures, `--kafka-client kafkajs,platformatic`
+ * (default both): the clients whose throughput figures are measured, their
+ * runs alternated (run 1 of each client, then run 2 of each, ...) so that a
+ * change in the machine's load falls on all of them alike. Latency, memory and
+ * the Pathway comparison use the first client.
  *
  * rivulet runs with the V8 flags of the `rivulet` task in deno.json (its heap
  * limit), as a user's `deno task rivulet` does.
@@ -36,7 +40,7 @@ import {
   seedStream,
   uniqueTopic,
 } from "./_common.ts";
-import type { RunSpec } from "./_run.ts";
+import type { BenchClient, RunSpec } from "./_run.ts";
 import { compare, compareReport, type System, type SystemRun } from "./compare.ts";
 import type { Message } from "kafkajs";
 
@@ -51,6 +55,7 @@ const { values: args } = parseArgs({
     only: { type: "string", default: "throughput,latency,memory" },
     json: { type: "string" },
     quick: { type: "boolean", default: false },
+    "kafka-client": { type: "string", default: "kafkajs,platformatic" },
     "with-pathway": { type: "boolean", default: false },
     systems: { type: "string", default: "pathway,rivulet,consume" },
     "v8-flags": { type: "string" },
@@ -66,6 +71,14 @@ const memoryMessages = quick ? 200_000 : Number(args["memory-messages"]);
 const latencySeconds = quick ? 3 : Number(args["latency-seconds"]);
 const rate = Number(args.rate);
 const sections = new Set(args.only.split(","));
+const clients: BenchClient[] = args["kafka-client"].split(",").map((name) => {
+  if (name !== "kafkajs" && name !== "platformatic") {
+    throw new Error(
+      `--kafka-client takes kafkajs and/or platformatic, not ${JSON.stringify(name)}`,
+    );
+  }
+  return name;
+});
 if (args["with-pathway"]) sections.add("pathway");
 const runScript = new URL("./_run.ts", import.meta.url).pathname;
 const createdTopics: string[] = [];
@@ -141,27 +154,39 @@ interface Figure {
   readonly outputRecords?: number;
 }
 
-/** Runs a spec `runs` times, each on a fresh output topic; the median rate. */
-async function figure(
-  name: string,
-  spec: (outTopic: string) => RunSpec,
-  against?: string,
-): Promise<Figure> {
-  const rates: number[] = [];
-  let outputRecords: number | undefined;
+/**
+ * One figure per client for the same scenario, the runs alternated between
+ * the clients: run 1 of each, then run 2 of each, ...
+ */
+async function alternated(
+  name: (client: BenchClient) => string,
+  spec: (client: BenchClient, outTopic: string) => RunSpec,
+  against?: (client: BenchClient) => string,
+): Promise<Figure[]> {
+  const rates = new Map<BenchClient, number[]>(clients.map((c) => [c, []]));
+  const outputs = new Map<BenchClient, number | undefined>();
   for (let run = 0; run < runs; run++) {
-    const [outTopic] = await topics("out");
-    const result = await measure(spec(outTopic));
-    rates.push(result.messages / result.seconds);
-    outputRecords = result.outputRecords;
-    log(
-      `${name} run ${run + 1}: ${result.messages} messages in ${result.seconds.toFixed(2)} s = ${
-        Math.round(result.messages / result.seconds)
-      } msg/s` +
-        (result.outputRecords === undefined ? "" : `, ${result.outputRecords} records out`),
-    );
+    for (const client of clients) {
+      const [outTopic] = await topics("out");
+      const result = await measure(spec(client, outTopic));
+      const rate = result.messages / result.seconds;
+      rates.get(client)!.push(rate);
+      outputs.set(client, result.outputRecords);
+      log(
+        `${name(client)} run ${run + 1}: ${result.messages} messages in ${
+          result.seconds.toFixed(2)
+        } s = ${Math.round(rate)} msg/s` +
+          (result.outputRecords === undefined ? "" : `, ${result.outputRecords} records out`),
+      );
+    }
   }
-  return { name, rate: median(rates), rates, against, outputRecords };
+  return clients.map((client) => ({
+    name: name(client),
+    rate: median(rates.get(client)!),
+    rates: rates.get(client)!,
+    against: against?.(client),
+    outputRecords: outputs.get(client),
+  }));
 }
 
 async function throughput(): Promise<Figure[]> {
@@ -183,56 +208,65 @@ async function throughput(): Promise<Figure[]> {
 
   const seed = seedTopics.get(10_000)!;
   const figures: Figure[] = [];
+  const ceiling = (client: BenchClient) => `ceiling: ${client} consume (seed csv topic)`;
+  const groupbyCeiling = (client: BenchClient) =>
+    `ceiling: ${client} consume (group-by json topic)`;
   figures.push(
-    await figure("ceiling: kafkajs consume (seed csv topic)", () => ({
-      kind: "consume",
-      topic: seed,
-      messages,
-    })),
+    ...await alternated(ceiling, (client) => ({ kind: "consume", client, topic: seed, messages })),
   );
   figures.push(
-    await figure("ceiling: kafkajs consume + produce (seed csv topic)", (outTopic) => ({
-      kind: "consume-produce",
-      topic: seed,
-      outTopic,
-      messages,
-    })),
+    ...await alternated(
+      (client) => `rivulet's ${client} adapter: group consumer alone (seed csv topic)`,
+      (client) => ({ kind: "adapter-consume", client, topic: seed, messages }),
+      ceiling,
+    ),
   );
   figures.push(
-    await figure("ceiling: kafkajs consume (group-by json topic)", () => ({
-      kind: "consume",
-      topic: groupbyTopic,
-      messages,
-    })),
+    ...await alternated(
+      (client) => `ceiling: ${client} consume + produce (seed csv topic)`,
+      (client, outTopic) => ({ kind: "consume-produce", client, topic: seed, outTopic, messages }),
+    ),
+  );
+  figures.push(
+    ...await alternated(
+      groupbyCeiling,
+      (client) => ({ kind: "consume", client, topic: groupbyTopic, messages }),
+    ),
   );
   for (const commitEvery of [10_000, 100, 1]) {
     figures.push(
-      await figure(
-        `rivulet seed pipeline, commit every ${commitEvery.toLocaleString("en")} messages`,
-        (outTopic) => ({
+      ...await alternated(
+        (client) =>
+          `rivulet seed pipeline on ${client}, commit every ${
+            commitEvery.toLocaleString("en")
+          } messages`,
+        (client, outTopic) => ({
           kind: "seed",
+          client,
           topic: seedTopics.get(commitEvery)!,
           outTopic,
           messages,
           commitEvery,
           commitFrequency: 10_000,
         }),
-        "ceiling: kafkajs consume (seed csv topic)",
+        ceiling,
       ),
     );
   }
   figures.push(
-    await figure(
-      "rivulet group-by over json with upserts, 10,000 keys, commit every 10,000",
-      (outTopic) => ({
+    ...await alternated(
+      (client) =>
+        `rivulet group-by on ${client} over json with upserts, 10,000 keys, commit every 10,000`,
+      (client, outTopic) => ({
         kind: "groupby",
+        client,
         topic: groupbyTopic,
         outTopic,
         messages,
         commitEvery: 10_000,
         commitFrequency: 10_000,
       }),
-      "ceiling: kafkajs consume (group-by json topic)",
+      groupbyCeiling,
     ),
   );
   return figures;
@@ -269,7 +303,7 @@ async function latency(): Promise<Latency> {
       "--allow-all",
       ...v8Flags,
       runScript,
-      JSON.stringify({ kind: "serve", topic: input, outTopic: output }),
+      JSON.stringify({ kind: "serve", client: clients[0], topic: input, outTopic: output }),
     ],
     stdout: "piped",
     stderr: "inherit",
@@ -381,6 +415,7 @@ async function memory(): Promise<Memory> {
   const result = await measure(
     {
       kind: "seed",
+      client: clients[0],
       topic,
       outTopic,
       messages: memoryMessages,

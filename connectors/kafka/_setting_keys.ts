@@ -15,6 +15,7 @@ export const translatedKeys: ReadonlySet<string> = new Set([
   "session.timeout.ms",
   "heartbeat.interval.ms",
   "auto.offset.reset",
+  "group.protocol",
   "security.protocol",
   "sasl.mechanism",
   "sasl.mechanisms",

@@ -74,6 +74,19 @@ export class KafkaClientUnavailableError extends Error {
   }
 }
 
+/** `group.protocol=consumer` (KIP-848) asked of a client that speaks only the classic protocol. */
+export class GroupProtocolUnsupportedError extends Error {
+  constructor(name: KafkaClientName) {
+    super(
+      `group.protocol consumer (KIP-848) needs the platformatic Kafka client; ` +
+        `${JSON.stringify(name)} speaks only the classic group protocol: ` +
+        `use --kafka-client platformatic (or ${kafkaClientEnvVar}=platformatic), ` +
+        `or remove group.protocol`,
+    );
+    this.name = "GroupProtocolUnsupportedError";
+  }
+}
+
 /**
  * Reads a client name; anything else is an {@linkcode UnknownKafkaClientError}
  * naming where the value came from (`Flag "--kafka-client"`, ...).
@@ -128,11 +141,15 @@ export async function loadKafkaClient(name: KafkaClientName): Promise<KafkaClien
   switch (name) {
     case "kafkajs": {
       const { createKafkajsClient } = await import("./kafkajs/client.ts");
-      return (config, logger = silentLogger) => createKafkajsClient(config, { logger });
+      return (config, logger = silentLogger) => {
+        if (config.groupProtocol === "consumer") throw new GroupProtocolUnsupportedError(name);
+        return createKafkajsClient(config, { logger });
+      };
     }
-    case "platformatic":
-      // The @platformatic/kafka adapter (connectors/kafka/platformatic/) lands on its own branch.
-      throw new KafkaClientUnavailableError(name);
+    case "platformatic": {
+      const { createPlatformaticClient } = await import("./platformatic/client.ts");
+      return (config, logger = silentLogger) => createPlatformaticClient(config, { logger });
+    }
     default:
       throw new UnknownKafkaClientError(String(name), "The Kafka client name");
   }

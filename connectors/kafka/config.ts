@@ -92,6 +92,12 @@ export interface ClientConfig {
   readonly connectionTimeoutMs?: number;
   /** Largest produce request, bytes (the broker's `message.max.bytes` by default, 1 MiB). */
   readonly maxRequestBytes?: number;
+  /**
+   * The consumer group protocol (`group.protocol`): `classic` (the default) or
+   * `consumer`, KIP-848's, on brokers 4.0 and later. Only the platformatic
+   * client supports `consumer`.
+   */
+  readonly groupProtocol?: "classic" | "consumer";
 
   // Producer settings (librdkafka keys in parentheses). Every client adapter
   // honours each one that is set; absent means the client's default.

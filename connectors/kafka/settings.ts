@@ -191,6 +191,7 @@ function translateValues(
     sessionTimeoutMs,
     heartbeatIntervalMs,
     autoOffsetReset: parseOffsetReset(read("auto.offset.reset")),
+    groupProtocol: parseGroupProtocol(read("group.protocol")),
     connectionTimeoutMs: wholeNumber(values, "socket.connection.setup.timeout.ms", 1),
     // librdkafka's own lower bound: a smaller limit could not hold one record.
     maxRequestBytes: wholeNumber(values, "message.max.bytes", 1000),
@@ -410,6 +411,17 @@ function parseBrokers(values: ReadonlyMap<string, string>): string[] {
       }
       return `${match[1]}:${port}`;
     },
+  );
+}
+
+/** `group.protocol`: `classic` (JoinGroup/SyncGroup) or `consumer` (KIP-848, Kafka 4.0 and later). */
+function parseGroupProtocol(value: string | undefined): "classic" | "consumer" | undefined {
+  if (value === undefined) return undefined;
+  const protocol = value.trim().toLowerCase();
+  if (protocol === "classic" || protocol === "consumer") return protocol;
+  throw new SettingsError(
+    "group.protocol",
+    `must be classic or consumer (KIP-848, Kafka 4.0 and later), not ${JSON.stringify(value)}`,
   );
 }
 

@@ -8,8 +8,8 @@ import {
   createKafkaClient,
   defaultKafkaClientName,
   deferredKafkaClient,
+  GroupProtocolUnsupportedError,
   kafkaClientNames,
-  KafkaClientUnavailableError,
   parseKafkaClientName,
   resolveKafkaClientName,
   UnknownKafkaClientError,
@@ -50,11 +50,18 @@ Deno.test("an unknown client name is an error naming where it came from and what
   });
 });
 
-Deno.test("a client this build does not contain is refused with what to use instead", async () => {
-  await assert.rejects(createKafkaClient("platformatic", config), (error: unknown) => {
-    assert.ok(error instanceof KafkaClientUnavailableError);
-    assert.match(error.message, /"platformatic" is not available in this build of rivulet/);
-    assert.match(error.message, /--kafka-client kafkajs/);
+Deno.test("both clients load by name; kafkajs refuses group.protocol=consumer and says what to use", async () => {
+  for (const name of kafkaClientNames) {
+    const client = await createKafkaClient(name, config);
+    assert.equal(typeof client.admin().listTopics, "function");
+    await client.close();
+  }
+  const kip848: ClientConfig = { ...config, groupProtocol: "consumer" };
+  await createKafkaClient("platformatic", kip848).then((client) => client.close());
+  await assert.rejects(createKafkaClient("kafkajs", kip848), (error: unknown) => {
+    assert.ok(error instanceof GroupProtocolUnsupportedError);
+    assert.match(error.message, /group\.protocol consumer \(KIP-848\) needs the platformatic/);
+    assert.match(error.message, /--kafka-client platformatic/);
     return true;
   });
 });
@@ -76,25 +83,27 @@ Deno.test("a deferred client chooses when opened, refuses parts before, and clos
   await client.close();
 });
 
-Deno.test("a deferred client whose choice cannot load fails to open, and closes quietly", async () => {
-  const client = deferredKafkaClient(() => "platformatic", config);
-  await assert.rejects(client.open(), KafkaClientUnavailableError);
+Deno.test("a deferred client whose choice cannot be made fails to open, and closes quietly", async () => {
+  const client = deferredKafkaClient(() => "kafkajs", { ...config, groupProtocol: "consumer" });
+  await assert.rejects(client.open(), GroupProtocolUnsupportedError);
   await client.close();
 });
 
-Deno.test({
-  name: "closing a kafkajs client disconnects the parts its owners left connected",
-  ...brokerTest,
-  fn: async () => {
-    const client = await createKafkaClient("kafkajs", testConfig());
-    const left = client.admin();
-    await left.connect();
-    const done = client.admin();
-    await done.connect();
-    await done.disconnect();
-    assert.ok(Array.isArray(await left.listTopics()));
-    await client.close();
-    // A disconnected kafkajs admin refuses requests.
-    await assert.rejects(left.listTopics());
-  },
-});
+for (const name of kafkaClientNames) {
+  Deno.test({
+    name: `closing a ${name} client disconnects the parts its owners left connected`,
+    ...brokerTest,
+    fn: async () => {
+      const client = await createKafkaClient(name, testConfig());
+      const left = client.admin();
+      await left.connect();
+      const done = client.admin();
+      await done.connect();
+      await done.disconnect();
+      assert.ok(Array.isArray(await left.listTopics()));
+      await client.close();
+      // A disconnected admin refuses requests.
+      await assert.rejects(left.listTopics());
+    },
+  });
+}

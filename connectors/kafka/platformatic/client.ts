@@ -1,0 +1,1033 @@
+/**
+ * The {@linkcode KafkaClient} on @platformatic/kafka: a maintained, pure
+ * TypeScript client with idempotent and transactional production, SASL and
+ * TLS, and the consumer group protocol of KIP-848. This is the only file that
+ * imports the library.
+ *
+ * The group consumer lets the library keep the group membership (join, sync,
+ * heartbeats in the background, rejoining after a rebalance) but fetches by
+ * itself, one fetch request per leader at a time: the library's message stream
+ * hands over single messages, restarts every partition at its committed offset
+ * after each rebalance and has no seek, whereas rivulet wants whole fetched
+ * batches, awaited one at a time, kept partitions continuing where they were,
+ * and exact seeks.
+ *
+ * @module
+ */
+import "./_env_guard.ts";
+import { Buffer } from "node:buffer";
+import {
+  Admin as PlatformaticAdmin,
+  Consumer as PlatformaticConsumer,
+  type MessagesStream,
+  Producer as PlatformaticProducer,
+  type ProducerOptions as PlatformaticProducerOptions,
+} from "@platformatic/kafka";
+import "./_env_restore.ts";
+import type { ConnectionOptions as TlsConnectionOptions } from "node:tls";
+import type { ClientConfig } from "../config.ts";
+import type { Logger, Position, SourceMessage } from "../../types.ts";
+import { silentLogger } from "../../types.ts";
+import { firstConnection } from "../connection_error.ts";
+import type {
+  Admin,
+  ConsumerCallbacks,
+  FetchedBatch,
+  GroupConsumer,
+  GroupConsumerOptions,
+  KafkaClient,
+  PartitionOffsets,
+  Producer,
+  ProducerOptions,
+  TopicPartition,
+  TopicRecords,
+  Transaction,
+  TransactionalProducer,
+  TransactionalProducerOptions,
+} from "../client.ts";
+import { apiIds, clientError, guarded } from "./errors.ts";
+import { KafkaClientError } from "../client.ts";
+
+/** Options for {@linkcode createPlatformaticClient}. */
+export interface PlatformaticClientOptions {
+  /** Where the client's own notices go (default: nowhere). */
+  readonly logger?: Logger;
+  /**
+   * The consumer group protocol: `classic` (JoinGroup/SyncGroup, the default)
+   * or `consumer` (KIP-848, brokers 4.0 and later). Overrides the config's.
+   */
+  readonly groupProtocol?: "classic" | "consumer";
+}
+
+/**
+ * Creates a {@linkcode KafkaClient} backed by @platformatic/kafka.
+ *
+ * @example
+ * ```ts ignore
+ * const client = createPlatformaticClient(config);
+ * const producer = client.producer();
+ * await producer.connect();
+ * await producer.send([{ topic: "sum", records: [{ key: null, value: "*COMMIT*" }] }]);
+ * ```
+ */
+export function createPlatformaticClient(
+  config: ClientConfig,
+  options: PlatformaticClientOptions = {},
+): KafkaClient {
+  const logger = options.logger ?? silentLogger;
+  const secrets = secretsOf(config);
+  const groupProtocol = options.groupProtocol ?? config.groupProtocol ?? "classic";
+  const failFast = firstConnectionCheck(config, secrets);
+  // Parts connected and not yet disconnected: close() disconnects what their owners left open.
+  const live = new Set<{ disconnect(): Promise<void> }>();
+  const tracked = <Part extends { connect(): Promise<void>; disconnect(): Promise<void> }>(
+    part: Part,
+  ): Part => {
+    const connect = part.connect.bind(part);
+    const disconnect = part.disconnect.bind(part);
+    return Object.assign(part, {
+      connect: async () => {
+        live.add(part);
+        await failFast();
+        await connect();
+      },
+      disconnect: async () => {
+        live.delete(part);
+        await disconnect();
+      },
+    });
+  };
+  return {
+    consumer: (consumerOptions) =>
+      tracked(
+        new PlatformaticGroupConsumer(config, consumerOptions, groupProtocol, secrets, logger),
+      ),
+    producer: (producerOptions) =>
+      tracked(new PlatformaticProducerClient(config, producerOptions, secrets)),
+    transactionalProducer: (txOptions) =>
+      tracked(new PlatformaticTransactionalProducer(config, txOptions, secrets)),
+    admin: () => tracked(new PlatformaticAdminClient(config, secrets)),
+    close: async () => {
+      const left = [...live];
+      live.clear();
+      await Promise.allSettled(left.map((part) => part.disconnect()));
+    },
+  };
+}
+
+function secretsOf(config: ClientConfig): string[] {
+  const secrets: string[] = [];
+  if (config.sasl !== undefined) secrets.push(config.sasl.password);
+  if (config.tls?.keyPassword !== undefined) secrets.push(config.tls.keyPassword);
+  return secrets;
+}
+
+/**
+ * The library retries a failed connection (three times, a second apart by
+ * default), even a wrong password's. So the first connection of a client is
+ * tried once without retries: a failure that cannot heal rejects at once with
+ * an explanation; one that can (nothing listening yet) is left to the part's
+ * own connection to retry.
+ */
+function firstConnectionCheck(config: ClientConfig, secrets: readonly string[]) {
+  let connected: Promise<boolean> | undefined;
+  return async () => {
+    connected ??= firstConnection({
+      config,
+      attempt: async () => {
+        const admin = new PlatformaticAdmin({ ...baseOptions(config), retries: 0 });
+        try {
+          await guarded("connection", secrets, () => admin.metadata({ topics: [] }));
+        } finally {
+          await admin.close().catch(() => {});
+        }
+      },
+    });
+    const check = connected;
+    try {
+      if (await check) return;
+    } catch (error) {
+      if (connected === check) connected = undefined;
+      throw error;
+    }
+    if (connected === check) connected = undefined;
+  };
+}
+
+/** The library's connection options for rivulet's client configuration (exported for tests). */
+export function baseOptions(config: ClientConfig) {
+  const options: {
+    clientId: string;
+    bootstrapBrokers: string[];
+    connectTimeout?: number;
+    retries: number;
+    retryDelay: number;
+    tls?: TlsConnectionOptions;
+    sasl?: {
+      mechanism: "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512";
+      username: string;
+      password: string;
+    };
+    timeout?: number;
+    metadataMaxAge?: number;
+  } = {
+    clientId: config.clientId,
+    bootstrapBrokers: [...config.brokers],
+    retries: 5,
+    retryDelay: config.retryBackoffMs ?? 500,
+  };
+  if (config.connectionTimeoutMs !== undefined) options.connectTimeout = config.connectionTimeoutMs;
+  if (config.requestTimeoutMs !== undefined) options.timeout = config.requestTimeoutMs;
+  if (config.metadataMaxAgeMs !== undefined) options.metadataMaxAge = config.metadataMaxAgeMs;
+  if (config.tls !== undefined) {
+    const tls = config.tls;
+    options.tls = {
+      rejectUnauthorized: tls.verifyCertificates,
+      ...(tls.verifyCertificates ? {} : { checkServerIdentity: () => undefined }),
+      ...(tls.ca === undefined ? {} : { ca: [tls.ca] }),
+      ...(tls.cert === undefined ? {} : { cert: tls.cert }),
+      ...(tls.key === undefined ? {} : { key: tls.key }),
+      ...(tls.keyPassword === undefined ? {} : { passphrase: tls.keyPassword }),
+    };
+  }
+  if (config.sasl?.mechanism === "oauthbearer") {
+    // Not wired to the library's token provider yet: refused rather than sent as another mechanism.
+    throw new KafkaClientError(
+      "sasl.mechanism OAUTHBEARER is not supported by the platformatic Kafka client yet: " +
+        "use --kafka-client kafkajs",
+      { retriable: false, kind: "sasl_mechanism", setting: "sasl.mechanism" },
+    );
+  }
+  if (config.sasl !== undefined) {
+    const mechanism = config.sasl.mechanism === "plain"
+      ? "PLAIN"
+      : config.sasl.mechanism === "scram-sha-256"
+      ? "SCRAM-SHA-256"
+      : "SCRAM-SHA-512";
+    options.sasl = { mechanism, username: config.sasl.username, password: config.sasl.password };
+  }
+  return options;
+}
+
+const noHeaders: Readonly<Record<string, string>> = Object.freeze({});
+
+/** Bytes as a Buffer over the same memory, so the library writes them without a copy. */
+function asBuffer(bytes: Uint8Array | string | null): Buffer | undefined {
+  if (bytes === null) return undefined;
+  if (typeof bytes === "string") return Buffer.from(bytes);
+  if (Buffer.isBuffer(bytes)) return bytes;
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+function toMessages(batches: readonly TopicRecords[]) {
+  const messages = [];
+  for (const { topic, records } of batches) {
+    for (const record of records) {
+      const headers: Record<string, Buffer> = {};
+      if (record.headers !== undefined) {
+        for (const [name, value] of Object.entries(record.headers)) {
+          headers[name] = asBuffer(value) ?? Buffer.alloc(0);
+        }
+      }
+      messages.push({
+        topic,
+        key: asBuffer(record.key),
+        value: asBuffer(record.value),
+        headers,
+        ...(record.partition === undefined ? {} : { partition: record.partition }),
+      });
+    }
+  }
+  return messages;
+}
+
+/** A fetch response, as the library's consumer returns it. */
+type FetchResponse = Awaited<ReturnType<PlatformaticConsumer["fetch"]>>;
+
+const key = (topic: string, partition: number) => `${topic}\u0000${partition}`;
+
+/** How long an idle fetch waits on the broker; disconnecting does not wait for it. */
+const fetchWaitMs = 1_000;
+
+class PlatformaticGroupConsumer implements GroupConsumer {
+  readonly #consumer: PlatformaticConsumer;
+  readonly #options: GroupConsumerOptions;
+  readonly #secrets: readonly string[];
+  readonly #isolation: number;
+  readonly #fetch: {
+    maxWaitTime: number;
+    minBytes: number;
+    maxBytes: number;
+    partitionMaxBytes: number;
+  };
+  #stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined;
+  #callbacks: ConsumerCallbacks | undefined;
+  #assigned = new Map<string, TopicPartition>();
+  /** The next offset to fetch, per assigned partition whose start is known. */
+  readonly #next = new Map<string, bigint>();
+  /** Seeks not applied yet; they win over everything else. */
+  readonly #seeks = new Map<string, bigint>();
+  /** Bumped when a partition is assigned, revoked or sought: a batch fetched before is dropped. */
+  readonly #epochs = new Map<string, number>();
+  #paused = false;
+  #closed = false;
+  #closing = false;
+  #running: Promise<void> | undefined;
+  #wake: (() => void) | undefined;
+  #groupFailure: Error | undefined;
+  #unpark!: () => void;
+  readonly #parked = new Promise<void>((resolve) => (this.#unpark = resolve));
+
+  constructor(
+    config: ClientConfig,
+    options: GroupConsumerOptions,
+    groupProtocol: "classic" | "consumer",
+    secrets: readonly string[],
+    _logger: Logger,
+  ) {
+    this.#options = options;
+    this.#secrets = secrets;
+    this.#isolation = (options.isolation ?? config.isolationLevel) === "read_uncommitted" ? 0 : 1;
+    this.#fetch = {
+      maxWaitTime: config.fetchMaxWaitMs ?? fetchWaitMs,
+      minBytes: config.fetchMinBytes ?? 1,
+      maxBytes: config.fetchMaxBytes ?? 10 * 1_048_576,
+      partitionMaxBytes: config.maxPartitionFetchBytes ?? 1_048_576,
+    };
+    const group = groupProtocol === "consumer" ? { groupProtocol: "consumer" as const } : {
+      groupProtocol: "classic" as const,
+      sessionTimeout: config.sessionTimeoutMs ?? 30_000,
+      rebalanceTimeout: config.rebalanceTimeoutMs ??
+        Math.max(60_000, config.sessionTimeoutMs ?? 30_000),
+      heartbeatInterval: config.heartbeatIntervalMs ?? 3_000,
+    };
+    try {
+      this.#consumer = new PlatformaticConsumer({
+        ...baseOptions(config),
+        groupId: options.groupId,
+        autocommit: false,
+        isolationLevel: this.#isolation,
+        maxWaitTime: fetchWaitMs,
+        ...group,
+      });
+    } catch (error) {
+      // The library validates its options here (a group id with white space, for one).
+      throw clientError(`consumer of group ${JSON.stringify(options.groupId)}`, error, secrets);
+    }
+    // Without a listener an 'error' event would throw; a failed rejoin ends up here.
+    this.#consumer.on("error", (error: Error) => this.#groupFailed(error));
+  }
+
+  connect(): Promise<void> {
+    return guarded("consumer connection", this.#secrets, async () => {
+      await this.#consumer.metadata({ topics: [] });
+    });
+  }
+
+  async run(
+    callbacks: ConsumerCallbacks,
+    options: { readonly startAt?: readonly Position[] } = {},
+  ): Promise<void> {
+    this.#callbacks = callbacks;
+    this.seek(options.startAt ?? []);
+    const consumer = this.#consumer;
+    // The message stream is only how the library joins the group and tracks
+    // its topics: it is paused and never read, and fetching happens below.
+    const stream = await guarded("group join", this.#secrets, () =>
+      consumer.consume({
+        topics: [...this.#options.topics],
+        autocommit: false,
+        mode: "latest",
+      }));
+    this.#stream = stream;
+    stream.on("error", (error: Error) => this.#groupFailed(error));
+    stream.pause();
+    // The library resumes its streams after a rebalance; this one must stay idle until closed.
+    const resume = stream.resume.bind(stream);
+    stream.resume = () => (this.#closing ? resume() : stream);
+    const sync = () => this.#syncAssignment();
+    consumer.on("consumer:group:join", sync);
+    consumer.on("consumer:heartbeat:end", sync);
+    this.#syncAssignment();
+    this.#running = this.#fetchLoop();
+  }
+
+  #groupFailed(error: Error): void {
+    if (this.#closed) return;
+    this.#groupFailure = error;
+    this.#wake?.();
+  }
+
+  /** Compares the library's assignment with the last one seen and reports the difference. */
+  #syncAssignment(): void {
+    if (this.#closed || this.#callbacks === undefined) return;
+    const assignments = this.#consumer.assignments;
+    if (assignments === null) return;
+    const now = new Map<string, TopicPartition>();
+    for (const { topic, partitions } of assignments) {
+      if (topic === undefined) continue;
+      for (const partition of partitions) now.set(key(topic, partition), { topic, partition });
+    }
+    const revoked = [...this.#assigned].filter(([k]) => !now.has(k)).map(([, tp]) => tp);
+    const added = [...now].filter(([k]) => !this.#assigned.has(k)).map(([, tp]) => tp);
+    if (revoked.length === 0 && added.length === 0) return;
+    for (const tp of revoked) {
+      const k = key(tp.topic, tp.partition);
+      this.#next.delete(k);
+      this.#bump(k);
+    }
+    for (const tp of added) this.#bump(key(tp.topic, tp.partition));
+    this.#assigned = now;
+    if (revoked.length > 0) this.#callbacks.onRevoked?.(revoked);
+    if (added.length > 0) this.#callbacks.onAssigned?.(added);
+    this.#wake?.();
+  }
+
+  #bump(k: string): void {
+    this.#epochs.set(k, (this.#epochs.get(k) ?? 0) + 1);
+  }
+
+  /** Waits until woken (assignment, seek, disconnect) or `ms` passed. */
+  #idle(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms);
+      const wake = () => done();
+      this.#wake = wake;
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+    }).finally(() => (this.#wake = undefined));
+  }
+
+  async #fetchLoop(): Promise<void> {
+    const callbacks = this.#callbacks!;
+    let backoffMs = 250;
+    while (!this.#closed) {
+      if (this.#paused) {
+        await this.#parked;
+        continue;
+      }
+      try {
+        const failure = this.#groupFailure;
+        if (failure !== undefined) {
+          this.#groupFailure = undefined;
+          throw failure;
+        }
+        this.#syncAssignment();
+        const partitions = [...this.#assigned.values()];
+        if (partitions.length === 0) {
+          await this.#idle(200);
+          continue;
+        }
+        await this.#resolveStarts(partitions);
+        if (this.#closed || this.#paused) continue;
+        await this.#fetchOnce(partitions, callbacks);
+        backoffMs = 250;
+      } catch (error) {
+        if (this.#closed) return;
+        const failure = clientError("consumer", error, this.#secrets);
+        if (!failure.retriable) {
+          this.#closed = true;
+          callbacks.onFatal?.(failure);
+          return;
+        }
+        // As after a restart of the kafkajs consumer: every partition is handed
+        // back and read again from the committed offsets once it is reassigned.
+        const lost = [...this.#assigned.values()];
+        this.#assigned = new Map();
+        this.#next.clear();
+        for (const tp of lost) this.#bump(key(tp.topic, tp.partition));
+        if (lost.length > 0) callbacks.onRevoked?.(lost);
+        callbacks.onRetrying?.(failure);
+        await this.#idle(backoffMs);
+        backoffMs = Math.min(backoffMs * 2, 5_000);
+        if (!this.#consumer.isActive() && !this.#closed) {
+          await this.#consumer.joinGroup().catch((e: Error) => this.#groupFailed(e));
+        }
+      }
+    }
+  }
+
+  /** Finds where each assigned partition without a known position starts. */
+  async #resolveStarts(partitions: readonly TopicPartition[]): Promise<void> {
+    const unknown: TopicPartition[] = [];
+    for (const tp of partitions) {
+      const k = key(tp.topic, tp.partition);
+      const sought = this.#seeks.get(k);
+      if (sought !== undefined) {
+        this.#seeks.delete(k);
+        this.#next.set(k, sought);
+      } else if (!this.#next.has(k)) {
+        unknown.push(tp);
+      }
+    }
+    if (unknown.length === 0) return;
+    const epochs = new Map(unknown.map((tp) => {
+      const k = key(tp.topic, tp.partition);
+      return [k, this.#epochs.get(k)] as const;
+    }));
+    const byTopic = groupByTopic(unknown);
+    const committed = await this.#consumer.listCommittedOffsets({
+      topics: [...byTopic].map(([topic, ps]) => ({ topic, partitions: ps })),
+    });
+    const missing = new Map<string, number[]>();
+    const found = new Map<string, bigint>();
+    for (const [topic, ps] of byTopic) {
+      for (const partition of ps) {
+        const offset = committed.get(topic)?.[partition];
+        if (offset !== undefined && offset >= 0n) found.set(key(topic, partition), offset);
+        else missing.set(topic, [...(missing.get(topic) ?? []), partition]);
+      }
+    }
+    if (missing.size > 0) {
+      const reset = await this.#consumer.listOffsets({
+        topics: [...missing.keys()],
+        partitions: Object.fromEntries(missing),
+        timestamp: this.#options.autoOffsetReset === "earliest" ? -2n : -1n,
+        isolationLevel: this.#isolation,
+      });
+      for (const [topic, ps] of missing) {
+        for (const partition of ps) {
+          const offset = reset.get(topic)?.[partition];
+          if (offset !== undefined) found.set(key(topic, partition), offset);
+        }
+      }
+    }
+    for (const [k, offset] of found) {
+      // A seek or a rebalance meanwhile wins over what was looked up.
+      if (this.#epochs.get(k) !== epochs.get(k) || !this.#assigned.has(k)) continue;
+      if (this.#seeks.has(k) || this.#next.has(k)) continue;
+      this.#next.set(k, offset);
+    }
+  }
+
+  /** One fetch request per leader, then the batches handed over one at a time. */
+  async #fetchOnce(
+    partitions: readonly TopicPartition[],
+    callbacks: ConsumerCallbacks,
+  ): Promise<void> {
+    const consumer = this.#consumer;
+    const topics = [...new Set(partitions.map((tp) => tp.topic))];
+    const metadata = await consumer.metadata({ topics });
+    const requested = new Map<string, { offset: bigint; epoch: number | undefined }>();
+    const byLeader = new Map<number, Map<string, { partition: number; offset: bigint }[]>>();
+    for (const { topic, partition } of partitions) {
+      const k = key(topic, partition);
+      const offset = this.#next.get(k);
+      if (offset === undefined) continue;
+      const info = metadata.topics.get(topic);
+      if (info === undefined) continue;
+      const leader = info.partitions[partition]?.leader ?? -1;
+      let perTopic = byLeader.get(leader);
+      if (perTopic === undefined) byLeader.set(leader, perTopic = new Map());
+      let list = perTopic.get(info.id);
+      if (list === undefined) perTopic.set(info.id, list = []);
+      list.push({ partition, offset });
+      requested.set(k, { offset, epoch: this.#epochs.get(k) });
+    }
+    if (byLeader.size === 0) {
+      await this.#idle(100);
+      return;
+    }
+    const topicNames = new Map<string, string>();
+    for (const [name, info] of metadata.topics) topicNames.set(info.id, name);
+    const responses = await Promise.all([...byLeader].map(async ([node, perTopic]) => {
+      try {
+        return await consumer.fetch({
+          node,
+          // The stream's own connections: a fetch waiting on the broker holds
+          // up neither heartbeats nor commits, and disconnect() can cut it.
+          ...(this.#stream === undefined ? {} : { connectionPool: this.#stream.connections }),
+          maxWaitTime: this.#fetch.maxWaitTime,
+          minBytes: this.#fetch.minBytes,
+          maxBytes: this.#fetch.maxBytes,
+          isolationLevel: this.#isolation,
+          topics: [...perTopic].map(([topicId, list]) => ({
+            topicId,
+            partitions: list.map(({ partition, offset }) => ({
+              partition,
+              fetchOffset: offset,
+              partitionMaxBytes: this.#fetch.partitionMaxBytes,
+              currentLeaderEpoch: -1,
+              lastFetchedEpoch: -1,
+            })),
+          })),
+        });
+      } catch (error) {
+        if (this.#outOfRange(error, topicNames)) return undefined;
+        throw error;
+      }
+    }));
+    for (const response of responses) {
+      if (response === undefined) continue;
+      for (const topicResponse of response.responses) {
+        const topic = topicNames.get(topicResponse.topicId) ?? topicResponse.topicId;
+        for (const partitionResponse of topicResponse.partitions) {
+          if (this.#closed || this.#paused) return;
+          const partition = partitionResponse.partitionIndex;
+          const k = key(topic, partition);
+          const asked = requested.get(k);
+          if (asked === undefined || this.#epochs.get(k) !== asked.epoch) continue;
+          const batch = toBatch(topic, partition, asked.offset, partitionResponse);
+          if (batch === undefined) continue;
+          if (batch.messages.length > 0) {
+            await callbacks.onBatch(batch.batch);
+            if (this.#closed) return;
+          }
+          // Only when nothing moved the partition meanwhile (a seek, a rebalance).
+          if (this.#epochs.get(k) === asked.epoch && this.#next.get(k) === asked.offset) {
+            this.#next.set(k, batch.next);
+          }
+        }
+      }
+    }
+  }
+
+  /** Partitions whose offset is out of range restart where autoOffsetReset says. */
+  #outOfRange(error: unknown, topicNames: ReadonlyMap<string, string>): boolean {
+    if (!apiIds(error).includes("OFFSET_OUT_OF_RANGE")) return false;
+    const response = (error as { response?: FetchResponse }).response;
+    if (response === undefined) return false;
+    for (const topicResponse of response.responses) {
+      const topic = topicNames.get(topicResponse.topicId) ?? topicResponse.topicId;
+      for (const p of topicResponse.partitions) {
+        if (p.errorCode === 1) {
+          const k = key(topic, p.partitionIndex);
+          this.#next.set(
+            k,
+            this.#options.autoOffsetReset === "earliest" ? p.logStartOffset : p.highWatermark,
+          );
+        }
+      }
+    }
+    return true;
+  }
+
+  seek(positions: readonly Position[]): void {
+    for (const { topic, partition, offset } of positions) {
+      const k = key(topic, partition);
+      this.#seeks.set(k, BigInt(offset));
+      this.#next.delete(k);
+      this.#bump(k);
+    }
+    if (positions.length > 0) this.#wake?.();
+  }
+
+  pause(): void {
+    this.#paused = true;
+  }
+
+  assignment(): readonly TopicPartition[] {
+    return [...this.#assigned.values()];
+  }
+
+  async commit(positions: readonly Position[]): Promise<void> {
+    if (positions.length === 0) return;
+    await guarded("offset commit", this.#secrets, () =>
+      this.#consumer.commit({
+        offsets: positions.map(({ topic, partition, offset }) => ({
+          topic,
+          partition,
+          offset: BigInt(offset),
+          leaderEpoch: -1,
+        })),
+      }));
+  }
+
+  async disconnect(): Promise<void> {
+    this.#paused = true;
+    this.#closed = true;
+    this.#closing = true;
+    this.#unpark();
+    this.#wake?.();
+    await guarded("consumer disconnection", this.#secrets, async () => {
+      // A fetch in flight waits up to a second on an idle partition, and a
+      // closing connection waits for its answer: cut the fetch connections.
+      for (const [, connection] of this.#stream?.connections ?? []) {
+        connection.socket?.destroy();
+      }
+      await this.#stream?.close();
+      await this.#consumer.close(true);
+    });
+    await this.#running?.catch(() => {});
+  }
+}
+
+function groupByTopic(partitions: readonly TopicPartition[]): Map<string, number[]> {
+  const byTopic = new Map<string, number[]>();
+  for (const { topic, partition } of partitions) {
+    let list = byTopic.get(topic);
+    if (list === undefined) byTopic.set(topic, list = []);
+    list.push(partition);
+  }
+  return byTopic;
+}
+
+type FetchedPartition = FetchResponse["responses"][number]["partitions"][number];
+
+/** The records of one partition's fetch response from `from` on, without control records. */
+function toBatch(
+  topic: string,
+  partition: number,
+  from: bigint,
+  response: FetchedPartition,
+): { batch: FetchedBatch; messages: readonly SourceMessage[]; next: bigint } | undefined {
+  const recordBatches = response.records;
+  if (recordBatches === undefined || recordBatches === null || recordBatches.length === 0) {
+    return undefined;
+  }
+  const messages: SourceMessage[] = [];
+  let next = from;
+  for (const recordBatch of recordBatches) {
+    const last = recordBatch.firstOffset + BigInt(recordBatch.lastOffsetDelta);
+    if (last + 1n > next) next = last + 1n;
+    // Transaction markers carry no data.
+    if ((recordBatch.attributes & 0b10_0000) !== 0) continue;
+    const firstOffset = recordBatch.firstOffset;
+    const firstTimestamp = recordBatch.firstTimestamp;
+    for (const record of recordBatch.records) {
+      const offset = firstOffset + BigInt(record.offsetDelta);
+      if (offset < from) continue;
+      messages.push({
+        topic,
+        partition,
+        offset: String(offset),
+        timestamp: String(firstTimestamp + record.timestampDelta),
+        key: record.key,
+        value: record.value,
+        headers: headerStrings(record.headers),
+      });
+    }
+  }
+  return {
+    batch: { topic, partition, messages, highWatermark: String(response.highWatermark) },
+    messages,
+    next,
+  };
+}
+
+function headerStrings(
+  headers: readonly [Buffer | null, Buffer | null][],
+): Readonly<Record<string, string>> {
+  if (headers.length === 0) return noHeaders;
+  const result: Record<string, string> = {};
+  // A repeated header: the last value wins, as in the kafkajs adapter.
+  for (const [name, value] of headers) {
+    if (name === null) continue;
+    result[name.toString()] = value === null ? "" : value.toString();
+  }
+  return result;
+}
+
+class PlatformaticProducerClient implements Producer {
+  readonly #producer: PlatformaticProducer<Buffer, Buffer, string, Buffer>;
+  readonly #secrets: readonly string[];
+  readonly #idempotent: boolean;
+  readonly #acks: number;
+
+  constructor(config: ClientConfig, options: ProducerOptions = {}, secrets: readonly string[]) {
+    this.#secrets = secrets;
+    const acks = config.acks ?? -1;
+    // Idempotence needs acks=all; the settings translation turns it off otherwise.
+    this.#idempotent = (options.idempotent ?? true) && (config.idempotence ?? true) && acks === -1;
+    this.#acks = acks;
+    this.#producer = new PlatformaticProducer(producerOptions(config, {
+      idempotent: this.#idempotent,
+      acks,
+    }));
+  }
+
+  connect(): Promise<void> {
+    return guarded("producer connection", this.#secrets, async () => {
+      await this.#producer.metadata({ topics: [] });
+    });
+  }
+
+  async send(batches: readonly TopicRecords[]): Promise<void> {
+    const messages = toMessages(batches);
+    if (messages.length === 0) return;
+    await guarded(
+      "produce request",
+      this.#secrets,
+      () => this.#producer.send({ messages, acks: this.#acks, idempotent: this.#idempotent }),
+    );
+  }
+
+  disconnect(): Promise<void> {
+    return guarded("producer disconnection", this.#secrets, () => this.#producer.close());
+  }
+}
+
+function producerOptions(
+  config: ClientConfig,
+  extra: Partial<PlatformaticProducerOptions<Buffer, Buffer, string, Buffer>>,
+): PlatformaticProducerOptions<Buffer, Buffer, string, Buffer> {
+  return {
+    ...baseOptions(config),
+    autocreateTopics: false,
+    ...(config.compression === undefined ? {} : { compression: config.compression }),
+    serializers: {
+      headerKey: (name?: string) => name === undefined ? undefined : Buffer.from(name),
+    },
+    ...extra,
+  };
+}
+
+class PlatformaticTransactionalProducer implements TransactionalProducer {
+  readonly #producer: PlatformaticProducer<Buffer, Buffer, string, Buffer>;
+  readonly #config: ClientConfig;
+  readonly #secrets: readonly string[];
+  /** Group coordinators found so far, by group id: offsets go to them. */
+  readonly #coordinators = new Map<string, number>();
+
+  constructor(
+    config: ClientConfig,
+    options: TransactionalProducerOptions,
+    secrets: readonly string[],
+  ) {
+    this.#config = config;
+    this.#secrets = secrets;
+    this.#producer = new PlatformaticProducer(producerOptions(config, {
+      transactionalId: options.transactionalId,
+      idempotent: true,
+      acks: -1,
+      // The library has no transaction timeout of its own: InitProducerId
+      // sends its request timeout (`timeout`, 5 s by default) as the
+      // transaction timeout, and a broker aborts and fences a transaction open
+      // longer than that (seen under load: "a newer producer ... fences the
+      // current one" at the next begin). So the request timeout is the
+      // transaction timeout here, kafkajs' default of 60 s unless told.
+      timeout: options.transactionTimeoutMs ?? 60_000,
+    }));
+  }
+
+  /**
+   * Registers the transactional id with its coordinator (InitProducerId), as
+   * kafkajs' connect does: this fences any earlier producer with the same id
+   * and settles its open transaction, so committed offsets read afterwards
+   * are final. The library does that only at the first transaction, so one is
+   * begun and cancelled here (nothing was added to it: the broker never knew it).
+   */
+  connect(): Promise<void> {
+    return guarded("transactional producer connection", this.#secrets, async () => {
+      const transaction = await this.#beginTransaction();
+      await transaction.cancel();
+    });
+  }
+
+  #beginTransaction() {
+    // A new producer session is asked for with producer id and epoch -1: the
+    // library would send 0 and 0, which a broker that knows the transactional
+    // id answers with PRODUCER_FENCED ("There is a newer producer"), so a
+    // restarted pipeline could never write again.
+    return this.#producer.beginTransaction({ producerId: -1n, producerEpoch: -1 }).catch(
+      async (error: unknown) => {
+        // A failed start leaves the library's transaction in place, and every
+        // later start would fail with "There is already an active transaction".
+        await this.#producer.transaction?.cancel().catch(() => {});
+        throw error;
+      },
+    );
+  }
+
+  async begin(): Promise<Transaction> {
+    const secrets = this.#secrets;
+    const transaction = await guarded(
+      "transaction start",
+      secrets,
+      () => this.#beginTransaction(),
+    );
+    return {
+      send: async (batches) => {
+        const messages = toMessages(batches);
+        if (messages.length === 0) return;
+        await guarded(
+          "transactional produce request",
+          secrets,
+          () => transaction.send({ messages, acks: -1 }),
+        );
+      },
+      sendOffsets: (groupId, positions) =>
+        guarded("transactional offset commit", secrets, async () => {
+          if (positions.length === 0) return;
+          const coordinatorId = await this.#coordinator(groupId);
+          // The library takes the group from a consumer and each offset from a
+          // consumed message; rivulet has positions, so it passes their shape.
+          // Generation -1 and no member: the broker checks the producer epoch only.
+          await transaction.addConsumer({ groupId } as unknown as PlatformaticConsumer);
+          for (const { topic, partition, offset } of positions) {
+            await transaction.addOffset(
+              {
+                topic,
+                partition,
+                offset: BigInt(offset) - 1n,
+                metadata: { consumer: { groupId, generationId: -1, memberId: "", coordinatorId } },
+              } as unknown as Parameters<typeof transaction.addOffset>[0],
+            );
+          }
+        }),
+      commit: () => guarded("transaction commit", secrets, () => transaction.commit()),
+      abort: () => guarded("transaction abort", secrets, () => transaction.abort()),
+    };
+  }
+
+  async #coordinator(groupId: string): Promise<number> {
+    const known = this.#coordinators.get(groupId);
+    if (known !== undefined) return known;
+    const admin = new PlatformaticAdmin(baseOptions(this.#config));
+    try {
+      const [found] = await admin.findCoordinator({ keyType: 0, keys: [groupId] });
+      this.#coordinators.set(groupId, found.nodeId);
+      return found.nodeId;
+    } finally {
+      await admin.close().catch(() => {});
+    }
+  }
+
+  disconnect(): Promise<void> {
+    return guarded(
+      "transactional producer disconnection",
+      this.#secrets,
+      () => this.#producer.close(),
+    );
+  }
+}
+
+class PlatformaticAdminClient implements Admin {
+  readonly #admin: PlatformaticAdmin;
+  readonly #secrets: readonly string[];
+
+  constructor(config: ClientConfig, secrets: readonly string[]) {
+    this.#admin = new PlatformaticAdmin(baseOptions(config));
+    this.#secrets = secrets;
+  }
+
+  connect(): Promise<void> {
+    return guarded("admin connection", this.#secrets, async () => {
+      await this.#admin.metadata({ topics: [] });
+    });
+  }
+
+  listTopics(): Promise<readonly string[]> {
+    return guarded("topic listing", this.#secrets, () => this.#admin.listTopics());
+  }
+
+  async createTopic(
+    options: { readonly topic: string; readonly partitions?: number },
+  ): Promise<void> {
+    const what = `creation of topic ${JSON.stringify(options.topic)}`;
+    try {
+      await this.#admin.createTopics({
+        topics: [options.topic],
+        partitions: options.partitions ?? 1,
+        replicas: -1,
+      });
+    } catch (error) {
+      // Created meanwhile by someone else: that is what was wanted.
+      if (!apiIds(error).includes("TOPIC_ALREADY_EXISTS")) {
+        throw clientError(what, error, this.#secrets);
+      }
+    }
+    await guarded(what, this.#secrets, () => this.#waitForLeaders(options.topic));
+  }
+
+  async #waitForLeaders(topic: string): Promise<void> {
+    for (let attempt = 0;; attempt++) {
+      try {
+        const metadata = await this.#admin.metadata({ topics: [topic], forceUpdate: true });
+        const info = metadata.topics.get(topic);
+        if (info !== undefined && info.partitions.every((p) => p.leader >= 0)) return;
+      } catch (error) {
+        if (attempt >= 50 || !apiIds(error).some((id) => /UNKNOWN_TOPIC|LEADER/.test(id))) {
+          throw error;
+        }
+      }
+      if (attempt >= 50) throw new Error(`topic ${topic} has no leader after 50 lookups`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  async partitionOffsets(topic: string): Promise<readonly PartitionOffsets[]> {
+    return await guarded(
+      `offset lookup of topic ${JSON.stringify(topic)}`,
+      this.#secrets,
+      async () => {
+        const metadata = await this.#admin.metadata({ topics: [topic] });
+        const count = metadata.topics.get(topic)?.partitionsCount ?? 0;
+        const at = (timestamp: bigint) =>
+          this.#admin.listOffsets({
+            topics: [{
+              name: topic,
+              partitions: Array.from({ length: count }, (_, partitionIndex) => ({
+                partitionIndex,
+                timestamp,
+              })),
+            }],
+          });
+        const [low, high] = await Promise.all([at(-2n), at(-1n)]);
+        const lows = new Map(
+          low.flatMap((t) => t.partitions).map((p) => [p.partitionIndex, p.offset]),
+        );
+        return high.flatMap((t) => t.partitions).map((p) => ({
+          partition: p.partitionIndex,
+          low: String(lows.get(p.partitionIndex) ?? 0n),
+          high: String(p.offset),
+        })).sort((a, b) => a.partition - b.partition);
+      },
+    );
+  }
+
+  async offsetsForTimes(topic: string, timestampMs: number): Promise<readonly Position[]> {
+    return await guarded(
+      `offset lookup by time of topic ${JSON.stringify(topic)}`,
+      this.#secrets,
+      async () => {
+        const metadata = await this.#admin.metadata({ topics: [topic] });
+        const count = metadata.topics.get(topic)?.partitionsCount ?? 0;
+        const at = (timestamp: bigint) =>
+          this.#admin.listOffsets({
+            topics: [{
+              name: topic,
+              partitions: Array.from({ length: count }, (_, partitionIndex) => ({
+                partitionIndex,
+                timestamp,
+              })),
+            }],
+          });
+        const [byTime, high] = await Promise.all([at(BigInt(timestampMs)), at(-1n)]);
+        const ends = new Map(
+          high.flatMap((t) => t.partitions).map((p) => [p.partitionIndex, p.offset]),
+        );
+        // No record at or after the time: the partition's end.
+        return byTime.flatMap((t) => t.partitions).map((p) => ({
+          topic,
+          partition: p.partitionIndex,
+          offset: String(p.offset >= 0n ? p.offset : ends.get(p.partitionIndex) ?? 0n),
+        })).sort((a, b) => a.partition - b.partition);
+      },
+    );
+  }
+
+  async groupPositions(groupId: string, topics: readonly string[]): Promise<readonly Position[]> {
+    const groups = await guarded(
+      `offset lookup of group ${JSON.stringify(groupId)}`,
+      this.#secrets,
+      () => this.#admin.listConsumerGroupOffsets({ groups: [groupId] }),
+    );
+    const wanted = new Set(topics);
+    return groups.flatMap((group) => group.topics)
+      .filter((t) => wanted.has(t.name))
+      .flatMap((t) =>
+        t.partitions.filter((p) => p.committedOffset >= 0n).map((p) => ({
+          topic: t.name,
+          partition: p.partitionIndex,
+          offset: String(p.committedOffset),
+        }))
+      );
+  }
+
+  disconnect(): Promise<void> {
+    return guarded("admin disconnection", this.#secrets, () => this.#admin.close());
+  }
+}

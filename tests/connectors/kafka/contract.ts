@@ -1,0 +1,584 @@
+/**
+ * The contract every {@linkcode KafkaClient} keeps, as Deno tests: call
+ * {@linkcode clientContract} with a name and a factory, and each behaviour the
+ * connectors rely on is checked against that client. `contract_test.ts` runs
+ * it on the kafkajs and the platformatic adapter against the real broker; an
+ * in-memory client can run the same cases with `broker: false`, which leaves
+ * out those that need a real network (the security failures).
+ *
+ * The cases create their own topics through the client's admin, so nothing
+ * here talks to Kafka except through the client under test.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import type {
+  ConsumerCallbacks,
+  FetchedBatch,
+  GroupConsumer,
+  GroupConsumerOptions,
+  KafkaClient,
+  TopicPartition,
+} from "../../../connectors/kafka/client.ts";
+import { KafkaClientError } from "../../../connectors/kafka/client.ts";
+import type { ClientConfig } from "../../../connectors/kafka/config.ts";
+import type { Position, SourceMessage } from "../../../connectors/types.ts";
+
+/** Makes the client under test for a configuration. */
+export type ClientFactory = (config: ClientConfig) => KafkaClient;
+
+/** Options for {@linkcode clientContract}. */
+export interface ContractOptions {
+  /** The configuration of the cluster the cases run against. */
+  readonly config: () => ClientConfig;
+  /**
+   * Cases that need a real broker and network: the security failures, run
+   * against the secure broker of tests/security (default false).
+   */
+  readonly broker?: boolean;
+  /**
+   * How long a case waits to conclude that nothing more arrives (after a
+   * pause, during a blocked batch, before a transaction commits). A fake
+   * client can make it short; a real one fetches with a wait of up to a second.
+   */
+  readonly quietMs?: number;
+  /** Extra Deno.test options (sanitizers). */
+  readonly testOptions?: Partial<Deno.TestDefinition>;
+}
+
+const decoder = new TextDecoder();
+const text = (bytes: Uint8Array | null) => (bytes === null ? null : decoder.decode(bytes));
+const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** A guard against hanging: far above what any step takes, so a broken client fails, not hangs. */
+const hangGuardMs = 45_000;
+
+function unique(prefix: string): string {
+  return `${prefix}-${crypto.randomUUID().slice(0, 12)}`;
+}
+
+/** Polls `check` until it holds; rejects after the hang guard naming `what`. */
+async function until(what: string, check: () => boolean | Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + hangGuardMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await delay(25);
+  }
+}
+
+/** A running member: what it was handed, its assignment history, and its consumer. */
+class Member {
+  readonly batches: FetchedBatch[] = [];
+  readonly assigned: TopicPartition[][] = [];
+  readonly revoked: TopicPartition[][] = [];
+  readonly fatal: Error[] = [];
+  readonly consumer: GroupConsumer;
+  /** Set to hold the next onBatch until released. */
+  hold: Promise<void> | undefined;
+
+  constructor(client: KafkaClient, options: GroupConsumerOptions) {
+    this.consumer = client.consumer(options);
+  }
+
+  get messages(): SourceMessage[] {
+    return this.batches.flatMap((b) => [...b.messages]);
+  }
+
+  values(): (string | null)[] {
+    return this.messages.map((m) => text(m.value));
+  }
+
+  owned(): string[] {
+    return this.consumer.assignment().map((tp) => `${tp.topic}-${tp.partition}`).sort();
+  }
+
+  callbacks(): ConsumerCallbacks {
+    return {
+      onBatch: async (batch) => {
+        this.batches.push(batch);
+        if (this.hold !== undefined) await this.hold;
+      },
+      onAssigned: (partitions) => void this.assigned.push([...partitions]),
+      onRevoked: (partitions) => void this.revoked.push([...partitions]),
+      onFatal: (error) => void this.fatal.push(error),
+    };
+  }
+
+  async start(startAt?: readonly Position[]): Promise<this> {
+    await this.consumer.connect();
+    await this.consumer.run(this.callbacks(), startAt === undefined ? {} : { startAt });
+    return this;
+  }
+
+  async waitFor(count: number): Promise<void> {
+    await until(`${count} messages (have ${this.messages.length})`, () => {
+      if (this.fatal.length > 0) throw this.fatal[0];
+      return this.messages.length >= count;
+    });
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.consumer.disconnect();
+  }
+}
+
+/** The client's admin, connected, disconnected on dispose. */
+async function connectedAdmin(client: KafkaClient) {
+  const admin = client.admin();
+  await admin.connect();
+  return Object.assign(admin, { [Symbol.asyncDispose]: () => admin.disconnect() });
+}
+
+async function createTopic(client: KafkaClient, prefix: string, partitions = 1): Promise<string> {
+  const topic = unique(prefix);
+  await using admin = await connectedAdmin(client);
+  await admin.createTopic({ topic, partitions });
+  return topic;
+}
+
+async function produce(
+  client: KafkaClient,
+  topic: string,
+  values: readonly string[],
+  partition = 0,
+): Promise<void> {
+  const producer = client.producer();
+  await producer.connect();
+  try {
+    await producer.send([{
+      topic,
+      records: values.map((value) => ({ key: null, value, partition })),
+    }]);
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+const range = (prefix: string, from: number, to: number) =>
+  Array.from({ length: to - from }, (_, i) => `${prefix}${from + i}`);
+
+/**
+ * Registers the contract's Deno tests for one client, each named
+ * `"<name> client: <behaviour>"`.
+ *
+ * @example
+ * ```ts ignore
+ * clientContract("kafkajs", (config) => createKafkajsClient(config), { config: testConfig });
+ * ```
+ */
+export function clientContract(
+  name: string,
+  factory: ClientFactory,
+  options: ContractOptions,
+): void {
+  const quietMs = options.quietMs ?? 2_000;
+  const test = (title: string, fn: (client: KafkaClient) => Promise<void>) =>
+    Deno.test({
+      sanitizeOps: false,
+      sanitizeResources: false,
+      ...options.testOptions,
+      name: `${name} client: ${title}`,
+      fn: () => fn(factory(options.config())),
+    });
+  const group = () => unique(`contract-${name.replace(/\W+/g, "-")}`);
+
+  test("admin: a created topic has leaders, is listed, and its offsets follow production", async (client) => {
+    const topic = await createTopic(client, "contract-admin", 3);
+    await using admin = await connectedAdmin(client);
+    // Creating it again is what was wanted, not an error.
+    await admin.createTopic({ topic, partitions: 3 });
+    assert.ok((await admin.listTopics()).includes(topic));
+    const offsets = async () =>
+      [...await admin.partitionOffsets(topic)].sort((a, b) => a.partition - b.partition);
+    assert.deepEqual(await offsets(), [
+      { partition: 0, low: "0", high: "0" },
+      { partition: 1, low: "0", high: "0" },
+      { partition: 2, low: "0", high: "0" },
+    ]);
+    await produce(client, topic, ["a", "b", "c"], 1);
+    assert.deepEqual((await offsets()).map((p) => p.high), ["0", "3", "0"]);
+    assert.deepEqual(await admin.groupPositions(group(), [topic]), [], "no commits, no positions");
+    if (admin.offsetsForTimes !== undefined) {
+      const byTime = async (timestampMs: number) =>
+        [...await admin.offsetsForTimes!(topic, timestampMs)].sort((a, b) =>
+          a.partition - b.partition
+        ).map((p) => p.offset);
+      assert.deepEqual(await byTime(0), ["0", "0", "0"], "from the start");
+      assert.deepEqual(
+        await byTime(Date.now() + 3_600_000),
+        ["0", "3", "0"],
+        "no record that recent: the end",
+      );
+    }
+  });
+
+  test("idempotent acks=all production keeps keys, values, headers, partitions and order", async (client) => {
+    const topic = await createTopic(client, "contract-produce", 2);
+    const producer = client.producer({ idempotent: true });
+    await producer.connect();
+    await producer.send([{
+      topic,
+      records: [
+        {
+          key: "k1",
+          value: "v1",
+          partition: 0,
+          headers: { trace: "t-1", bin: new Uint8Array([1]) },
+        },
+        { key: new Uint8Array([0, 255]), value: "v2", partition: 1 },
+        { key: null, value: null, partition: 1 },
+        { key: "k4", value: "Grüße, 東京", partition: 0 },
+      ],
+    }]);
+    await producer.send([{ topic, records: [{ key: null, value: "v5", partition: 1 }] }]);
+    await producer.disconnect();
+    await using member = await new Member(client, {
+      groupId: group(),
+      topics: [topic],
+      autoOffsetReset: "earliest",
+    }).start();
+    await member.waitFor(5);
+    const seen = member.messages.map((m) => ({
+      partition: m.partition,
+      offset: m.offset,
+      key: m.key === null ? null : [...m.key].join(","),
+      value: text(m.value),
+      headers: m.headers,
+    })).sort((a, b) => a.partition - b.partition || Number(a.offset) - Number(b.offset));
+    assert.deepEqual(seen, [
+      {
+        partition: 0,
+        offset: "0",
+        key: "107,49",
+        value: "v1",
+        headers: { trace: "t-1", bin: "\u0001" },
+      },
+      { partition: 0, offset: "1", key: "107,52", value: "Grüße, 東京", headers: {} },
+      { partition: 1, offset: "0", key: "0,255", value: "v2", headers: {} },
+      { partition: 1, offset: "1", key: null, value: null, headers: {} },
+      { partition: 1, offset: "2", key: null, value: "v5", headers: {} },
+    ]);
+    for (const m of member.messages) assert.match(m.timestamp, /^\d{13}$/);
+  });
+
+  test("group fetch: batches in offset order with the high watermark, exact offset commits", async (client) => {
+    const topic = await createTopic(client, "contract-fetch");
+    await produce(client, topic, range("m", 0, 10));
+    const groupId = group();
+    {
+      await using member = await new Member(client, {
+        groupId,
+        topics: [topic],
+        autoOffsetReset: "earliest",
+      }).start();
+      await member.waitFor(10);
+      assert.deepEqual(member.values(), range("m", 0, 10));
+      assert.deepEqual(member.messages.map((m) => m.offset), range("", 0, 10));
+      for (const batch of member.batches) {
+        assert.equal(batch.topic, topic);
+        assert.equal(batch.partition, 0);
+        assert.ok(batch.messages.length > 0, "no empty batch is handed over");
+        assert.equal(batch.highWatermark, "10");
+      }
+      assert.deepEqual(member.owned(), [`${topic}-0`]);
+      // Exactly this position, not the last offset handed over.
+      await member.consumer.commit([{ topic, partition: 0, offset: "4" }]);
+    }
+    await using admin = await connectedAdmin(client);
+    assert.deepEqual(await admin.groupPositions(groupId, [topic]), [
+      { topic, partition: 0, offset: "4" },
+    ]);
+    // The next member of the group starts at the committed position.
+    await using next = await new Member(client, {
+      groupId,
+      topics: [topic],
+      autoOffsetReset: "earliest",
+    }).start();
+    await next.waitFor(6);
+    assert.deepEqual(next.values(), range("m", 4, 10));
+  });
+
+  test("autoOffsetReset latest starts after what was there at the first join", async (client) => {
+    const topic = await createTopic(client, "contract-latest");
+    await produce(client, topic, ["old-1", "old-2"]);
+    await using member = await new Member(client, {
+      groupId: group(),
+      topics: [topic],
+      autoOffsetReset: "latest",
+    }).start();
+    await until("the assignment", () => member.assigned.length > 0);
+    // The start is looked up once the partition is assigned: let that happen.
+    await delay(quietMs);
+    await produce(client, topic, ["new-1"]);
+    await member.waitFor(1);
+    assert.deepEqual(member.values(), ["new-1"]);
+  });
+
+  test("seek: startAt and a seek while running both read from exactly that offset", async (client) => {
+    const topic = await createTopic(client, "contract-seek");
+    await produce(client, topic, range("s", 0, 8));
+    await using member = await new Member(client, {
+      groupId: group(),
+      topics: [topic],
+      autoOffsetReset: "earliest",
+    }).start([{ topic, partition: 0, offset: "5" }]);
+    await member.waitFor(3);
+    assert.deepEqual(member.values(), ["s5", "s6", "s7"]);
+    member.consumer.seek([{ topic, partition: 0, offset: "2" }]);
+    await member.waitFor(9);
+    assert.deepEqual(member.values(), ["s5", "s6", "s7", "s2", "s3", "s4", "s5", "s6", "s7"]);
+  });
+
+  test("backpressure: no batch is handed over while the previous one is being handled", async (client) => {
+    const topic = await createTopic(client, "contract-backpressure", 2);
+    await produce(client, topic, ["p0-a"], 0);
+    await produce(client, topic, ["p1-a"], 1);
+    const member = new Member(client, {
+      groupId: group(),
+      topics: [topic],
+      autoOffsetReset: "earliest",
+    });
+    let release!: () => void;
+    member.hold = new Promise((resolve) => (release = resolve));
+    await using _ = await member.start();
+    await member.waitFor(1);
+    await delay(quietMs);
+    assert.equal(member.batches.length, 1, "the second partition's batch waits for the first");
+    member.hold = undefined;
+    release();
+    await member.waitFor(2);
+    assert.deepEqual(member.values().sort(), ["p0-a", "p1-a"]);
+  });
+
+  test("pause: fetching stops, the member stays in the group and commits", async (client) => {
+    const topic = await createTopic(client, "contract-pause");
+    await produce(client, topic, ["before"]);
+    const groupId = group();
+    await using member = await new Member(client, {
+      groupId,
+      topics: [topic],
+      autoOffsetReset: "earliest",
+    }).start();
+    await member.waitFor(1);
+    member.consumer.pause();
+    await produce(client, topic, ["after-1", "after-2"]);
+    await delay(quietMs);
+    assert.deepEqual(member.values(), ["before"]);
+    await member.consumer.commit([{ topic, partition: 0, offset: "1" }]);
+    await using admin = await connectedAdmin(client);
+    assert.deepEqual(await admin.groupPositions(groupId, [topic]), [
+      { topic, partition: 0, offset: "1" },
+    ]);
+  });
+
+  test("two members: assignment and revocation callbacks, disjoint partitions, kept ones continue", async (client) => {
+    const topic = await createTopic(client, "contract-rebalance", 2);
+    const groupId = group();
+    const options = { groupId, topics: [topic], autoOffsetReset: "earliest" } as const;
+    await produce(client, topic, ["p0-a"], 0);
+    await produce(client, topic, ["p1-a"], 1);
+    await using first = await new Member(client, options).start();
+    await first.waitFor(2);
+    await until("the first member to own both partitions", () => first.owned().length === 2);
+    assert.deepEqual(
+      first.assigned.flat().map((tp) => tp.partition).sort(),
+      [0, 1],
+    );
+    let kept: number;
+    {
+      await using second = await new Member(client, options).start();
+      await until(
+        "the partitions to be shared",
+        () => first.owned().length === 1 && second.owned().length === 1,
+      );
+      const lost = first.revoked.flat();
+      assert.equal(lost.length, 1, "the first member was told which partition it lost");
+      assert.deepEqual(second.assigned.flat(), lost);
+      assert.notDeepEqual(first.owned(), second.owned());
+      kept = lost[0].partition === 0 ? 1 : 0;
+      // The second member reads the lost partition from the start (nothing committed).
+      await second.waitFor(1);
+      assert.deepEqual(second.values(), [`p${lost[0].partition}-a`]);
+      await produce(client, topic, [`p${kept}-b`], kept);
+      await first.waitFor(3);
+    }
+    // The second member left: the first gets the partition back.
+    await until("the first member to own both again", () => first.owned().length === 2);
+    assert.ok(first.assigned.length >= 2, "the first member was told what it got back");
+    await produce(client, topic, [`p${kept}-c`], kept);
+    await until("the kept partition's next record", () => first.values().includes(`p${kept}-c`));
+    const keptValues = first.messages.filter((m) => m.partition === kept).map((m) => text(m.value));
+    assert.deepEqual(
+      keptValues,
+      [`p${kept}-a`, `p${kept}-b`, `p${kept}-c`],
+      "a partition kept through rebalances is never handed over twice",
+    );
+  });
+
+  test("transactions: committed records and offsets appear together, aborted ones never", async (client) => {
+    const input = await createTopic(client, "contract-tx-in");
+    const output = await createTopic(client, "contract-tx-out");
+    const groupId = group();
+    const producer = client.transactionalProducer({ transactionalId: unique("contract-tx") });
+    await producer.connect();
+    try {
+      const committed = await producer.begin();
+      await committed.send([{ topic: output, records: [{ key: null, value: "c1" }] }]);
+      await committed.send([{ topic: output, records: [{ key: "k", value: "c2" }] }]);
+      await committed.sendOffsets(groupId, [{ topic: input, partition: 0, offset: "5" }]);
+      await committed.commit();
+
+      const aborted = await producer.begin();
+      await aborted.send([{ topic: output, records: [{ key: null, value: "x1" }] }]);
+      await aborted.sendOffsets(groupId, [{ topic: input, partition: 0, offset: "9" }]);
+      await aborted.abort();
+
+      const last = await producer.begin();
+      await last.send([{ topic: output, records: [{ key: null, value: "c3" }] }]);
+      await last.commit();
+    } finally {
+      await producer.disconnect();
+    }
+    await using admin = await connectedAdmin(client);
+    assert.deepEqual(await admin.groupPositions(groupId, [input]), [
+      { topic: input, partition: 0, offset: "5" },
+    ], "the committed transaction's offset, not the aborted one's");
+
+    await using committedReader = await new Member(client, {
+      groupId: group(),
+      topics: [output],
+      autoOffsetReset: "earliest",
+      isolation: "read_committed",
+    }).start();
+    await committedReader.waitFor(3);
+    assert.deepEqual(committedReader.values(), ["c1", "c2", "c3"]);
+
+    await using uncommittedReader = await new Member(client, {
+      groupId: group(),
+      topics: [output],
+      autoOffsetReset: "earliest",
+      isolation: "read_uncommitted",
+    }).start();
+    await uncommittedReader.waitFor(4);
+    assert.deepEqual(uncommittedReader.values(), ["c1", "c2", "x1", "c3"]);
+  });
+
+  test("a restarted transactional producer fences the old one and settles its open transaction", async (client) => {
+    const topic = await createTopic(client, "contract-fence");
+    const transactionalId = unique("contract-fence");
+    const old = client.transactionalProducer({ transactionalId });
+    await old.connect();
+    const restarted = client.transactionalProducer({ transactionalId });
+    try {
+      await (async () => {
+        const first = await old.begin();
+        await first.send([{ topic, records: [{ key: null, value: "old-committed" }] }]);
+        await first.commit();
+      })();
+      const open = await old.begin();
+      await open.send([{ topic, records: [{ key: null, value: "old-open" }] }]);
+      // Connecting with the same id fences the old producer and aborts its open transaction.
+      await restarted.connect();
+      for (const round of [1, 2]) {
+        const transaction = await restarted.begin();
+        await transaction.send([{ topic, records: [{ key: null, value: `new-${round}` }] }]);
+        await transaction.commit();
+      }
+      await assert.rejects(open.commit(), (error: unknown) => {
+        assert.ok(error instanceof KafkaClientError, String(error));
+        assert.equal(error.retriable, false, error.message);
+        return true;
+      });
+    } finally {
+      await old.disconnect().catch(() => {});
+      await restarted.disconnect();
+    }
+    await using reader = await new Member(client, {
+      groupId: group(),
+      topics: [topic],
+      autoOffsetReset: "earliest",
+    }).start();
+    await reader.waitFor(3);
+    assert.deepEqual(reader.values(), ["old-committed", "new-1", "new-2"]);
+  });
+
+  test("read_committed: records of an open transaction wait for its commit", async (client) => {
+    const topic = await createTopic(client, "contract-isolation");
+    await produce(client, topic, ["plain-1"]);
+    const producer = client.transactionalProducer({ transactionalId: unique("contract-open") });
+    await producer.connect();
+    try {
+      const open = await producer.begin();
+      await open.send([{ topic, records: [{ key: null, value: "tx-1" }] }]);
+      await produce(client, topic, ["plain-2"]);
+      await using member = await new Member(client, {
+        groupId: group(),
+        topics: [topic],
+        autoOffsetReset: "earliest",
+      }).start();
+      await member.waitFor(1);
+      await delay(quietMs);
+      assert.deepEqual(member.values(), ["plain-1"], "nothing after the open transaction yet");
+      await open.commit();
+      await member.waitFor(3);
+      assert.deepEqual(member.values(), ["plain-1", "tx-1", "plain-2"]);
+    } finally {
+      await producer.disconnect();
+    }
+  });
+
+  test("errors: a record too large for the broker is a non-retriable client error", async (client) => {
+    const topic = await createTopic(client, "contract-too-large");
+    const producer = client.producer();
+    await producer.connect();
+    try {
+      const huge = "x".repeat(2 * 1024 * 1024);
+      await assert.rejects(
+        producer.send([{ topic, records: [{ key: null, value: huge }] }]),
+        (error: unknown) => {
+          assert.ok(error instanceof KafkaClientError, String(error));
+          assert.equal(error.retriable, false, error.message);
+          return true;
+        },
+      );
+    } finally {
+      await producer.disconnect();
+    }
+  });
+
+  if (options.broker === true) securityContract(name, factory, test);
+}
+
+/** Registers the security failures: each classified the same way whichever client connects. */
+function securityContract(
+  name: string,
+  factory: ClientFactory,
+  _test: unknown,
+): void {
+  Deno.test({
+    name: `${name} client: security failures are classified as the security suite expects`,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    fn: async (t) => {
+      const { securityFailureCases, startSecureBroker } = await import("./_security_cases.ts");
+      const broker = await startSecureBroker();
+      try {
+        for (const failure of securityFailureCases(broker)) {
+          await t.step(failure.title, async () => {
+            const explained = await failure.connect(factory);
+            assert.equal(explained.kind, failure.kind, explained.message);
+            assert.equal(explained.fatal, true, explained.message);
+            assert.match(explained.message, failure.message);
+            for (const secret of failure.secrets) {
+              assert.ok(
+                !explained.output.includes(secret),
+                `a secret leaked:\n${explained.output}`,
+              );
+            }
+          });
+        }
+      } finally {
+        await broker.stop();
+      }
+    },
+  });
+}
