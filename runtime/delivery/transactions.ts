@@ -17,17 +17,17 @@
  *
  * @module
  */
-import type { Position, Sink, Source } from "../connectors/types.ts";
-import type { Logger } from "../connectors/types.ts";
+import type { Position, Sink, Source } from "../../connectors/types.ts";
+import type { Logger } from "../../connectors/types.ts";
 import type {
   ProduceRecord,
   TopicRecords,
   Transaction,
   TransactionalProducer,
   TransactionalProducerOptions,
-} from "../connectors/kafka/client.ts";
-import { KafkaClientError } from "../connectors/kafka/client.ts";
-import type { Batch, Row } from "../engine/types.ts";
+} from "../../connectors/kafka/client.ts";
+import { KafkaClientError } from "../../connectors/kafka/client.ts";
+import type { Batch, Row } from "../../engine/types.ts";
 
 /** A source whose consumer group's offsets a transaction can commit (the Kafka source). */
 export interface TransactionalSource extends Source {

@@ -8,8 +8,8 @@
  * @module
  */
 import { deserialize, serialize } from "node:v8";
-import type { Position } from "../connectors/types.ts";
-import type { Time } from "../engine/types.ts";
+import type { Position } from "../../connectors/types.ts";
+import type { Time } from "../../engine/types.ts";
 
 /** What one source saves. */
 export interface SourceCheckpoint {
