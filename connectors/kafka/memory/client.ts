@@ -35,6 +35,7 @@ import {
   type PartitionOffsets,
   type Producer,
   type ProduceRecord,
+  type TopicDescription,
   type TopicPartition,
   type TopicRecords,
   type Transaction,
@@ -596,9 +597,7 @@ export class MemoryAdmin implements Admin {
     return Promise.resolve(this.#kafka.committed(groupId, topics));
   }
   /** A topic's partition count and configuration (`cleanup.policy` and the others set). */
-  describeTopic(
-    topic: string,
-  ): Promise<{ readonly partitions: number; readonly configs: Readonly<Record<string, string>> }> {
+  describeTopic(topic: string): Promise<TopicDescription> {
     try {
       const { partitions, configs } = this.#kafka.topic(topic);
       return Promise.resolve({ partitions, configs: { ...configs } });
