@@ -7,15 +7,17 @@
  * - topics of partitions, each an append-only log whose offsets never
  *   change; a transaction's end takes an offset of its own (a control
  *   record, never handed to a consumer), as in Kafka;
- * - consumer groups with committed offsets and an eager assignment
- *   (round-robin over the members in the order they joined; every member
- *   loses all its partitions at a rebalance and gains its new share);
+ * - consumer groups with committed offsets and an assignment round-robin
+ *   over the members in the order they joined; at a rebalance a member is
+ *   told only what it lost and what it gained, and kept partitions go on;
  * - transactions: records are invisible to `read_committed` consumers until
- *   committed, never visible once aborted; a consumer stops at the first
- *   open transaction's offset (the last stable offset); a producer
+ *   committed, never visible to them once aborted (`read_uncommitted` sees
+ *   all); such a consumer stops at the first open transaction's offset (the
+ *   last stable offset); a producer
  *   connecting with a transactional id fences the one before it and aborts
  *   its open transaction; offsets sent in a transaction are committed with it;
- * - admin calls: list, create, offsets, group positions, topic configs.
+ * - admin calls: list, create, offsets, group positions, topic configs;
+ * - a record larger than `maxMessageBytes` is refused (not retriable).
  *
  * It is not Kafka: one process, no replication, no retention, no sessions,
  * and its key partitioner is not Kafka's murmur2. {@linkcode MemoryKafka.failNext}
@@ -96,6 +98,8 @@ export interface InjectedFailure {
 export interface MemoryKafkaOptions {
   /** Partitions of topics a producer writes to before they exist (default: such writes fail). */
   readonly autoCreatePartitions?: number;
+  /** Largest record (key, value and headers) a topic accepts (default 1,048,588, Kafka's `message.max.bytes`). */
+  readonly maxMessageBytes?: number;
   /** The records' timestamps (default `Date.now()`). */
   readonly now?: () => number;
   /** Most messages in one fetched batch (default 500). */
@@ -114,6 +118,11 @@ const decoder = new TextDecoder();
 
 function bytes(value: Uint8Array | string | null): Uint8Array | null {
   return typeof value === "string" ? encoder.encode(value) : value;
+}
+
+function byteLength(value: Uint8Array | string | null): number {
+  if (value === null) return 0;
+  return typeof value === "string" ? encoder.encode(value).length : value.byteLength;
 }
 
 function partitionKey(topic: string, partition: number): string {
@@ -357,7 +366,8 @@ export class MemoryKafka implements KafkaClient {
       const record = log[offset];
       const status = record.transaction?.status;
       if (isolation === "read_committed" && status === "open") break; // the last stable offset
-      if (record.control || status === "aborted") continue;
+      // read_uncommitted sees aborted records too, as in Kafka.
+      if (record.control || (isolation === "read_committed" && status === "aborted")) continue;
       messages.push({
         topic,
         partition,
@@ -400,11 +410,13 @@ export class MemoryKafka implements KafkaClient {
     });
   }
 
-  /** @internal A member joined or left: every member of the group is assigned again. */
+  /**
+   * @internal A member joined or left: the group's partitions are shared
+   * again (round-robin over the members in join order); each member is told
+   * only what it lost and what it gained, and partitions it keeps go on.
+   */
   rebalance(groupId: string): void {
-    const group = this.group(groupId);
-    const members = group.members;
-    for (const member of members) member.revokeAll();
+    const members = this.group(groupId).members;
     const shares = new Map<MemoryConsumer, TopicPartition[]>(members.map((m) => [m, []]));
     // Each topic's partitions go round-robin over the members subscribed to it.
     const topics = [...new Set(members.flatMap((m) => m.topics))].sort();
@@ -415,6 +427,8 @@ export class MemoryKafka implements KafkaClient {
         shares.get(subscribed[partition % subscribed.length])!.push({ topic, partition });
       }
     }
+    // Revocations first: a partition is never owned by two members at once.
+    for (const member of members) member.revokeExcept(shares.get(member)!);
     for (const member of members) member.assign(shares.get(member)!);
     this.#notify();
   }
@@ -497,7 +511,19 @@ export class MemoryKafka implements KafkaClient {
         this.createTopic(topic, this.#options.autoCreatePartitions);
       }
       const stored = this.#topic(topic);
+      const limit = this.#options.maxMessageBytes ?? 1_048_588;
       for (const record of records) {
+        const size = byteLength(record.key) + byteLength(record.value) +
+          Object.entries(record.headers ?? {}).reduce(
+            (n, [name, value]) => n + encoder.encode(name).length + byteLength(value),
+            0,
+          );
+        if (size > limit) {
+          throw new KafkaClientError(
+            `A record of ${size} bytes is larger than topic "${topic}" accepts (${limit})`,
+            { retriable: false },
+          );
+        }
         const partition = record.partition;
         if (partition !== undefined && (partition < 0 || partition >= stored.partitions.length)) {
           throw new KafkaClientError(
@@ -691,18 +717,24 @@ class MemoryConsumer implements GroupConsumer {
     await this.#loop?.catch(() => {});
   }
 
-  /** @internal The group rebalances: this member loses every partition. */
-  revokeAll(): void {
-    if (this.#positions.size === 0) return;
-    const lost = this.assignment();
-    this.#positions.clear();
+  /** @internal The group rebalances: this member loses what is not in its new share. */
+  revokeExcept(share: readonly TopicPartition[]): void {
+    const keep = new Set(share.map((p) => partitionKey(p.topic, p.partition)));
+    const lost = this.assignment().filter((p) => !keep.has(partitionKey(p.topic, p.partition)));
+    if (lost.length === 0) return;
+    for (const p of lost) this.#positions.delete(partitionKey(p.topic, p.partition));
     this.#callbacks?.onRevoked?.(lost);
   }
 
-  /** @internal This member's new share: each starts at a seek, the group's offset or the reset. */
-  assign(partitions: readonly TopicPartition[]): void {
+  /**
+   * @internal This member's new share: partitions it gained start at a seek,
+   * the group's offset or the reset; those it kept go on where they were.
+   */
+  assign(share: readonly TopicPartition[]): void {
     const committed = this.#kafka.group(this.#options.groupId).committed;
-    for (const { topic, partition } of partitions) {
+    const gained = share.filter((p) => !this.#positions.has(partitionKey(p.topic, p.partition)));
+    if (gained.length === 0) return;
+    for (const { topic, partition } of gained) {
       const key = partitionKey(topic, partition);
       const high = this.#kafka.offsets(topic)[partition].high;
       const start = this.#startAt.get(key) ?? committed.get(key) ??
@@ -710,7 +742,7 @@ class MemoryConsumer implements GroupConsumer {
       this.#startAt.delete(key);
       this.#positions.set(key, { topic, partition, next: start });
     }
-    this.#callbacks?.onAssigned?.(partitions);
+    this.#callbacks?.onAssigned?.(gained);
   }
 
   /** Hands over batches partition by partition, awaiting each; waits for changes when idle. */
