@@ -92,6 +92,12 @@ export interface RunOptions {
   readonly exactlyOnce?: boolean;
   /** The transactional id of exactly-once mode (default `rivulet-` and the first source's group id). */
   readonly transactionalId?: string;
+  /**
+   * Where state lives: `local` (default) in `stateDir`; `kafka` in a
+   * compacted changelog topic written in each transaction, so a restart on
+   * an empty disk restores it (exactly-once mode only, for now).
+   */
+  readonly stateStore?: "kafka" | "local";
 }
 
 /** What a pipeline has done so far. */
@@ -108,6 +114,8 @@ export interface PipelineStats {
   lastTime: Time;
   /** `retrying` while a source, a sink or a transaction waits for Kafka to come back. */
   connection?: "connected" | "retrying";
+  /** The kafka state store: whether state is being restored, and changelog records read so far. */
+  restore?: { readonly restoring: boolean; readonly records: number };
 }
 
 interface SourceEntry {
@@ -262,6 +270,8 @@ export class Pipeline {
       lastTime: this.#lastTime,
       connection: this.#delivery?.retrying() ? "retrying" : "connected",
     };
+    const restore = this.#delivery?.restoreProgress?.();
+    if (restore !== undefined) stats.restore = { ...restore };
     const parts = [...this.#sources.map((s) => s.options.source), ...this.sinks()];
     if (parts.some((part) => part.connectionState?.() === "retrying")) {
       stats.connection = "retrying";
@@ -348,7 +358,13 @@ export class Pipeline {
         stateDir: options.stateDir,
         checkpointIntervalMs: options.checkpointIntervalMs,
         transactionalId: options.transactionalId,
+        stateStore: options.stateStore,
       });
+    }
+    if (options.stateStore === "kafka") {
+      throw new Error(
+        "The kafka state store needs exactly-once mode for now; at-least-once keeps state in a state directory",
+      );
     }
     if (options.stateDir !== undefined) {
       return new CheckpointedDelivery(context, {

@@ -93,6 +93,8 @@ export interface Delivery {
   afterHandle?(): Promise<void> | undefined;
   /** Whether the delivery itself waits for Kafka to come back (the status line). */
   retrying(): boolean;
+  /** How far restoring state from Kafka has come, where state lives there. */
+  restoreProgress?(): { readonly restoring: boolean; readonly records: number } | undefined;
   /** Ends periodic work; nothing is sent after it but what {@linkcode shutdown} sends. */
   stop(): void;
   /** Sources are stopped and outputs acknowledged: delivers what is left (unless `failed`). */

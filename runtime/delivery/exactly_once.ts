@@ -13,6 +13,7 @@ import type { Position, Sink } from "../../connectors/types.ts";
 import type { TopicRecords } from "../../connectors/kafka/client.ts";
 import { type Checkpoint, CheckpointStore } from "./checkpoint.ts";
 import type { Delivery, DeliveryContext } from "./delivery.ts";
+import { ChangelogStore, type RestoreProgress } from "./changelog.ts";
 import {
   isTransactionalSink,
   isTransactionalSource,
@@ -30,6 +31,12 @@ export interface ExactlyOnceDeliveryOptions {
   readonly checkpointIntervalMs?: number;
   /** The transactional id (default `rivulet-` and the first source's group id). */
   readonly transactionalId?: string;
+  /**
+   * Where state lives: `local` (default) checkpoints in `stateDir`; `kafka`
+   * writes it to a compacted changelog topic in each transaction and restores
+   * from it, so no local state is needed.
+   */
+  readonly stateStore?: "kafka" | "local";
 }
 
 /** Records waiting for a transaction beyond which reading waits for it (bytes, estimated). */
@@ -38,11 +45,14 @@ const maxTransactionBytes = 64 * 1024 * 1024;
 /** Kafka transactions carrying each interval's outputs, checkpoint and input offsets. */
 export class ExactlyOnceDelivery implements Delivery {
   readonly #context: DeliveryContext;
-  readonly #stateDir: string;
+  readonly #stateDir: string | undefined;
   readonly #intervalMs: number;
   readonly #sources: readonly TransactionalSource[];
   readonly #writer: TransactionWriter;
-  readonly #store: CheckpointStore;
+  /** Local checkpoints (`stateStore: "local"`). */
+  readonly #store: CheckpointStore | undefined;
+  /** The changelog topic (`stateStore: "kafka"`). */
+  readonly #changelog: ChangelogStore | undefined;
   /** The records of the open transaction. */
   #records: TopicRecords[] = [];
   #bytes = 0;
@@ -54,10 +64,13 @@ export class ExactlyOnceDelivery implements Delivery {
   #chain: Promise<void> = Promise.resolve();
   #timer: ReturnType<typeof setInterval> | undefined;
 
-  /** Throws unless the state directory is given and every source and sink is a Kafka one. */
+  /** Throws unless state has a place (a state directory or Kafka) and every source and sink is a Kafka one. */
   constructor(context: DeliveryContext, options: ExactlyOnceDeliveryOptions) {
     const stateDir = options.stateDir;
-    if (stateDir === undefined) throw new Error("Exactly-once mode needs a state directory");
+    const inKafka = options.stateStore === "kafka";
+    if (stateDir === undefined && !inKafka) {
+      throw new Error("Exactly-once mode needs a state directory (or the kafka state store)");
+    }
     this.#context = context;
     this.#stateDir = stateDir;
     this.#intervalMs = options.checkpointIntervalMs ?? 1000;
@@ -88,7 +101,19 @@ export class ExactlyOnceDelivery implements Delivery {
       logger: context.logger,
       maxRequestBytes: Math.min(...sinks.map((sink) => sink.maxRequestBytes)),
     });
-    this.#store = new CheckpointStore(stateDir);
+    if (inKafka) {
+      this.#changelog = new ChangelogStore({
+        client: sinks[0].kafkaClient,
+        groupId: sources[0].groupId,
+        inputTopics: sources.flatMap((source) => source.topics ?? []),
+        logger: context.logger,
+      });
+    } else this.#store = new CheckpointStore(stateDir!);
+  }
+
+  /** The changelog's restore progress (`stateStore: "kafka"`), for the status line and metrics. */
+  restoreProgress(): RestoreProgress | undefined {
+    return this.#changelog?.progress;
   }
 
   /**
@@ -99,7 +124,9 @@ export class ExactlyOnceDelivery implements Delivery {
    */
   async load(): Promise<Checkpoint | undefined> {
     await this.#writer.connect();
-    const store = this.#store;
+    this.#due = performance.now() + this.#intervalMs;
+    if (this.#changelog !== undefined) return await this.#loadChangelog(this.#changelog);
+    const store = this.#store!;
     const { current, pending } = await store.loadCandidates();
     let checkpoint: Checkpoint | undefined;
     if (current !== undefined || pending !== undefined) {
@@ -127,7 +154,40 @@ export class ExactlyOnceDelivery implements Delivery {
         );
       }
     }
-    this.#due = performance.now() + this.#intervalMs;
+    return checkpoint;
+  }
+
+  /**
+   * Restores what the changelog's committed records hold: the state of the
+   * last committed transaction, whose positions the groups committed with it.
+   */
+  async #loadChangelog(changelog: ChangelogStore): Promise<Checkpoint | undefined> {
+    const checkpoint = await changelog.restore((records) =>
+      this.#writer.run({
+        records: [records],
+        offsets: [],
+        beforeCommit: () => Promise.resolve(),
+        // A marker written twice is harmless: only the last one of a partition is looked for.
+        committed: () => Promise.resolve(false),
+      })
+    );
+    const committed = await Promise.all(
+      this.#sources.map((source) => source.committedPositions()),
+    );
+    const matches = checkpoint === undefined
+      ? committed.every((c) => c.length === 0)
+      : checkpoint.sources.every((saved, i) => samePositions(saved.positions, committed[i] ?? []));
+    if (!matches) {
+      throw new Error(
+        `The committed offsets of group ${JSON.stringify(this.#sources[0].groupId)} ` +
+          `(${
+            describePositions(committed.flat())
+          }) are not those of the state in changelog topic ` +
+          `${JSON.stringify(changelog.topic)} (${
+            describePositions(checkpoint?.sources.flatMap((s) => s.positions) ?? [])
+          }): was the group used without the kafka state store, or the changelog deleted?`,
+      );
+    }
     return checkpoint;
   }
 
@@ -189,6 +249,7 @@ export class ExactlyOnceDelivery implements Delivery {
     this.#due = performance.now() + this.#intervalMs;
     const checkpoint = this.#context.capture();
     const records = this.#records;
+    if (this.#changelog !== undefined) records.push(this.#changelog.records(checkpoint));
     this.#records = [];
     this.#bytes = 0;
     // Dead-letter records (sent outside the transaction) are acknowledged first.
@@ -209,10 +270,10 @@ export class ExactlyOnceDelivery implements Delivery {
       await writer.run({
         records,
         offsets,
-        beforeCommit: () => store.savePending(checkpoint),
+        beforeCommit: () => store?.savePending(checkpoint) ?? Promise.resolve(),
         committed,
       });
-      await store.promotePending();
+      await store?.promotePending();
     });
     this.#chain.catch((error) => this.#context.fail(error));
     return this.#chain;

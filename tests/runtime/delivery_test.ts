@@ -60,6 +60,10 @@ function sameOffsets(positions: readonly Position[], offsets: readonly string[])
   return positions.length === offsets.length && positions.every((p, i) => p.offset === offsets[i]);
 }
 
+function committedSum(kafka: MemoryKafka, group: string): number {
+  return kafka.committed(group).reduce((n, p) => n + Number(p.offset), 0);
+}
+
 async function stopped(pipeline: Pipeline, running: Promise<unknown>): Promise<void> {
   pipeline.stop();
   await running;
@@ -233,4 +237,56 @@ Deno.test("exactly-once: a commit whose answer is lost is found committed and no
   } finally {
     await Deno.remove(stateDir, { recursive: true });
   }
+});
+
+Deno.test("exactly-once with the kafka state store: restarts with no local state rebuild the table, each change once", async () => {
+  const run = names("groupby");
+  const kafka = setUp(run, 3);
+  const input = groupbyInput({ orders: 3_000, perCommit: 20, chunkCount: 4, partitions: 3 });
+  const options = { exactlyOnce: true, stateStore: "kafka", checkpointIntervalMs: 20 } as const;
+  const restored: number[] = [];
+  for (const [index, chunk] of input.chunks.entries()) {
+    const pipeline = memoryPipeline(kafka, run);
+    const running = pipeline.run(options);
+    const half = Math.floor(chunk.length / 2);
+    const committedBefore = committedSum(kafka, run.group);
+    appendChunk(kafka, run.input, chunk.slice(0, half));
+    await kafka.waitUntil(() => committedSum(kafka, run.group) > committedBefore);
+    restored.push(pipeline.stats().restore?.records ?? -1);
+    if (index < input.chunks.length - 1) {
+      // A crash: the next transaction fails and the process is gone, with nothing on disk.
+      kafka.failNext("transaction.commit", { retriable: false });
+      appendChunk(kafka, run.input, chunk.slice(half));
+      await assert.rejects(running, /Injected transaction.commit failure/);
+    } else {
+      appendChunk(kafka, run.input, chunk.slice(half));
+      await kafka.waitUntil(() => endsWith(outputRecords(kafka, run.output), input.tables.at(-1)!));
+      await stopped(pipeline, running);
+    }
+  }
+  const check = checkOutput(outputRecords(kafka, run.output));
+  assert.equal(check.repeats, 0, "read_committed sees each change once");
+  assert.equal(check.tables.at(-1), input.tables.at(-1));
+  assert.equal(restored[0], 0, "the first start finds an empty changelog");
+  assert.ok(restored.slice(1).every((n) => n > 0), `later starts restore records: ${restored}`);
+  const described = await kafka.admin().describeTopic("g-groupby-state-changelog");
+  assert.equal(described.partitions, 3);
+  assert.equal(described.configs["cleanup.policy"], "compact");
+  // Compaction keeps each key's last record: the distinct keys follow the state's size.
+  const decoder = new TextDecoder();
+  const changelog = kafka.records("g-groupby-state-changelog");
+  const keys = new Set(changelog.map((m) => decoder.decode(m.key!)));
+  assert.ok(changelog.length > keys.size, "the log holds history that compaction can drop");
+  assert.ok(keys.size < 3_000 + 100, `distinct keys ${keys.size}: rows, groups, meta, markers`);
+});
+
+Deno.test("exactly-once with the kafka state store: a changelog of the wrong shape is refused by name", async () => {
+  const run = names("seed");
+  const kafka = setUp(run, 1);
+  kafka.createTopic("g-seed-state-changelog", 1); // cleanup.policy=delete
+  const pipeline = memoryPipeline(kafka, run);
+  await assert.rejects(
+    pipeline.run({ exactlyOnce: true, stateStore: "kafka" }),
+    /Changelog topic "g-seed-state-changelog" has cleanup.policy=delete, not compact/,
+  );
 });
