@@ -63,8 +63,11 @@ Running:
   --state-dir DIR           checkpoint state in DIR; a restart resumes from it
   --exactly-once            outputs and input offsets in one Kafka transaction per checkpoint;
                             readers with isolation.level=read_committed see each change once
-                            (needs --state-dir and Kafka input and output)
+                            (needs --state-dir or --state-store kafka, and Kafka input and output)
   --transactional-id ID     the transactional id (default rivulet-<group.id>); one per pipeline
+  --state-store kafka|local where state lives: local (default, --state-dir) or kafka (a compacted
+                            changelog topic <group.id>-state-changelog, written in each transaction
+                            and restored on start: no local state needed; needs --exactly-once)
   --config FILE             flags as a JSON object ({"transform": "sum.ts", "topic": ["a"], ...});
                             paths in it are relative to it; flags on the command line win
   --log-format text|json    log lines for people (default) or for log collectors

@@ -100,6 +100,7 @@ async function runPipeline(pipeline: Pipeline, plan: RunPlan): Promise<PipelineS
     ...(plan.stateDir === undefined ? {} : { stateDir: plan.stateDir }),
     exactlyOnce: plan.exactlyOnce,
     ...(plan.transactionalId === undefined ? {} : { transactionalId: plan.transactionalId }),
+    ...(plan.stateStore === undefined ? {} : { stateStore: plan.stateStore }),
   });
 }
 
