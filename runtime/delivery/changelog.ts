@@ -15,11 +15,13 @@
  */
 import { Buffer } from "node:buffer";
 import { deserialize, serialize } from "node:v8";
-import type {
-  Admin,
-  KafkaClient,
-  ProduceRecord,
-  TopicRecords,
+import {
+  type Admin,
+  type KafkaClient,
+  KafkaClientError,
+  type ProduceRecord,
+  type TopicDescription,
+  type TopicRecords,
 } from "../../connectors/kafka/client.ts";
 import type { Logger } from "../../connectors/types.ts";
 import { snapshotEntries, snapshotFromEntries } from "../../engine/snapshot_entries.ts";
@@ -81,10 +83,16 @@ export async function ensureChangelogTopic(
   let created = false;
   if (!(await admin.listTopics()).includes(topic)) {
     options.logger?.info("Creating the changelog topic", { topic, partitions });
-    await admin.createTopic({ topic, partitions, configs: { "cleanup.policy": "compact" } });
+    try {
+      await admin.createTopic({ topic, partitions, configs: { "cleanup.policy": "compact" } });
+    } catch (error) {
+      // A loaded broker can be slow to publish a new topic's metadata: the creation may have
+      // succeeded; the description below waits for it.
+      if (!(error instanceof KafkaClientError) || !error.retriable) throw error;
+    }
     created = true;
   }
-  const described = await admin.describeTopic(topic);
+  const described = await describeWhenReady(admin.describeTopic.bind(admin), topic);
   if (described.partitions !== partitions) {
     throw new ChangelogTopicError(
       topic,
@@ -102,6 +110,22 @@ export async function ensureChangelogTopic(
     );
   }
   return created ? "created" : "checked";
+}
+
+/** Describes a topic, retrying for up to 30 s while its metadata is not published yet. */
+async function describeWhenReady(
+  describe: (topic: string) => Promise<TopicDescription>,
+  topic: string,
+): Promise<TopicDescription> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      const described = await describe(topic);
+      if (described.partitions > 0 || attempt >= 120) return described;
+    } catch (error) {
+      if (!(error instanceof KafkaClientError) || !error.retriable || attempt >= 120) throw error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
 }
 
 /** The key of the record holding positions, decoders and the last logical time. */
