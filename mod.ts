@@ -32,12 +32,20 @@ import { LineSink, LineSource } from "./connectors/file.ts";
 import { type Logger, silentLogger } from "./connectors/types.ts";
 import type { Format, FormatOptions } from "./formats/format.ts";
 import { builtinFormats } from "./formats/mod.ts";
+import { compileSchema, type RowOfSchema, type Schema } from "./formats/schema.ts";
 import { encodeChange } from "./formats/encode_json.ts";
 import { type KafkaSettings, translateSettings } from "./connectors/kafka/settings.ts";
 import type { ClientConfig } from "./connectors/kafka/config.ts";
 import { KafkaSource } from "./connectors/kafka/source.ts";
 import { KafkaSink } from "./connectors/kafka/sink.ts";
 import { KafkaDeadLetterSink } from "./connectors/kafka/dead_letter.ts";
+import type { KafkaClient } from "./connectors/kafka/client.ts";
+import {
+  deferredKafkaClient,
+  type KafkaClientName,
+  parseKafkaClientName,
+  resolveKafkaClientName,
+} from "./connectors/kafka/clients.ts";
 import {
   Pipeline,
   type PipelineStats,
@@ -57,6 +65,14 @@ export type {
 } from "./formats/format.ts";
 export { FormatError } from "./formats/format.ts";
 export { builtinFormats, loadFormat } from "./formats/mod.ts";
+export {
+  type ColumnSchema,
+  type ColumnTypeName,
+  compileSchema,
+  parseSchemaText,
+  type RowOfSchema,
+  type Schema,
+} from "./formats/schema.ts";
 export { encodeChange } from "./formats/encode_json.ts";
 export {
   Pipeline,
@@ -67,6 +83,13 @@ export {
 export type { CommitMode } from "./runtime/reader.ts";
 export type { ErrorPolicy, Logger, Sink, Source } from "./connectors/types.ts";
 export { LineSink, LineSource } from "./connectors/file.ts";
+export type { KafkaClient } from "./connectors/kafka/client.ts";
+export {
+  createKafkaClient,
+  defaultKafkaClientName,
+  type KafkaClientName,
+  kafkaClientNames,
+} from "./connectors/kafka/clients.ts";
 export {
   type KafkaSettings,
   loadSettingsFile,
@@ -75,19 +98,55 @@ export {
 } from "./connectors/kafka/settings.ts";
 
 /** The built-in format names. */
-export type FormatName = "raw" | "csv" | "json";
+export type FormatName = "raw" | "plaintext" | "csv" | "json";
 
-/** The rows a source yields for a format and its value columns. */
-export type RowOf<F, C extends string> = F extends "raw" ? { data: string }
+/** The rows a source yields for a format and its value (and key) columns. */
+export type RowOf<F, C extends string> = F extends "raw"
+  ? { key: Uint8Array | null; data: Uint8Array }
+  : F extends "plaintext" ? { key: string | null; data: string }
   : F extends "csv" ? { [K in C]: string }
   : { [K in C]: Value };
 
+/** The rows a source yields: typed by its schema when it has one, else by its format. */
+export type SourceRow<F, C extends string, S> = [S] extends [Schema] ? RowOfSchema<S>
+  : RowOf<F, C>;
+
 /** Options every source shares: how messages become rows. */
-export interface SourceOptions<F extends FormatName | Format, C extends string> {
-  /** raw, csv, json, or a format module's {@linkcode Format}. */
+export interface SourceOptions<
+  F extends FormatName | Format,
+  C extends string,
+  S extends Schema | undefined = undefined,
+> {
+  /** raw, plaintext, csv, json, or a format module's {@linkcode Format}. */
   readonly format: F;
-  /** The columns the table gets (csv and json). */
+  /** The columns the table gets (csv and json; default: the schema's columns). */
   readonly valueColumns?: readonly C[];
+  /**
+   * Typed columns: `{ value: "int", name: "str?", score: { type: "float", default: 0 } }`.
+   * Each value is converted when read (types: int, float, bool, str, bytes,
+   * json, timestamp); one that does not convert is bad input under the
+   * error policy. The table's row type follows the schema.
+   */
+  readonly schema?: S;
+  /** json: a JSON Pointer per column for nested values, e.g. `{ city: "/address/city" }`. */
+  readonly jsonFieldPaths?: Readonly<Record<string, string>>;
+  /**
+   * Columns read from the message key, decoded by the same format (json: an
+   * object's fields; csv: the key's fields in this order). A message
+   * without a key is bad input.
+   */
+  readonly keyColumns?: readonly string[];
+  /**
+   * The Kafka key is the row id: a later message with the same key replaces
+   * its row, a tombstone (no value) deletes it, a message without a key is
+   * bad input. A compacted topic reads as a table.
+   */
+  readonly keyAsRowId?: boolean;
+  /**
+   * A stable identity for the source's saved state (default: from its
+   * topics or file): reordering named sources in a script keeps their state.
+   */
+  readonly name?: string;
   /** csv: the column names up front; then no header message is expected. */
   readonly header?: readonly string[];
   /** Columns whose values make the row id: later rows with the same key replace earlier ones. */
@@ -125,40 +184,67 @@ export function resolveFormat(format: FormatName | Format): Format {
   const found = builtinFormats[format];
   if (found === undefined) {
     throw new Error(
-      `Unknown format ${JSON.stringify(format)}: use raw, csv, json or a format module`,
+      `Unknown format ${JSON.stringify(format)}: use raw, plaintext, csv, json or a format module`,
     );
   }
   return found;
 }
 
 /** Builds the runtime's read options from a source's user-facing options. */
-export function readOptions<F extends FormatName | Format, C extends string>(
+export function readOptions<
+  F extends FormatName | Format,
+  C extends string,
+  S extends Schema | undefined = undefined,
+>(
   source: ReadOptions["source"],
-  options: SourceOptions<F, C>,
+  options: SourceOptions<F, C, S>,
   extra: Pick<ReadOptions, "deadLetter"> = {},
 ): ReadOptions {
+  const format = resolveFormat(options.format);
+  const schema = options.schema === undefined
+    ? undefined
+    : compileSchema(options.schema, { valuesAreJson: format.name === "json" });
+  const keyColumns = options.keyColumns;
+  const fromKey = (name: string) => keyColumns?.includes(name) ?? false;
+  // With a schema, the format reads the schema's columns that the key does not give.
+  const valueColumns: readonly string[] | undefined = options.valueColumns ??
+    schema?.map((column) => column.name).filter((name) => !fromKey(name));
+  const optionalColumns = schema?.filter((c) => c.optional).map((c) => c.name);
   const formatOptions: FormatOptions = {
-    ...(options.valueColumns === undefined ? {} : {
-      valueColumns: options.diffColumn && !options.valueColumns.includes("diff" as C)
-        ? [...options.valueColumns, "diff"]
-        : options.valueColumns,
+    ...(valueColumns === undefined ? {} : {
+      valueColumns: options.diffColumn && !valueColumns.includes("diff")
+        ? [...valueColumns, "diff"]
+        : valueColumns,
     }),
     ...(options.header === undefined ? {} : { header: options.header }),
+    ...(options.jsonFieldPaths === undefined ? {} : { fieldPaths: options.jsonFieldPaths }),
+    ...(optionalColumns === undefined || optionalColumns.length === 0 ? {} : { optionalColumns }),
   };
+  if (keyColumns !== undefined && (format.name === "raw" || format.name === "plaintext")) {
+    throw new Error(
+      `Option keyColumns does not apply to the ${format.name} format, which gives the key as ` +
+        `its "key" column (source "${source.name}")`,
+    );
+  }
+  if (options.jsonFieldPaths !== undefined && format.name !== "json") {
+    throw new Error(
+      `Option jsonFieldPaths applies to the json format only (source "${source.name}")`,
+    );
+  }
   const missingKey = options.primaryKey?.find((column) =>
-    options.valueColumns !== undefined && !options.valueColumns.includes(column)
+    valueColumns !== undefined && !valueColumns.includes(column) && !fromKey(column)
   );
   if (missingKey !== undefined) {
     throw new Error(
       `Primary key column ${JSON.stringify(missingKey)} is not one of the value columns ${
-        JSON.stringify(options.valueColumns)
+        JSON.stringify(valueColumns)
       } of source "${source.name}"`,
     );
   }
   const mode = options.commitMode ?? "marker";
   return {
     source,
-    format: resolveFormat(options.format),
+    format,
     formatOptions,
     primaryKey: options.primaryKey,
     withMetadata: options.withMetadata,
@@ -167,6 +253,9 @@ export function readOptions<F extends FormatName | Format, C extends string>(
       ? { kind: "marker" }
       : { kind: "interval", intervalMs: mode.intervalMs },
     errorPolicy: options.errorPolicy,
+    ...(schema === undefined ? {} : { schema }),
+    ...(options.keyAsRowId ? { keyAsRowId: true } : {}),
+    ...(keyColumns === undefined ? {} : { keyColumns }),
     ...extra,
   };
 }
@@ -178,12 +267,20 @@ export function readOptions<F extends FormatName | Format, C extends string>(
  */
 export const io = {
   /** Reads a file or standard input, one message per line. */
-  read<F extends FormatName | Format, C extends string>(
+  read<
+    F extends FormatName | Format,
+    C extends string,
+    const S extends Schema | undefined = undefined,
+  >(
     path: string,
-    options: SourceOptions<F, C>,
-  ): Table<RowOf<F, C>> {
+    options: SourceOptions<F, C, S>,
+  ): Table<SourceRow<F, C, S>> {
     const pipeline = options.pipeline ?? currentPipeline();
-    return pipeline.read<RowOf<F, C>>(readOptions(new LineSource({ path }), options));
+    const source = new LineSource({
+      path,
+      ...(options.name === undefined ? {} : { name: options.name }),
+    });
+    return pipeline.read<SourceRow<F, C, S>>(readOptions(source, options));
   },
   /** Writes every change of `table` to standard output (or `writable`), one JSON object per line. */
   write<R extends Row>(
@@ -220,13 +317,96 @@ function clientConfig(settings: KafkaSettings, pipeline: Pipeline): ClientConfig
   return config;
 }
 
+/**
+ * Which Kafka client a source or sink uses: `"kafkajs"` or `"platformatic"`
+ * (@platformatic/kafka), or a {@linkcode KafkaClient} you made and close
+ * yourself. Unset, the choice of {@linkcode run}, else of
+ * {@linkcode setKafkaClient} (the command line's `--kafka-client`), else the
+ * `RIVULET_KAFKA_CLIENT` environment variable, else `kafkajs`. A pipeline
+ * makes one client per settings object and client name, shared by the
+ * sources and sinks given that object, and closes it when it stops.
+ */
+export type KafkaClientChoice = KafkaClientName | KafkaClient;
+
+/** The Kafka clients a pipeline made, by settings object and by the name asked for ("" for none). */
+interface PipelineKafkaClients {
+  readonly bySettings: WeakMap<KafkaSettings, Map<string, KafkaClient>>;
+  /** The choice of {@linkcode run}'s `kafkaClient` option. */
+  runChoice?: KafkaClientName;
+}
+
+const kafkaClients = new WeakMap<Pipeline, PipelineKafkaClients>();
+
+let commandKafkaClient: KafkaClientName | undefined;
+
+/**
+ * Sets the Kafka client of pipelines that run from now on, where neither the
+ * read or write call nor {@linkcode run} chooses one (the command line's
+ * `--kafka-client` sets it); `undefined` leaves the choice to `RIVULET_KAFKA_CLIENT`.
+ */
+export function setKafkaClient(name: KafkaClientName | undefined): void {
+  commandKafkaClient = name === undefined
+    ? undefined
+    : parseKafkaClientName(name, "The Kafka client");
+}
+
+/**
+ * The pipeline's client for a settings object: one per object and name, made
+ * on first use and closed by the pipeline when it stops. Its implementation
+ * is chosen when the pipeline starts.
+ */
+function kafkaClientFor(
+  settings: KafkaSettings,
+  config: ClientConfig,
+  choice: KafkaClientChoice | undefined,
+  pipeline: Pipeline,
+): KafkaClient {
+  if (choice !== undefined && typeof choice !== "string") return choice;
+  const name = choice === undefined
+    ? undefined
+    : parseKafkaClientName(choice, 'Option "kafkaClient"');
+  let clients = kafkaClients.get(pipeline);
+  if (clients === undefined) kafkaClients.set(pipeline, clients = { bySettings: new WeakMap() });
+  let byName = clients.bySettings.get(settings);
+  if (byName === undefined) clients.bySettings.set(settings, byName = new Map());
+  const known = byName.get(name ?? "");
+  if (known !== undefined) return known;
+  const chosenBy = clients;
+  const client = deferredKafkaClient(
+    () => resolveKafkaClientName({ option: name ?? chosenBy.runChoice ?? commandKafkaClient }),
+    config,
+    pipeline.logger,
+  );
+  pipeline.share(client);
+  byName.set(name ?? "", client);
+  return client;
+}
+
 /** Options of {@linkcode kafka.read}: Pathway's `pw.kafka.read` arguments. */
-export interface KafkaReadOptions<F extends FormatName | Format, C extends string>
-  extends SourceOptions<F, C> {
+export interface KafkaReadOptions<
+  F extends FormatName | Format,
+  C extends string,
+  S extends Schema | undefined = undefined,
+> extends SourceOptions<F, C, S> {
   /** The topics listened to, by one consumer group (`group.id`). */
   readonly topicNames: readonly string[];
+  /**
+   * Start at the first record at or after this time (milliseconds since the
+   * epoch) in every partition, instead of the group's committed offsets.
+   * Positions restored from a state directory still win.
+   */
+  readonly startFromTimestampMs?: number;
+  /**
+   * A bounded read: look up the end offsets at start, read up to them, apply,
+   * flush and end the run (records written after the start are not read).
+   * For backfills and tests. In marker mode rows after the last `*COMMIT*`
+   * are not applied; in interval mode everything read is.
+   */
+  readonly untilEnd?: boolean;
   /** Where bad messages go under the `dead-letter` policy. */
   readonly deadLetterTopic?: string;
+  /** The Kafka client: a name, or one you made (and close) yourself. See {@linkcode KafkaClientChoice}. */
+  readonly kafkaClient?: KafkaClientChoice;
 }
 
 /** Options of {@linkcode kafka.write}: Pathway's `pw.kafka.write` arguments. */
@@ -241,6 +421,8 @@ export interface KafkaWriteOptions {
   readonly lingerMs?: number;
   /** Ends each commit with a `*COMMIT*` record, so another pipeline reads the topic atomically. */
   readonly commitMarkers?: boolean;
+  /** The Kafka client: a name, or one you made (and close) yourself. See {@linkcode KafkaClientChoice}. */
+  readonly kafkaClient?: KafkaClientChoice;
   readonly pipeline?: Pipeline;
 }
 
@@ -251,10 +433,14 @@ export interface KafkaWriteOptions {
  */
 export const kafka = {
   /** Reads topics into a table; each `*COMMIT*` message applies its partition's rows atomically. */
-  read<F extends FormatName | Format, C extends string>(
+  read<
+    F extends FormatName | Format,
+    C extends string,
+    const S extends Schema | undefined = undefined,
+  >(
     settings: KafkaSettings,
-    options: KafkaReadOptions<F, C>,
-  ): Table<RowOf<F, C>> {
+    options: KafkaReadOptions<F, C, S>,
+  ): Table<SourceRow<F, C, S>> {
     const pipeline = options.pipeline ?? currentPipeline();
     const config = clientConfig(settings, pipeline);
     if (config.groupId === undefined) {
@@ -263,18 +449,26 @@ export const kafka = {
       );
     }
     if (options.topicNames.length === 0) throw new Error("Option topicNames names no topic");
+    const client = kafkaClientFor(settings, config, options.kafkaClient, pipeline);
     const source: KafkaSource = new KafkaSource({
       config,
+      client,
       topics: options.topicNames,
       logger: pipeline.logger,
       onPartitionsRevoked: (partitions) => pipeline.dropPartitions(source, partitions),
+      ...(options.name === undefined ? {} : { name: options.name }),
+      ...(options.startFromTimestampMs === undefined
+        ? {}
+        : { startFromTimestampMs: options.startFromTimestampMs }),
+      ...(options.untilEnd ? { untilEnd: true } : {}),
     });
     const deadLetter = options.deadLetterTopic === undefined ? undefined : new KafkaDeadLetterSink({
       config,
+      client,
       topic: options.deadLetterTopic,
       logger: pipeline.logger,
     });
-    return pipeline.read<RowOf<F, C>>(readOptions(source, options, { deadLetter }));
+    return pipeline.read<SourceRow<F, C, S>>(readOptions(source, options, { deadLetter }));
   },
   /** Writes every change of `table` to a topic as JSON with `diff` and `time`; the key is the row id. */
   write<R extends Row>(table: Table<R>, settings: KafkaSettings, options: KafkaWriteOptions): void {
@@ -287,6 +481,7 @@ export const kafka = {
       table,
       new KafkaSink<R>({
         config,
+        client: kafkaClientFor(settings, config, options.kafkaClient, pipeline),
         topic: options.topicName,
         encode: (change, time) => encodeChange(change.row, change.diff, time),
         logger: pipeline.logger,
@@ -302,6 +497,8 @@ export const kafka = {
 export interface RunPipelineOptions extends RunOptions {
   /** The pipeline to run (default: the module's). */
   readonly pipeline?: Pipeline;
+  /** The Kafka client of the sources and sinks whose read or write call chose none. */
+  readonly kafkaClient?: KafkaClientName;
 }
 
 /**
@@ -312,6 +509,11 @@ export interface RunPipelineOptions extends RunOptions {
 export async function run(options: RunPipelineOptions = {}): Promise<PipelineStats> {
   const pipeline = options.pipeline ?? currentPipeline();
   if (pipeline === defaultPipeline) defaultPipeline = undefined;
+  if (options.kafkaClient !== undefined) {
+    const choice = parseKafkaClientName(options.kafkaClient, 'Option "kafkaClient" of run()');
+    const clients = kafkaClients.get(pipeline);
+    if (clients !== undefined) clients.runChoice = choice;
+  }
   const controller = new AbortController();
   const stop = () => controller.abort();
   const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
@@ -320,7 +522,8 @@ export async function run(options: RunPipelineOptions = {}): Promise<PipelineSta
     const signal = options.signal === undefined
       ? controller.signal
       : AbortSignal.any([options.signal, controller.signal]);
-    return await pipeline.run({ ...options, signal });
+    const { pipeline: _pipeline, kafkaClient: _kafkaClient, ...runOptions } = options;
+    return await pipeline.run({ ...runOptions, signal });
   } finally {
     for (const signal of signals) Deno.removeSignalListener(signal, stop);
   }

@@ -13,6 +13,7 @@ import { UsageError } from "./exit_codes.ts";
 import type { SettingsSource, TransformPlan } from "./run_plan.ts";
 import { checkSettings, type LoadedSettings, loadSettings } from "./settings_file.ts";
 import { importUserModule, transformOf } from "./user_module.ts";
+import { loadSchemaFile, schemaFromFlag } from "./schema_file.ts";
 
 /** The rivulet API a transform and a pipeline script receive: the module namespace of `mod.ts`. */
 export type RivuletApi = typeof rw;
@@ -66,8 +67,18 @@ export async function buildTransformPipeline(options: BuildOptions): Promise<Bui
   const transform = transformOf(module, plan.transform);
   if (plan.input.kind === "file" && plan.input.path !== "-") await checkInputFile(plan.input.path);
 
+  const schema = plan.schemaFile !== undefined
+    ? await loadSchemaFile(plan.schemaFile)
+    : plan.schema !== undefined
+    ? schemaFromFlag(plan.schema)
+    : undefined;
   const pipeline = new rw.Pipeline({ logger });
   const sourceOptions = {
+    ...(schema === undefined ? {} : { schema }),
+    ...(plan.jsonFieldPaths === undefined ? {} : { jsonFieldPaths: plan.jsonFieldPaths }),
+    ...(plan.keyColumns === undefined ? {} : { keyColumns: plan.keyColumns }),
+    ...(plan.keyAsRowId ? { keyAsRowId: true } : {}),
+    ...(plan.withMetadata ? { withMetadata: true } : {}),
     format,
     ...(plan.columns === undefined ? {} : { valueColumns: plan.columns }),
     ...(plan.header === undefined ? {} : { header: plan.header }),
@@ -85,7 +96,7 @@ export async function buildTransformPipeline(options: BuildOptions): Promise<Bui
     // LineSource hands over each read's lines at once, so a live stdin stream is processed
     // as it arrives.
     const source = new rw.LineSource({ path: plan.input.path });
-    input = pipeline.read<Row>(rw.readOptions(source, sourceOptions));
+    input = pipeline.read<Row>(asUsageError(() => rw.readOptions(source, sourceOptions)));
   } else {
     const topicNames = plan.input.topics;
     const kafkaSource = asUsageError(() =>
@@ -93,6 +104,10 @@ export async function buildTransformPipeline(options: BuildOptions): Promise<Bui
         ...sourceOptions,
         topicNames,
         ...(plan.deadLetterTopic === undefined ? {} : { deadLetterTopic: plan.deadLetterTopic }),
+        ...(plan.startFromTimestampMs === undefined
+          ? {}
+          : { startFromTimestampMs: plan.startFromTimestampMs }),
+        ...(plan.untilEnd ? { untilEnd: true } : {}),
       })
     );
     input = kafkaSource as unknown as Table<Row>;

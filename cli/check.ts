@@ -45,7 +45,7 @@ export async function checkCommand(options: CheckCommandOptions): Promise<ExitSt
     await checkScript(plan.pipeline.script, report);
   } else {
     const transform = plan.pipeline;
-    const isModulePath = !["raw", "csv", "json"].includes(transform.format);
+    const isModulePath = !["raw", "plaintext", "csv", "json"].includes(transform.format);
     await report.step(`transform ${transform.transform}`, async () => {
       const notes = [await typeCheck(transform.transform)];
       transformOf(await importUserModule(transform.transform, "transform"), transform.transform);

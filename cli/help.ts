@@ -28,7 +28,7 @@ ${EXIT_CODES_HELP}
 export const RUN_HELP = `Usage:
   rivulet run PIPELINE.ts [--state-dir DIR] [--log-format text|json] [--metrics-port P]
   rivulet run --transform T.ts (--input FILE|- | --topic NAME... --settings S.json)
-              [--format raw|csv|json|F.ts] [--columns a,b] [--output-topic T] [flags]
+              [--format plaintext|raw|csv|json|F.ts] [--columns a,b] [--output-topic T] [flags]
   rivulet run --config pipeline.json [flags]
 
 A pipeline script exports a default function that receives the rivulet API and
@@ -45,11 +45,25 @@ Source:
   --input FILE|-            read FILE (or standard input), one message per line, *COMMIT* lines included
   --topic NAME              read a Kafka topic (repeatable); needs --settings
   --settings FILE           librdkafka settings as a JSON object of strings
-  --format NAME|FILE        raw (default), csv, json, or a format module file (.ts)
+  --format NAME|FILE        plaintext (default: key and data as text), raw (key and data as
+                            bytes), csv, json, or a format module file (.ts)
   --format-module FILE      a format module file (the same as --format FILE)
   --columns a,b             the value columns the table gets (csv, json)
   --header a,b              csv: the column names up front; then no header message is expected
   --primary-key a,b         columns whose values make the row id: later rows replace earlier ones
+  --schema SPEC             typed columns, e.g. value:int,name:str? (int, float, bool, str,
+                            bytes, json, timestamp; ? = optional); a value that does not convert
+                            is bad input
+  --schema-file FILE        the schema as JSON: {"value": "int", "score": {"type": "float",
+                            "default": 0}}
+  --json-field-paths SPEC   json: a JSON Pointer per column, e.g. city=/address/city
+  --key-columns a,b         columns decoded from the message key (same format)
+  --key-as-row-id           the Kafka key is the row id; a tombstone deletes the row
+                            (a compacted topic reads as a table)
+  --with-metadata           add a _metadata column: offset, partition, topic,
+                            timestamp_millis, key, headers
+  --start-from-timestamp T  start at time T (ms since the epoch, or ISO 8601) in every partition
+  --until-end               read up to the end offsets found at start, apply, flush, exit 0
   --diff-column             read a "diff" column (1 or -1) as insertion or retraction, keyed by
                             the record's row id: the input is another rivulet's output
   --commit-interval MS      apply what has arrived every MS ms (for producers without *COMMIT*)
@@ -68,6 +82,8 @@ Running:
   --state-store kafka|local where state lives: local (default, --state-dir) or kafka (a compacted
                             changelog topic <group.id>-state-changelog, written in each transaction
                             and restored on start: no local state needed; needs --exactly-once)
+  --kafka-client NAME       the Kafka client library: kafkajs (default) or platformatic
+                            (@platformatic/kafka); RIVULET_KAFKA_CLIENT chooses when unset
   --config FILE             flags as a JSON object ({"transform": "sum.ts", "topic": ["a"], ...});
                             paths in it are relative to it; flags on the command line win
   --log-format text|json    log lines for people (default) or for log collectors
@@ -102,6 +118,7 @@ It reads with a fresh consumer group and commits nothing.
   --from-beginning          rebuild the table from the start of the topic (without it,
                             only changes from now on are shown)
   --exit-after-idle MS      exit once no record arrived for MS ms
+  --kafka-client NAME       kafkajs (default) or platformatic; RIVULET_KAFKA_CLIENT chooses when unset
   --log-format text|json    how warnings and errors look
 
 Examples:

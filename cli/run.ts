@@ -38,6 +38,8 @@ export async function runCommand(options: RunCommandOptions): Promise<ExitStatus
     return reportFailure(error, createLogger({ format: logFormatOf(options.args) }));
   }
   const logger = createLogger({ format: plan.logFormat, level: plan.quiet ? "warn" : "info" });
+  // A script that runs itself (it calls run()) makes its pipeline out of reach: the choice is global.
+  api.setKafkaClient(plan.kafkaClient);
   // The pipeline whose stats the status line and metrics show; a script may swap it.
   let current: { stats(): PipelineStats } = { stats: emptyStats };
   // The Kafka source's lag, asked every few seconds (it takes a broker round trip).

@@ -9,6 +9,11 @@ import { closest, type FlagSpecs, parseFlags, parseWholeNumber, splitList } from
 import { UsageError } from "./exit_codes.ts";
 import { type LogFormat, logFormats } from "./log.ts";
 import { readUserFile } from "./settings_file.ts";
+import {
+  type KafkaClientName,
+  parseKafkaClientName,
+  UnknownKafkaClientError,
+} from "../connectors/kafka/clients.ts";
 
 /** The flags of `rivulet run` and `rivulet check`. */
 export const RUN_FLAGS: FlagSpecs = {
@@ -21,6 +26,14 @@ export const RUN_FLAGS: FlagSpecs = {
   columns: { type: "string" },
   header: { type: "string" },
   "primary-key": { type: "string" },
+  schema: { type: "string" },
+  "schema-file": { type: "string" },
+  "json-field-paths": { type: "string" },
+  "key-columns": { type: "string" },
+  "key-as-row-id": { type: "boolean" },
+  "with-metadata": { type: "boolean" },
+  "start-from-timestamp": { type: "string" },
+  "until-end": { type: "boolean" },
   "diff-column": { type: "boolean" },
   "commit-interval": { type: "string" },
   "error-policy": { type: "string" },
@@ -32,6 +45,7 @@ export const RUN_FLAGS: FlagSpecs = {
   "exactly-once": { type: "boolean" },
   "transactional-id": { type: "string" },
   "state-store": { type: "string" },
+  "kafka-client": { type: "string" },
   config: { type: "string" },
   "log-format": { type: "string" },
   "metrics-port": { type: "string" },
@@ -73,6 +87,22 @@ export interface TransformPlan {
   readonly primaryKey?: readonly string[];
   /** Read a `diff` column as insertion (1) or retraction (-1): another rivulet's output. */
   readonly diffColumn: boolean;
+  /** `--schema value:int,name:str?` as given. */
+  readonly schema?: string;
+  /** `--schema-file`: a JSON schema file's path. */
+  readonly schemaFile?: string;
+  /** `--json-field-paths col=/a/b,...`: a JSON Pointer per column. */
+  readonly jsonFieldPaths?: Readonly<Record<string, string>>;
+  /** `--key-columns`: columns decoded from the message key. */
+  readonly keyColumns?: readonly string[];
+  /** `--key-as-row-id`: the Kafka key is the row id; tombstones delete. */
+  readonly keyAsRowId: boolean;
+  /** `--with-metadata`: a `_metadata` column. */
+  readonly withMetadata: boolean;
+  /** `--start-from-timestamp MS`: start every partition at this time. */
+  readonly startFromTimestampMs?: number;
+  /** `--until-end`: read to the end offsets found at start, then exit 0. */
+  readonly untilEnd: boolean;
   /** Time-based commits every so many ms instead of `*COMMIT*` markers. */
   readonly commitIntervalMs?: number;
   /** What to do with bad input. */
@@ -107,6 +137,8 @@ export interface RunPlan {
   readonly transactionalId?: string;
   /** Where state lives: `local` (the state directory, default) or `kafka` (changelog topics). */
   readonly stateStore?: "kafka" | "local";
+  /** The Kafka client (`--kafka-client`); unset, `RIVULET_KAFKA_CLIENT` or the default chooses. */
+  readonly kafkaClient?: KafkaClientName;
   /** How log lines look. */
   readonly logFormat: LogFormat;
   /** The metrics endpoint's port on 127.0.0.1 (0: any free one). */
@@ -119,7 +151,14 @@ export interface RunPlan {
 export type RunArgs = { readonly help: true } | { readonly help: false; readonly plan: RunPlan };
 
 /** Flags whose values are file paths, resolved against a config file's directory. */
-const pathFlags = new Set(["transform", "input", "settings", "format-module", "state-dir"]);
+const pathFlags = new Set([
+  "transform",
+  "input",
+  "settings",
+  "format-module",
+  "state-dir",
+  "schema-file",
+]);
 /** Flags that only make sense with a transform (a script builds its own sources and sinks). */
 const transformOnlyFlags = [
   "input",
@@ -130,6 +169,14 @@ const transformOnlyFlags = [
   "columns",
   "header",
   "primary-key",
+  "schema",
+  "schema-file",
+  "json-field-paths",
+  "key-columns",
+  "key-as-row-id",
+  "with-metadata",
+  "start-from-timestamp",
+  "until-end",
   "diff-column",
   "commit-interval",
   "error-policy",
@@ -205,8 +252,10 @@ function planOf(
   if (str("transactional-id") !== undefined && !exactlyOnce) {
     throw new UsageError(`Flag "--transactional-id" only applies with "--exactly-once"`);
   }
+  const kafkaClient = kafkaClientFlag(str("kafka-client"));
   const common = {
     ...(str("state-dir") === undefined ? {} : { stateDir: str("state-dir") }),
+    ...(kafkaClient === undefined ? {} : { kafkaClient }),
     exactlyOnce,
     ...(str("transactional-id") === undefined ? {} : { transactionalId: str("transactional-id") }),
     ...(stateStore === undefined ? {} : { stateStore: stateStore as "kafka" | "local" }),
@@ -324,12 +373,28 @@ function transformPlanOf(
     key: string,
     value: T | undefined,
   ) => (value === undefined ? {} : { [key]: value });
+  if (str("schema") !== undefined && str("schema-file") !== undefined) {
+    throw new UsageError(`Give --schema or --schema-file, not both`);
+  }
+  const kafkaOnly = ["key-as-row-id", "start-from-timestamp", "until-end"].filter((name) =>
+    flags[name] !== undefined && flags[name] !== false
+  );
+  if (kafkaOnly.length > 0 && inputPath !== undefined) {
+    throw new UsageError(
+      `${kafkaOnly.map((n) => `--${n}`).join(", ")} appl${
+        kafkaOnly.length === 1 ? "ies" : "y"
+      } to Kafka input (--topic), not to --input`,
+    );
+  }
+  const startFromTimestampMs = str("start-from-timestamp") === undefined
+    ? undefined
+    : parseTimestampFlag(str("start-from-timestamp")!);
   return {
     kind: "transform",
     transform,
     input: inputPath !== undefined ? { kind: "file", path: inputPath } : { kind: "kafka", topics },
     ...optional("settings", settings),
-    format: formatModule ?? format ?? "raw",
+    format: formatModule ?? format ?? "plaintext",
     ...optional("columns", list("columns")),
     ...optional("header", list("header")),
     ...optional("primaryKey", list("primary-key")),
@@ -340,7 +405,57 @@ function transformPlanOf(
     ...optional("commitFrequency", commitFrequency),
     commitMarkers: flags["commit-markers"] === true,
     diffColumn: flags["diff-column"] === true,
+    ...optional("schema", str("schema")),
+    ...optional("schemaFile", str("schema-file")),
+    ...optional(
+      "jsonFieldPaths",
+      str("json-field-paths") === undefined ? undefined : parseFieldPaths(str("json-field-paths")!),
+    ),
+    ...optional("keyColumns", list("key-columns")),
+    keyAsRowId: flags["key-as-row-id"] === true,
+    withMetadata: flags["with-metadata"] === true,
+    ...optional("startFromTimestampMs", startFromTimestampMs),
+    untilEnd: flags["until-end"] === true,
   };
+}
+
+/** `--json-field-paths city=/address/city,zip=/address/zip`. */
+function parseFieldPaths(text: string): Record<string, string> {
+  const paths: Record<string, string> = {};
+  for (const item of splitList(text)) {
+    const equals = item.indexOf("=");
+    if (equals <= 0) {
+      throw new UsageError(
+        `Flag "--json-field-paths" takes column=/json/pointer pairs, not ${JSON.stringify(item)}`,
+      );
+    }
+    paths[item.slice(0, equals).trim()] = item.slice(equals + 1).trim();
+  }
+  return paths;
+}
+
+/** `--start-from-timestamp`: milliseconds since the epoch, or an ISO 8601 date-time. */
+function parseTimestampFlag(text: string): number {
+  const trimmed = text.trim();
+  const ms = /^\d+$/.test(trimmed) ? Number(trimmed) : Date.parse(trimmed);
+  if (!Number.isSafeInteger(ms) || ms < 0) {
+    throw new UsageError(
+      `Flag "--start-from-timestamp" must be milliseconds since the epoch or an ISO 8601 ` +
+        `date-time (e.g. 2026-01-31T12:00:00Z), not ${JSON.stringify(text)}`,
+    );
+  }
+  return ms;
+}
+
+/** Reads `--kafka-client`; an unknown name is a {@linkcode UsageError}. */
+export function kafkaClientFlag(value: string | undefined): KafkaClientName | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return parseKafkaClientName(value, `Flag "--kafka-client"`);
+  } catch (error) {
+    if (error instanceof UnknownKafkaClientError) throw new UsageError(error.message);
+    throw error;
+  }
 }
 
 /** What a config file contributes: flag values, and settings given inline. */

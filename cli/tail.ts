@@ -5,13 +5,15 @@
  *
  * @module
  */
-import { createKafkajsClient } from "../connectors/kafka/kafkajs.ts";
+import type { KafkaClient } from "../connectors/kafka/client.ts";
+import { createKafkaClient, resolveKafkaClientName } from "../connectors/kafka/clients.ts";
 import { closest, parseFlags, parseWholeNumber } from "./args.ts";
 import { ExitCode, type ExitStatus, UsageError } from "./exit_codes.ts";
 import { TAIL_HELP } from "./help.ts";
 import { createLogger, type LogFormat, logFormats } from "./log.ts";
 import { reportFailure } from "./run.ts";
 import { loadSettings } from "./settings_file.ts";
+import { kafkaClientFlag } from "./run_plan.ts";
 import { renderGrid, renderPlain, ResultTable } from "./tail_table.ts";
 
 const TAIL_FLAGS = {
@@ -19,6 +21,7 @@ const TAIL_FLAGS = {
   "from-beginning": { type: "boolean" },
   "exit-after-idle": { type: "string" },
   "log-format": { type: "string" },
+  "kafka-client": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -52,6 +55,9 @@ export async function tailCommand(options: TailCommandOptions): Promise<ExitStat
     }
     logFormat = format as LogFormat;
     logger = createLogger({ format: logFormat });
+    const clientName = resolveKafkaClientName({
+      option: kafkaClientFlag(values["kafka-client"] as string | undefined),
+    });
     if (positionals.length !== 1) {
       throw new UsageError(
         `rivulet tail takes one topic, e.g. "rivulet tail sum --settings settings.json"`,
@@ -66,13 +72,18 @@ export async function tailCommand(options: TailCommandOptions): Promise<ExitStat
       : undefined;
     const { config, warnings } = await loadSettings(values.settings);
     for (const warning of warnings) logger.warn(warning);
-    return await tail({
-      topic,
-      client: createKafkajsClient(config, { logger }),
-      fromBeginning: values["from-beginning"] === true,
-      idleMs,
-      logger,
-    });
+    const client = await createKafkaClient(clientName, config, logger);
+    try {
+      return await tail({
+        topic,
+        client,
+        fromBeginning: values["from-beginning"] === true,
+        idleMs,
+        logger,
+      });
+    } finally {
+      await client.close();
+    }
   } catch (error) {
     return reportFailure(error, logger);
   }
@@ -80,7 +91,7 @@ export async function tailCommand(options: TailCommandOptions): Promise<ExitStat
 
 interface TailOptions {
   readonly topic: string;
-  readonly client: ReturnType<typeof createKafkajsClient>;
+  readonly client: KafkaClient;
   readonly fromBeginning: boolean;
   readonly idleMs: number | undefined;
   readonly logger: ReturnType<typeof createLogger>;

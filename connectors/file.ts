@@ -12,6 +12,8 @@ import type { MessageHandler, Position, Sink, Source, SourceMessage } from "./ty
 export interface LineSourceOptions {
   /** A file path, or `-` for standard input. */
   readonly path: string;
+  /** A stable name for logs and saved state (default: `file:` and the path, `stdin` for `-`). */
+  readonly name?: string;
   /** The topic name messages carry (default: the path, `stdin` for `-`). */
   readonly topic?: string;
   /** Lines handed to the handler at once (default 10,000). */
@@ -45,7 +47,7 @@ export class LineSource implements Source {
     this.#path = options.path;
     this.#topic = options.topic ?? (options.path === "-" ? "stdin" : options.path);
     this.#batchSize = options.batchSize ?? 10_000;
-    this.name = options.path === "-" ? "stdin" : `file:${options.path}`;
+    this.name = options.name ?? (options.path === "-" ? "stdin" : `file:${options.path}`);
     this.finished = new Promise((resolve, reject) => {
       this.#finish = resolve;
       this.#fail = reject;

@@ -127,8 +127,19 @@ export function compileSpec(spec: SelectSpec<Row>, keepColumns: boolean): RowMap
           ? fn(row[columns[0]] ?? null)
           : fn(...columns.map((column) => row[column] ?? null));
       }
+      // NaN (parseInt of a stray csv header) would poison every sum and
+      // comparison after it and never equal itself: it is the row's error.
+      if (value !== value && step.column === undefined) throw nanError(step.name);
       out[step.name] = value;
     }
     return out;
   };
+}
+
+function nanError(column: string): TypeError {
+  return new TypeError(
+    `the function computing column ${JSON.stringify(column)} returned NaN (is the input a ` +
+      `number? parseInt of text that is not one gives NaN; a schema, e.g. value:int, ` +
+      `reports such input as it is read)`,
+  );
 }

@@ -14,7 +14,9 @@ export type IssueCode =
   | "invalid_utf8" // text expected, bytes are not UTF-8
   | "too_large" // a message over the configured limit
   | "user_function" // a user function threw on a row
-  | "header_missing"; // csv rows with no header known
+  | "header_missing" // csv rows with no header known
+  | "invalid_value" // a value that does not convert to its column's type (schema)
+  | "missing_key"; // a message without the key it needs (keyAsRowId, keyColumns)
 
 /** Where a bad message came from. Every field that is known is set. */
 export interface InputLocation {

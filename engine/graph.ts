@@ -42,7 +42,8 @@ const SNAPSHOT_FORMAT = "rivulet-engine-snapshot/1";
 interface Snapshot {
   format: typeof SNAPSHOT_FORMAT;
   time: Time;
-  nodes: { kind: string; state: unknown }[];
+  /** `name`: an input's name, so that inputs created in another order find their state. */
+  nodes: { kind: string; state: unknown; name?: string }[];
 }
 
 /**
@@ -155,7 +156,11 @@ export class Graph {
     const snapshot: Snapshot = {
       format: SNAPSHOT_FORMAT,
       time: this.#time,
-      nodes: this.#flow.nodes.map((node) => ({ kind: node.kind, state: node.snapshot() })),
+      nodes: this.#flow.nodes.map((node) =>
+        node instanceof InputNode
+          ? { kind: node.kind, state: node.snapshot(), name: node.name }
+          : { kind: node.kind, state: node.snapshot() }
+      ),
     };
     return snapshot;
   }
@@ -192,8 +197,39 @@ export class Graph {
     for (const node of nodes) {
       for (let port = 0; port < node.pending.length; port++) node.pending[port] = [];
     }
-    snapshot.nodes.forEach((saved, i) => nodes[i].restore(saved.state));
+    const inputs = inputsByName(snapshot.nodes, nodes);
+    snapshot.nodes.forEach((saved, i) => {
+      const node = nodes[i];
+      if (node instanceof InputNode && inputs !== undefined) {
+        node.restore(inputs.get(node.name));
+      } else {
+        node.restore(saved.state);
+      }
+    });
     this.#time = snapshot.time ?? -Infinity;
     this.#failed = false;
   }
+}
+
+/**
+ * The saved state of each input by name, when every input on both sides has
+ * a unique name and the names agree (a script that reads its sources in
+ * another order); undefined otherwise (inputs are then restored in order).
+ */
+function inputsByName(
+  saved: readonly { kind: string; state: unknown; name?: string }[],
+  nodes: readonly { kind: string }[],
+): Map<string, unknown> | undefined {
+  const savedInputs = saved.filter((node) => node.kind === "input");
+  const names = nodes.filter((node): node is InputNode => node instanceof InputNode)
+    .map((node) => node.name);
+  const byName = new Map<string, unknown>();
+  for (const node of savedInputs) {
+    if (node.name === undefined || byName.has(node.name)) return undefined;
+    byName.set(node.name, node.state);
+  }
+  if (new Set(names).size !== names.length || !names.every((name) => byName.has(name))) {
+    return undefined;
+  }
+  return byName;
 }

@@ -10,7 +10,9 @@
  *
  * @module
  */
-import { createKafkajsClient } from "../connectors/kafka/kafkajs.ts";
+// rivulet's kafkajs adapter before kafkajs itself: it repairs kafkajs as it loads. kafkajs is
+// used directly only to delete the topics, which rivulet's client interface does not do.
+import { createKafkajsClient } from "../connectors/kafka/kafkajs/client.ts";
 import { translateSettings } from "../connectors/kafka/settings.ts";
 import { Kafka, logLevel } from "kafkajs";
 

@@ -1,5 +1,6 @@
 /**
- * The seed's stream generator (`generating_kafka_stream.py`) with kafkajs:
+ * The seed's stream generator (`generating_kafka_stream.py`) on rivulet's Kafka
+ * client (`RIVULET_KAFKA_CLIENT` chooses which):
  * sends the csv header `value` to partition 0 of `connector_example`, then
  * the values 0 to 9, each followed by a `*COMMIT*` message.
  *
@@ -13,7 +14,7 @@
  * @module
  */
 import { loadSettingsFile, translateSettings } from "../connectors/kafka/settings.ts";
-import { createKafkajsClient } from "../connectors/kafka/kafkajs.ts";
+import { createKafkaClient, resolveKafkaClientName } from "../connectors/kafka/clients.ts";
 
 const topic = Deno.env.get("STREAM_TOPIC") ?? "connector_example";
 const delayMs = Number(Deno.env.get("STREAM_DELAY_MS") ?? "1000");
@@ -26,7 +27,7 @@ const { config } = translateSettings(settings, {
   readFile: Deno.readTextFileSync,
   env: Deno.env.get,
 });
-const client = createKafkajsClient(config);
+const client = await createKafkaClient(resolveKafkaClientName(), config);
 const admin = client.admin();
 await admin.connect();
 await admin.createTopic({ topic, partitions: 1 });

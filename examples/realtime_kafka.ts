@@ -7,6 +7,7 @@
  * `RIVULET_SETTINGS`; without it, the local broker at 127.0.0.1:9092.
  * State (the sum, offsets, the csv header) lives in `RIVULET_STATE_DIR`
  * (default `.state/realtime_kafka`), so a restart continues where it stopped.
+ * `RIVULET_KAFKA_CLIENT` (kafkajs or platformatic) chooses the Kafka client.
  *
  * Run: scripts/deno run --allow-net --allow-read --allow-write=.state --allow-env examples/realtime_kafka.ts
  *
@@ -27,6 +28,11 @@ const t = rw.kafka.read(rdkafkaSettings, {
 });
 
 // We compute the sum (this part is independent of the connectors).
+// The typed form reads `value` as an int, so no parseInt, and a value that is
+// not one (a second header) is reported as bad input instead of becoming NaN:
+//   const t = rw.kafka.read(rdkafkaSettings, { ..., format: "csv", schema: { value: "int" } });
+//   const sum = t.reduce({ sum: rw.reducers.sum("value") });
+// (examples/realtime_kafka_typed.ts runs it.) Here, as in the seed, the literal form:
 const values = t.select({ value: rw.apply((x: string) => parseInt(x), "value") });
 const sum = values.reduce({ sum: rw.reducers.sum("value") });
 

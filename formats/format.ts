@@ -14,6 +14,8 @@ export interface MessageInfo {
   readonly partition: number;
   /** The Kafka offset as a decimal string (offsets exceed 2^53 in theory). */
   readonly offset: string;
+  /** The message key (`null`: none); formats that read the key (raw, plaintext) use it. */
+  readonly key?: Uint8Array | null;
 }
 
 /** Options a format is opened with. */
@@ -25,6 +27,17 @@ export interface FormatOptions {
    * expected and the first message is a row.
    */
   readonly header?: readonly string[];
+  /**
+   * json only: a JSON Pointer (RFC 6901) per column, for nested values
+   * (`{ city: "/address/city" }`). A column without one is the top-level field
+   * of its name. A pointer whose target the message lacks is `missing_column`.
+   */
+  readonly fieldPaths?: Readonly<Record<string, string>>;
+  /**
+   * json only: value columns a message may lack (optional in the schema):
+   * a row then has no such column rather than the message being bad input.
+   */
+  readonly optionalColumns?: readonly string[];
 }
 
 /** The result of decoding one message. */

@@ -26,7 +26,7 @@ import {
   FormatError,
   type FormatOptions,
 } from "./format.ts";
-import type { Row } from "../engine/types.ts";
+import type { Row, Value } from "../engine/types.ts";
 
 /**
  * The `json` format. It has no state.
@@ -43,15 +43,77 @@ import type { Row } from "../engine/types.ts";
 export const json: Format = {
   name: "json",
   open(topic: string, options: FormatOptions): Decoder {
-    return new JsonDecoder(topic, options.valueColumns);
+    return new JsonDecoder(topic, options);
   },
 };
+
+/**
+ * Splits a JSON Pointer (RFC 6901) into its reference tokens; a pointer that
+ * is not one (not empty, not starting with "/") throws an Error naming the column.
+ */
+export function parseJsonPointer(column: string, pointer: string): string[] {
+  if (pointer === "") return [];
+  if (!pointer.startsWith("/")) {
+    throw new Error(
+      `The JSON Pointer ${JSON.stringify(pointer)} of column ${JSON.stringify(column)} ` +
+        `must start with "/" (e.g. "/address/city")`,
+    );
+  }
+  return pointer.slice(1).split("/").map((token) => {
+    if (/~[^01]|~$/.test(token)) {
+      throw new Error(
+        `The JSON Pointer ${JSON.stringify(pointer)} of column ${JSON.stringify(column)} ` +
+          `has a "~" not followed by 0 or 1 (write ~0 for "~" and ~1 for "/")`,
+      );
+    }
+    return token.replaceAll("~1", "/").replaceAll("~0", "~");
+  });
+}
+
+/** The value a pointer's tokens lead to in `value`, or undefined when there is none. */
+function resolvePointer(value: unknown, tokens: readonly string[]): Value | undefined {
+  let current: unknown = value;
+  for (const token of tokens) {
+    if (Array.isArray(current)) {
+      if (!/^(0|[1-9]\d*)$/.test(token)) return undefined;
+      current = current[Number(token)];
+    } else if (typeof current === "object" && current !== null && Object.hasOwn(current, token)) {
+      current = (current as Record<string, unknown>)[token];
+    } else {
+      return undefined;
+    }
+    if (current === undefined) return undefined;
+  }
+  return current as Value;
+}
 
 class JsonDecoder implements Decoder {
   readonly #topic: string;
   readonly #valueColumns: readonly string[] | undefined;
+  /** Per value column: the pointer's tokens, or undefined for the top-level field. */
+  readonly #paths: (readonly string[] | undefined)[] | undefined;
+  readonly #pointers: Readonly<Record<string, string>>;
+  readonly #optional: ReadonlySet<string>;
 
-  constructor(topic: string, valueColumns: readonly string[] | undefined) {
+  constructor(topic: string, options: FormatOptions) {
+    const valueColumns = options.valueColumns ??
+      (options.fieldPaths === undefined ? undefined : Object.keys(options.fieldPaths));
+    this.#pointers = options.fieldPaths ?? {};
+    this.#optional = new Set(options.optionalColumns ?? []);
+    const stray = Object.keys(this.#pointers).find((name) => !valueColumns?.includes(name));
+    if (stray !== undefined) {
+      throw new Error(
+        `Column ${JSON.stringify(stray)} has a JSON Pointer but is not a value column ` +
+          `(topic ${JSON.stringify(topic)})`,
+      );
+    }
+    this.#paths = options.fieldPaths === undefined
+      ? undefined
+      : valueColumns!.map((name) =>
+        Object.hasOwn(this.#pointers, name)
+          ? parseJsonPointer(name, this.#pointers[name])
+          : undefined
+      );
     if (valueColumns?.includes("__proto__")) {
       throw new Error(
         `Value column "__proto__" is not allowed (topic ${JSON.stringify(topic)}): ` +
@@ -113,9 +175,25 @@ class JsonDecoder implements Decoder {
     const columns = this.#valueColumns;
     if (columns === undefined) return object;
     const row: Row = {};
+    const paths = this.#paths;
     for (let i = 0; i < columns.length; i++) {
       const name = columns[i];
+      const path = paths?.[i];
+      if (path !== undefined) {
+        const found = resolvePointer(object, path);
+        if (found !== undefined) row[name] = found;
+        else if (!this.#optional.has(name)) {
+          throw new FormatError(
+            "missing_column",
+            `${what} has no value at JSON Pointer ${JSON.stringify(this.#pointers[name])} ` +
+              `(topic ${JSON.stringify(this.#topic)})`,
+            { column: name },
+          );
+        }
+        continue;
+      }
       if (!Object.hasOwn(object, name)) {
+        if (this.#optional.has(name)) continue;
         throw new FormatError(
           "missing_column",
           `${what} has no field ${JSON.stringify(name)} (topic ${JSON.stringify(this.#topic)})`,

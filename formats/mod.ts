@@ -31,6 +31,7 @@ import { checkedFormat, missingMembers } from "./_checked_format.ts";
 import { csv } from "./csv.ts";
 import type { Format } from "./format.ts";
 import { json } from "./json.ts";
+import { plaintext } from "./plaintext.ts";
 import { raw } from "./raw.ts";
 
 export * from "./format.ts";
@@ -38,10 +39,17 @@ export { csv } from "./csv.ts";
 export type { CsvState } from "./csv.ts";
 export { json } from "./json.ts";
 export { raw } from "./raw.ts";
+export { plaintext } from "./plaintext.ts";
+export * from "./schema.ts";
 export { encodeChange } from "./encode_json.ts";
 
 /** The formats rivulet ships, by name. */
-export const builtinFormats: Readonly<Record<string, Format>> = Object.freeze({ raw, csv, json });
+export const builtinFormats: Readonly<Record<string, Format>> = Object.freeze({
+  raw,
+  plaintext,
+  csv,
+  json,
+});
 
 /** Options of {@linkcode loadFormat}. */
 export interface LoadFormatOptions {
@@ -53,7 +61,7 @@ export interface LoadFormatOptions {
 const MODULE_EXTENSION = /\.(ts|mts|tsx|js|mjs|jsx)$/;
 
 /**
- * Returns the format named `nameOrPath`: a built-in (`raw`, `csv`, `json`), or
+ * Returns the format named `nameOrPath`: a built-in (`raw`, `plaintext`, `csv`, `json`), or
  * the format exported by the module at that path (absolute, or relative to
  * `cwd`; a `file:` URL works too). The module's default export is taken, else
  * its `format` export; it must have a `name` string and an `open` function,

@@ -1,29 +1,26 @@
 /**
- * The `raw` format: every message is one row with one column, `data`, holding
- * the message value as UTF-8 text, untouched (no trimming, no line splitting).
- *
- * A message without a value (a Kafka tombstone, passed as empty bytes) gives a
- * row whose `data` is the empty string: the message is not dropped, and raw
- * has no other way to say "nothing". Bytes that are not valid UTF-8 are bad
- * input (`invalid_utf8`), never replaced by U+FFFD.
+ * The `raw` format, as Pathway's: every message is one row with two columns,
+ * `key` and `data`, the message key and value as bytes (`Uint8Array`),
+ * untouched. A message without a key has `key` null; a message without a
+ * value (a Kafka tombstone, passed as empty bytes) has empty `data`. Use
+ * `plaintext` for the same as text.
  *
  * @module
  */
 
-import { decodeUtf8 } from "./_utf8.ts";
-import type { Decoder, DecodeResult, Format } from "./format.ts";
+import type { Decoder, DecodeResult, Format, MessageInfo } from "./format.ts";
 
 /**
  * The `raw` format. It has no state and ignores `valueColumns` and `header`:
- * its only column is `data`.
+ * its columns are `key` and `data`.
  *
  * @example
  * ```ts
  * import { raw } from "./raw.ts";
  * const decoder = raw.open("logs", {});
- * const bytes = new TextEncoder().encode("hello, world");
- * decoder.decode(bytes, { topic: "logs", partition: 0, offset: "0" });
- * // { kind: "rows", rows: [{ data: "hello, world" }] }
+ * const bytes = new Uint8Array([0, 1, 255]);
+ * decoder.decode(bytes, { topic: "logs", partition: 0, offset: "0", key: null });
+ * // { kind: "rows", rows: [{ key: null, data: Uint8Array [0, 1, 255] }] }
  * ```
  */
 export const raw: Format = {
@@ -35,8 +32,12 @@ export const raw: Format = {
 
 // Stateless, so every topic can share one decoder.
 const rawDecoder: Decoder = {
-  decode(value: Uint8Array): DecodeResult {
-    return { kind: "rows", rows: [{ data: decodeUtf8(value) }] };
+  decode(value: Uint8Array, message: MessageInfo): DecodeResult {
+    // Copied: the client may hand over views into a fetch buffer it reuses.
+    const key = message.key === undefined || message.key === null
+      ? null
+      : new Uint8Array(message.key);
+    return { kind: "rows", rows: [{ key, data: new Uint8Array(value) }] };
   },
   save(): null {
     return null;

@@ -22,6 +22,7 @@ import { Graph, type InputTable, type Table, UserFunctionError } from "../engine
 import type { InputIssue } from "../engine/errors.ts";
 import type { Row, Time } from "../engine/types.ts";
 import type { Format, FormatOptions } from "../formats/format.ts";
+import type { CompiledColumn } from "../formats/schema.ts";
 import {
   type DeadLetterSink,
   type ErrorPolicy,
@@ -63,6 +64,12 @@ export interface ReadOptions {
   readonly errorPolicy?: ErrorPolicy;
   /** Required by the `dead-letter` policy. */
   readonly deadLetter?: DeadLetterSink;
+  /** Typed columns (see formats/schema.ts): values converted when read. */
+  readonly schema?: readonly CompiledColumn[];
+  /** The Kafka key is the row id; a tombstone deletes its row. */
+  readonly keyAsRowId?: boolean;
+  /** Columns decoded from the message key with the source's format. */
+  readonly keyColumns?: readonly string[];
 }
 
 /** Options of {@linkcode Pipeline}. */
@@ -140,6 +147,16 @@ interface OutputEntry {
   readonly sink: Sink<Row>;
 }
 
+/**
+ * Something the pipeline's sources and sinks share (a Kafka client of one
+ * settings object): opened before the first of them starts, closed once
+ * after they are all closed.
+ */
+export interface SharedResource {
+  open(): Promise<void>;
+  close(): Promise<void>;
+}
+
 const noCounters: ReaderCounters = { messages: 0, rows: 0, badInput: 0, deadLettered: 0 };
 
 /**
@@ -162,6 +179,7 @@ export class Pipeline {
   readonly #logger: Logger;
   readonly #sources: SourceEntry[] = [];
   readonly #outputs: OutputEntry[] = [];
+  readonly #shared: SharedResource[] = [];
   #running = false;
   #stopping = false;
   #failure: unknown = undefined;
@@ -181,6 +199,8 @@ export class Pipeline {
   #userErrors: ReaderCounters = { messages: 0, rows: 0, badInput: 0, deadLettered: 0 };
   /** How outputs and progress leave: chosen when the run starts. */
   #delivery: Delivery | undefined;
+  /** Set when a checkpoint's sources were saved in another order: saved index to current index. */
+  #savedOrder: number[] | undefined;
   /** Closed batches waiting for their turn in the delivery's apply order, per source and partition, in order. */
   readonly #held = new Map<string, { entry: SourceEntry; batch: ClosedBatch }[]>();
 
@@ -199,7 +219,7 @@ export class Pipeline {
     }
     const input = this.graph.input<Row>({
       name: options.source.name,
-      keyed: options.primaryKey !== undefined,
+      keyed: options.primaryKey !== undefined || options.keyAsRowId === true,
     });
     this.#sources.push({
       options,
@@ -286,6 +306,14 @@ export class Pipeline {
     return stats;
   }
 
+  /**
+   * Adds a resource the sources and sinks share: {@linkcode Pipeline.run}
+   * opens it before it starts them and closes it after it closed them.
+   */
+  share(resource: SharedResource): void {
+    if (!this.#shared.includes(resource)) this.#shared.push(resource);
+  }
+
   /** Asks a running pipeline to stop gracefully; `run` then resolves. */
   stop(): void {
     this.#stopping = true;
@@ -307,9 +335,15 @@ export class Pipeline {
     const maxPending = options.maxPendingCommits ?? 1_000;
     const timers: ReturnType<typeof setInterval>[] = [];
     try {
+      await Promise.all(this.#shared.map((resource) => resource.open()));
       const delivery = this.#delivery = this.#chooseDelivery(options);
-      const checkpoint = this.#restore(options.stateDir, await delivery.load());
-      delivery.restored(checkpoint);
+      const loaded = await delivery.load();
+      // Exactly-once takes the checkpoint as saved: the group's offsets say which one it is.
+      const aligned = loaded === undefined || options.exactlyOnce
+        ? loaded
+        : this.#alignByName(loaded);
+      const checkpoint = this.#restore(options.stateDir, aligned);
+      delivery.restored(checkpoint, this.#savedOrder);
       await Promise.all(this.#outputs.map((o) => o.sink.open()));
       for (const [index, entry] of this.#sources.entries()) {
         const handler = (messages: readonly SourceMessage[]) =>
@@ -323,7 +357,12 @@ export class Pipeline {
       delivery.start();
       const finished = Promise.all(this.#sources.map((s) => s.options.source.finished));
       finished.then(() => {
-        if (options.stopWhenFinished ?? true) this.stop();
+        if (!(options.stopWhenFinished ?? true)) return;
+        // A bounded read (files, Kafka's untilEnd) ends with what interval mode holds applied.
+        for (const entry of this.#sources) {
+          if (entry.options.commitMode?.kind === "interval") this.#closeInterval(entry);
+        }
+        this.stop();
       }, (error) => this.#fail(error));
       while (!this.#stopping && this.#failure === undefined) {
         await new Promise<void>((resolve) => (this.#wake = resolve));
@@ -339,6 +378,35 @@ export class Pipeline {
     }
     if (this.#failure !== undefined) throw this.#failure;
     return this.stats();
+  }
+
+  /**
+   * Matches a checkpoint's sources to the pipeline's by name, so that
+   * reordering the sources of a script keeps each one's state. Applies when
+   * the names are unique and the same on both sides; otherwise the
+   * checkpoint is taken in order, as saved.
+   */
+  #alignByName(checkpoint: Checkpoint): Checkpoint {
+    const names = this.#sources.map((entry) => entry.options.source.name);
+    const saved = checkpoint.sources.map((source) => source.name);
+    const unique = (list: readonly string[]) => new Set(list).size === list.length;
+    if (
+      saved.length !== names.length || !unique(names) || !unique(saved) ||
+      !names.every((name) => saved.includes(name))
+    ) {
+      return checkpoint;
+    }
+    const order = names.map((name) => saved.indexOf(name));
+    if (order.every((from, to) => from === to)) return checkpoint;
+    this.#logger.info(
+      "Sources were reordered since the checkpoint; their state follows their names",
+      {
+        order: names.join(","),
+      },
+    );
+    // savedOrder[i]: the index in the new order of the source that was i-th when saved.
+    this.#savedOrder = saved.map((name) => names.indexOf(name));
+    return { ...checkpoint, sources: order.map((from) => checkpoint.sources[from]) };
   }
 
   /** The delivery mode of this run: transactions, checkpoints, or offset commits. */
@@ -413,6 +481,9 @@ export class Pipeline {
         primaryKey: options.primaryKey,
         withMetadata: options.withMetadata,
         diffColumn: options.diffColumn,
+        schema: options.schema,
+        keyAsRowId: options.keyAsRowId,
+        keyColumns: options.keyColumns,
         errorPolicy: options.errorPolicy ?? "stop",
         deadLetter: options.deadLetter,
         logger: this.#logger,
@@ -657,5 +728,6 @@ export class Pipeline {
       ...this.#sources.map((s) => s.options.source.close?.()),
       ...this.#sources.map((s) => s.options.deadLetter?.close()),
     ]);
+    await Promise.allSettled(this.#shared.map((resource) => resource.close()));
   }
 }

@@ -19,6 +19,7 @@ import type {
   SourceMessage,
 } from "../connectors/types.ts";
 import { hashValues } from "../engine/mod.ts";
+import { type CompiledColumn, ConversionError, convertRow } from "../formats/schema.ts";
 
 /** How an update changes the input table. */
 export const enum UpdateKind {
@@ -74,6 +75,20 @@ export interface SourceReaderOptions {
   readonly logger: Logger;
   /** Saved decoder state per topic (a restart). */
   readonly savedDecoders?: Readonly<Record<string, unknown>>;
+  /** Typed columns: each row's values are converted; one that does not convert is bad input. */
+  readonly schema?: readonly CompiledColumn[];
+  /**
+   * The Kafka key is the row id: a later message with the same key replaces
+   * the row, a tombstone (no value) deletes it, a message without a key is
+   * bad input. Compacted topics read as tables.
+   */
+  readonly keyAsRowId?: boolean;
+  /**
+   * Columns taken from the message key, which is decoded by the source's
+   * format with these as its value columns (csv: the key's fields in this
+   * order). A message without a key is bad input.
+   */
+  readonly keyColumns?: readonly string[];
 }
 
 const COMMIT_MARKER = "*COMMIT*";
@@ -136,6 +151,8 @@ export class SourceReader {
   readonly counters: ReaderCounters = { messages: 0, rows: 0, badInput: 0, deadLettered: 0 };
   readonly #options: SourceReaderOptions;
   readonly #decoders = new Map<string, Decoder>();
+  /** Decoders of message keys, per topic (keyColumns). */
+  readonly #keyDecoders = new Map<string, Decoder>();
   readonly #partitions = new Map<string, PartitionState>();
   /** Dead-letter sends not yet acknowledged; a batch's positions wait for them. */
   #deadLetters: Promise<void>[] = [];
@@ -153,6 +170,18 @@ export class SourceReader {
       throw new Error(
         `Source ${JSON.stringify(options.name)} cannot combine withMetadata and diffColumn ` +
           `without a primaryKey: give the primary key columns, or drop withMetadata`,
+      );
+    }
+    if (options.keyAsRowId && options.primaryKey !== undefined) {
+      throw new Error(
+        `Source ${JSON.stringify(options.name)} cannot have both keyAsRowId and a primaryKey: ` +
+          `the row id is the Kafka key, or the primary key columns, not both`,
+      );
+    }
+    if (options.keyAsRowId && options.diffColumn) {
+      throw new Error(
+        `Source ${JSON.stringify(options.name)} cannot combine keyAsRowId and diffColumn: ` +
+          `with the key as row id a tombstone deletes a row`,
       );
     }
     this.name = options.name;
@@ -241,6 +270,49 @@ export class SourceReader {
     return decoder;
   }
 
+  #keyDecoder(topic: string): Decoder {
+    let decoder = this.#keyDecoders.get(topic);
+    if (decoder === undefined) {
+      const columns = this.#options.keyColumns!;
+      decoder = this.#options.format.open(topic, { valueColumns: columns, header: columns });
+      this.#keyDecoders.set(topic, decoder);
+    }
+    return decoder;
+  }
+
+  /** The columns a message's key holds (keyColumns); undefined after reporting bad input. */
+  #keyRow(message: SourceMessage): Row | undefined {
+    if (message.key === null) {
+      this.#bad(message, "missing_key", "the message has no key, but key columns are read from it");
+      return undefined;
+    }
+    try {
+      const result = this.#keyDecoder(message.topic).decode(message.key, message);
+      if (result.kind === "rows" && result.rows.length === 1) return result.rows[0];
+      this.#bad(
+        message,
+        "malformed",
+        result.kind === "wait"
+          ? "the message key cannot be decoded on its own"
+          : `the message key holds ${result.rows.length} rows, not one`,
+      );
+    } catch (error) {
+      if (!isFormatError(error)) throw error;
+      this.#bad(message, error.code, `the message key: ${error.message}`, error.column);
+    }
+    return undefined;
+  }
+
+  /** keyAsRowId: a message without a value deletes the row of its key. */
+  #tombstone(state: PartitionState, message: SourceMessage): void {
+    if (message.key === null) {
+      this.#bad(message, "missing_key", "a tombstone without a key names no row to delete");
+      return;
+    }
+    this.counters.rows++;
+    state.updates.push({ kind: UpdateKind.Remove, id: keyRowId(message.key), row: {}, message });
+  }
+
   /** Takes one message of a partition with nothing waiting; false when it had to wait. */
   #take(state: PartitionState, message: SourceMessage, closed: ClosedBatch[]): boolean {
     state.lastOffset = message.offset;
@@ -249,6 +321,10 @@ export class SourceReader {
     if (timestamp > state.lastTimestamp) state.lastTimestamp = timestamp;
     if (isCommitMarker(message.value)) {
       closed.push(this.#close(state, message));
+      return true;
+    }
+    if (message.value === null && this.#options.keyAsRowId) {
+      this.#tombstone(state, message);
       return true;
     }
     const info: MessageInfo = message;
@@ -268,6 +344,11 @@ export class SourceReader {
       // offered again and reported (header_missing) rather than kept silently.
       if (this.#someWaiting && !this.#retrying) this.#retryWaiting(message.topic, closed);
       return true;
+    }
+    if (this.#options.keyColumns !== undefined && rows.length > 0) {
+      const keyRow = this.#keyRow(message);
+      if (keyRow === undefined) return true;
+      rows = rows.map((row) => ({ ...row, ...keyRow }));
     }
     for (let i = 0; i < rows.length; i++) this.#addRow(state, message, rows[i], i);
     if (this.#someWaiting && !this.#retrying) this.#retryWaiting(message.topic, closed);
@@ -320,10 +401,26 @@ export class SourceReader {
       const { diff: _diff, time: _time, ...rest } = row;
       row = rest;
     }
+    if (options.schema !== undefined) {
+      try {
+        row = convertRow(options.schema, row);
+      } catch (error) {
+        if (!(error instanceof ConversionError)) throw error;
+        this.#bad(message, "invalid_value", error.message, error.column);
+        return;
+      }
+    }
     if (options.withMetadata) row = { ...row, _metadata: metadataOf(message) };
     let id: RowId;
     let kind: UpdateKind;
-    if (options.primaryKey !== undefined) {
+    if (options.keyAsRowId) {
+      if (message.key === null) {
+        this.#bad(message, "missing_key", "the message has no key, and the key is the row id");
+        return;
+      }
+      id = index === 0 ? keyRowId(message.key) : hashValues([message.key, index]);
+      kind = UpdateKind.Upsert;
+    } else if (options.primaryKey !== undefined) {
       const values: Value[] = [];
       for (const column of options.primaryKey) {
         const value = row[column];
@@ -426,14 +523,25 @@ function unkeyedId(state: PartitionState, offset: string, index: number): RowId 
   return hashValues([state.topic, state.partition, offset, index]);
 }
 
+/** The row id of a Kafka key (keyAsRowId): the same key always gives the same id. */
+function keyRowId(key: Uint8Array): RowId {
+  return hashValues([key]);
+}
+
+/**
+ * The `_metadata` column, in Pathway's shape: offset, partition, topic,
+ * timestamp_millis, the key as text (null when none) and the headers as
+ * [name, value] pairs in message order.
+ */
 function metadataOf(message: SourceMessage): Row {
+  const timestamp = Number(message.timestamp);
   return {
-    topic: message.topic,
+    offset: Number(message.offset),
     partition: message.partition,
-    offset: message.offset,
-    timestamp: Number(message.timestamp),
+    topic: message.topic,
+    timestamp_millis: Number.isFinite(timestamp) && timestamp >= 0 ? timestamp : null,
     key: message.key === null ? null : textDecoder.decode(message.key),
-    headers: { ...message.headers },
+    headers: Object.entries(message.headers).map(([name, value]) => [name, value]),
   };
 }
 

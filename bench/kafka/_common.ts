@@ -3,13 +3,13 @@
  * fast batch produce, and the input streams of each scenario.
  *
  * The kafkajs programs here import rivulet's kafkajs repairs
- * (`connectors/kafka/_kafkajs_patches.ts`) first, so the ceiling is the Kafka
+ * (`connectors/kafka/kafkajs/_patches.ts`) first, so the ceiling is the Kafka
  * client exactly as rivulet runs it (without the repairs kafkajs' produce is
  * quadratic in the records of a request, which would flatter rivulet).
  *
  * @module
  */
-import "../../connectors/kafka/_kafkajs_patches.ts";
+import "../../connectors/kafka/kafkajs/_patches.ts";
 import { Kafka, logLevel, type Message } from "kafkajs";
 
 /** The broker the benchmark uses: `RIVULET_BENCH_BROKER`, else the local broker. */

@@ -23,6 +23,7 @@ import * as rw from "../../mod.ts";
 import { translateSettings } from "../../connectors/kafka/settings.ts";
 import { KafkaSource } from "../../connectors/kafka/source.ts";
 import { KafkaSink } from "../../connectors/kafka/sink.ts";
+import { deferredKafkaClient, resolveKafkaClientName } from "../../connectors/kafka/clients.ts";
 import type { Batch, Row } from "../../engine/types.ts";
 import type { Sink } from "../../connectors/types.ts";
 
@@ -159,8 +160,12 @@ function buildPipeline(
   });
   let join!: (at: number) => void;
   const joined = new Promise<number>((resolve) => (join = resolve));
+  // One client for the source and the sink, as kafka.read / kafka.write share one per settings.
+  const client = deferredKafkaClient(() => resolveKafkaClientName(), config, pipeline.logger);
+  pipeline.share(client);
   const source = new KafkaSource({
     config,
+    client,
     topics: [spec.topic],
     logger: pipeline.logger,
     onPartitionsAssigned: () => join(performance.now()),
@@ -168,6 +173,7 @@ function buildPipeline(
   const sink = new CountingSink(
     new KafkaSink<Row>({
       config,
+      client,
       topic: spec.outTopic,
       encode: (change, time) => rw.encodeChange(change.row, change.diff, time),
       commitFrequencyInMessages: spec.commitFrequency,

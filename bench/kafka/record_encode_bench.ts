@@ -1,6 +1,6 @@
 /**
  * The produce path's per-record encoding, without a broker: kafkajs' own
- * record encoder against rivulet's replacement (`_kafkajs_patches.ts`, repair
+ * record encoder against rivulet's replacement (`connectors/kafka/kafkajs/_patches.ts`, repair
  * 4), on the records rivulet's sink writes (a 32-hex-digit key and a JSON
  * change as value).
  *
@@ -16,7 +16,7 @@ const require = createRequire(import.meta.resolve("kafkajs"));
 const recordPath = require.resolve("./src/protocol/recordBatch/record/v0/index.js");
 // Loaded before the repairs, so this is kafkajs' own encoder.
 const kafkajsRecord = require(recordPath) as (input: unknown) => unknown;
-await import("../../connectors/kafka/_kafkajs_patches.ts");
+await import("../../connectors/kafka/kafkajs/_patches.ts");
 const repairedRecord = require(recordPath) as (input: unknown) => unknown;
 if (repairedRecord === kafkajsRecord) throw new Error("The record encoder was not replaced");
 

@@ -2,24 +2,106 @@
  * rivulet's own small Kafka client interface: fetch batches as a group member,
  * produce batches, commit offsets, transactions, and the few admin calls the
  * connectors need. The source, sink and dead-letter sink use only this, so a
- * faster client can replace the kafkajs implementation (`kafkajs.ts`) without
- * touching them, the formats or the engine.
+ * faster client can replace the kafkajs implementation (`kafkajs/client.ts`)
+ * without touching them, the formats or the engine. Each implementation lives
+ * in its own folder, the only place that imports its library, and is chosen by
+ * name in `clients.ts`.
  *
  * @module
  */
 import type { Position, SourceMessage } from "../types.ts";
 
 /**
+ * What went wrong in a client call, in words no client library owns. Each
+ * adapter maps its library's errors to these, so the messages a user sees
+ * (`connection_failure.ts`) are the same whichever client runs.
+ */
+export type KafkaErrorKind =
+  /** SASL user name or password refused. */
+  | "authentication"
+  /** The broker does not offer the SASL mechanism. */
+  | "sasl_mechanism"
+  /** The broker's certificate failed verification. */
+  | "untrusted_certificate"
+  /** The broker refused (or missed) the client certificate. */
+  | "client_certificate_rejected"
+  /** TLS spoken to a listener that does not speak it, or the reverse. */
+  | "tls_mismatch"
+  /** The broker hung up: often a plaintext client on a TLS or SASL port, or a restart. */
+  | "connection_closed"
+  /** Nothing answers at the address. */
+  | "unreachable"
+  /** The user is authenticated but not allowed (topic, group or cluster ACLs). */
+  | "authorization"
+  /** A record or request exceeds the broker's or topic's size limit. */
+  | "too_large"
+  | "unknown";
+
+/**
+ * A client error classified by its adapter. `reason` is the library's own
+ * words for the failure, without rivulet's wrapping and without any secret;
+ * it is quoted in messages.
+ */
+export interface KafkaErrorClassification {
+  readonly kind: KafkaErrorKind;
+  /** Whether the same call may succeed later (broker restarting, leader moving). */
+  readonly retriable: boolean;
+  /** The setting a user should check, e.g. `sasl.password`; absent when no setting helps. */
+  readonly setting?: string;
+  /** The library's words for what failed (first, outermost message), secrets removed. */
+  readonly reason: string;
+  /** The TLS alert the broker sent (`BadCertificate`, `CertificateRequired`, ...), when one was seen. */
+  readonly alert?: string;
+}
+
+/** Options of {@linkcode KafkaClientError}. */
+export interface KafkaClientErrorOptions {
+  /** Whether the same call may succeed later. */
+  readonly retriable: boolean;
+  /** The library's error, for debugging (never quoted to users unscrubbed). */
+  readonly cause?: unknown;
+  /** What went wrong (default `unknown`). */
+  readonly kind?: KafkaErrorKind;
+  /** The setting to check. */
+  readonly setting?: string;
+  /** The library's words, secrets removed (default: the message). */
+  readonly reason?: string;
+  /** The TLS alert the broker sent, when one was seen. */
+  readonly alert?: string;
+}
+
+/**
  * A failed client call. `retriable` says whether the same call may succeed
  * later (broker restarting, leader moving) or never will (bad credentials,
- * a record too large, no authorization).
+ * a record too large, no authorization); `classification` says what went
+ * wrong in the neutral terms of {@linkcode KafkaErrorClassification}.
+ *
+ * @example
+ * ```ts
+ * import { KafkaClientError } from "./client.ts";
+ * const error = new KafkaClientError("Kafka produce request failed: too large", {
+ *   retriable: false,
+ *   kind: "too_large",
+ *   reason: "too large",
+ * });
+ * error.classification.kind; // "too_large"
+ * ```
  */
 export class KafkaClientError extends Error {
   readonly retriable: boolean;
-  constructor(message: string, options: { readonly retriable: boolean; readonly cause?: unknown }) {
+  /** What went wrong, for `connection_failure.ts` to explain. */
+  readonly classification: KafkaErrorClassification;
+  constructor(message: string, options: KafkaClientErrorOptions) {
     super(message, { cause: options.cause });
     this.name = "KafkaClientError";
     this.retriable = options.retriable;
+    this.classification = {
+      kind: options.kind ?? "unknown",
+      retriable: options.retriable,
+      reason: options.reason ?? message,
+      ...(options.setting === undefined ? {} : { setting: options.setting }),
+      ...(options.alert === undefined ? {} : { alert: options.alert }),
+    };
   }
 }
 
@@ -189,6 +271,14 @@ export interface Admin {
    * every adapter has it; changelog topics need it.
    */
   describeTopic?(topic: string): Promise<TopicDescription>;
+  /**
+   * For every partition of `topic`, the offset of its first record whose
+   * timestamp is at or after `timestampMs` (Kafka's ListOffsets by time);
+   * a partition with no such record gives its high watermark (the end).
+   * Optional, so that adapters can add it one by one; the source's
+   * `startFromTimestampMs` needs it.
+   */
+  offsetsForTimes?(topic: string, timestampMs: number): Promise<readonly Position[]>;
   disconnect(): Promise<void>;
 }
 
@@ -198,10 +288,19 @@ export interface TopicDescription {
   readonly configs: Readonly<Record<string, string>>;
 }
 
-/** A Kafka client: the factory of consumers, producers and admins of one cluster. */
+/**
+ * A Kafka client: the factory of consumers, producers and admins of one
+ * cluster. One is made per settings object per run and shared by the source,
+ * sink and dead-letter sink of those settings; whoever made it closes it.
+ */
 export interface KafkaClient {
   consumer(options: GroupConsumerOptions): GroupConsumer;
   producer(options?: ProducerOptions): Producer;
   transactionalProducer(options: TransactionalProducerOptions): TransactionalProducer;
   admin(): Admin;
+  /**
+   * Releases what the client holds (connections of parts still connected).
+   * Called once, after the parts were disconnected; calling it again does nothing.
+   */
+  close(): Promise<void>;
 }

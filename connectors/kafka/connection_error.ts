@@ -10,6 +10,7 @@
 import { explainConnectionFailure } from "./connection_failure.ts";
 import type { ConnectionFailureKind } from "./connection_failure.ts";
 import type { ClientConfig } from "./config.ts";
+import { KafkaClientError } from "./client.ts";
 
 /** A connection to Kafka failed; the message names the cause and never a secret. */
 export class KafkaConnectionError extends Error {
@@ -39,8 +40,10 @@ export class KafkaConnectionError extends Error {
 }
 
 /**
- * Runs `connect`; a failure becomes a {@linkcode KafkaConnectionError} (one
- * that already is one passes through unchanged).
+ * Runs `connect`; a client's failure (a {@linkcode KafkaClientError}) becomes a
+ * {@linkcode KafkaConnectionError}. Any other error passes through unchanged:
+ * one that already is explained, or one that is not about the connection
+ * (a client that cannot be loaded).
  *
  * @example
  * ```ts ignore
@@ -54,7 +57,7 @@ export async function connectExplained(
   try {
     await connect();
   } catch (error) {
-    if (error instanceof KafkaConnectionError) throw error;
+    if (!(error instanceof KafkaClientError)) throw error;
     const failure = await explainConnectionFailure(error, { config });
     throw new KafkaConnectionError(failure.message, failure.kind, failure.fatal, { cause: error });
   }

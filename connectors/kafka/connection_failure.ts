@@ -6,9 +6,10 @@
  * once with this message and a non-zero exit. An unreachable broker may come
  * back, so it is retried.
  *
- * Client libraries report these failures in their own words ("Closed
- * connection", "unable to verify the first certificate"); this module
- * recognises the words of kafkajs on Deno and of the TLS layer. No secret of the
+ * Each client adapter classifies its library's errors itself (a
+ * {@linkcode KafkaClientError} with a {@linkcode KafkaErrorClassification});
+ * this module only formats that classification, refined by a TLS probe of its
+ * own, so the messages are the same whichever client runs. No secret of the
  * configuration ever appears in the result.
  *
  * @example
@@ -25,17 +26,11 @@
  */
 import { createPrivateKey } from "node:crypto";
 import type { ClientConfig, TlsConfig } from "./config.ts";
+import { KafkaClientError, type KafkaErrorClassification, type KafkaErrorKind } from "./client.ts";
+import { kindOfText, scrubSecrets, strongerKind } from "./error_classification.ts";
 
-/** What went wrong, as far as the client's error tells. */
-export type ConnectionFailureKind =
-  | "authentication" // SASL user name or password refused
-  | "sasl_mechanism" // the broker does not offer the mechanism
-  | "untrusted_certificate" // the broker's certificate failed verification
-  | "client_certificate_rejected" // the broker refused (or missed) the client certificate
-  | "tls_mismatch" // TLS spoken to a listener that does not speak it
-  | "connection_closed" // the broker hung up: often a plaintext client on a TLS or SASL port
-  | "unreachable" // nothing answers at the address
-  | "unknown";
+/** What went wrong, as far as the client's error tells (see {@linkcode KafkaErrorKind}). */
+export type ConnectionFailureKind = KafkaErrorKind;
 
 /** A connection failure explained. */
 export interface ConnectionFailure {
@@ -66,9 +61,18 @@ export interface ExplainOptions {
   readonly firstConnection?: boolean;
 }
 
+/** Kinds whose failure shows the TLS handshake worked: no probe can tell more. */
+const pastTls: ReadonlySet<KafkaErrorKind> = new Set<KafkaErrorKind>([
+  "authentication",
+  "sasl_mechanism",
+  "authorization",
+  "too_large",
+]);
+
 /**
  * Explains a failed connection: the kind, whether it is fatal, and a message
- * without secrets.
+ * without secrets. The error is a client adapter's {@linkcode KafkaClientError};
+ * any other error is explained as of an unknown kind.
  */
 export async function explainConnectionFailure(
   error: unknown,
@@ -77,110 +81,107 @@ export async function explainConnectionFailure(
   const { config } = options;
   const explainedBefore = alreadyExplained(error);
   if (explainedBefore !== undefined) return explainedBefore;
-  // The library's words are quoted in messages: remove any secret a broker or
-  // library might have echoed (none is known to, this is a second line of defence).
+  // The adapter removed the secrets it knows; a library or broker echoing one
+  // is not known to happen, this is a second line of defence.
   const secrets = [config.sasl?.password, config.tls?.keyPassword, config.tls?.key];
-  let text = scrub(errorText(error), secrets);
+  const classified = classificationOf(error);
+  const reason = scrubSecrets(classified.reason, secrets);
+  let kind = classified.kind;
+  let alert = classified.alert;
   let probed: string | undefined;
-  if (config.tls !== undefined && options.probeTls !== false && !saslFailure.test(text)) {
-    const reason = await probeTls(config, config.tls);
-    probed = reason === undefined ? undefined : scrub(reason, secrets);
-    if (probed !== undefined) text = `${text} | ${probed}`;
+  if (config.tls !== undefined && options.probeTls !== false && !pastTls.has(kind)) {
+    const probeError = await probeTls(config, config.tls);
+    probed = probeError === undefined ? undefined : scrubSecrets(probeError, secrets);
+    if (probed !== undefined) {
+      const fromProbe = /unexpected end of file/i.test(probed)
+        ? { kind: "tls_mismatch" as const }
+        : kindOfText(probed);
+      const stronger = strongerKind(kind, fromProbe.kind);
+      if (stronger !== kind) {
+        kind = stronger;
+        alert = fromProbe.alert;
+      }
+    }
   }
   const brokers = config.brokers.join(", ");
-  const explained = (kind: ConnectionFailureKind, fatal: boolean, message: string) => ({
-    kind,
-    fatal,
-    message,
-  });
+  const explained = (fatal: boolean, message: string) => ({ kind, fatal, message });
 
-  if (/unsupported sasl mechanism|UNSUPPORTED_SASL_MECHANISM|not enabled mechanism/i.test(text)) {
-    return explained(
-      "sasl_mechanism",
-      true,
-      `The Kafka broker at ${brokers} does not accept sasl.mechanism ${mechanismName(config)}: ${
-        reasonFrom(text)
-      }`,
-    );
+  switch (kind) {
+    case "sasl_mechanism":
+      return explained(
+        true,
+        `The Kafka broker at ${brokers} does not accept sasl.mechanism ${
+          mechanismName(config)
+        }: ${reason}`,
+      );
+    case "authentication":
+      return explained(
+        true,
+        `The Kafka broker at ${brokers} refused SASL ${mechanismName(config)} authentication as ${
+          JSON.stringify(config.sasl?.username ?? "")
+        }: the user is unknown or the password is wrong (check sasl.username and sasl.password)`,
+      );
+    case "authorization":
+      return explained(
+        true,
+        `The Kafka broker at ${brokers} denied ${
+          config.sasl === undefined ? "this client" : JSON.stringify(config.sasl.username)
+        } access: ${reason} (check the broker's ACLs for this user, or sasl.username)`,
+      );
+    case "too_large":
+      return explained(
+        true,
+        `The Kafka broker at ${brokers} refused a request as too large: ${reason} (check message.max.bytes)`,
+      );
+    case "client_certificate_rejected":
+      return explained(
+        true,
+        config.tls?.cert === undefined
+          ? `The Kafka broker at ${brokers} requires a client certificate (mutual TLS; it answered ${alert}): set ssl.certificate.location and ssl.key.location`
+          : `The Kafka broker at ${brokers} rejected rivulet's client certificate (it answered ${alert}): the certificate may have expired or be signed by a CA the broker does not trust (check ssl.certificate.location)`,
+      );
+    case "untrusted_certificate": {
+      const detail = (probed === undefined ? undefined : describeCertificateError(probed)) ??
+        reason;
+      return explained(
+        true,
+        `The certificate of the Kafka broker at ${brokers} is not trusted: ${detail}. Check ssl.ca.location (the CA that signed the broker's certificate) and that the address matches the certificate`,
+      );
+    }
+    case "tls_mismatch":
+      return explained(
+        true,
+        config.tls === undefined
+          ? `The connection to the Kafka broker at ${brokers} failed (${reason}): check security.protocol and the port`
+          : `The TLS handshake with the Kafka broker at ${brokers} failed (${reason}): this listener probably does not use TLS; check security.protocol (${
+            config.sasl === undefined ? "ssl" : "sasl_ssl"
+          } here) and the port`,
+      );
+    case "connection_closed": {
+      const expected = config.tls === undefined
+        ? " the listener may expect TLS (security.protocol ssl or sasl_ssl)" +
+          (config.sasl === undefined ? " or SASL (sasl_plaintext)" : "")
+        : " the listener may expect SASL (security.protocol sasl_ssl) or a client certificate";
+      return explained(
+        options.firstConnection ?? true,
+        `The Kafka broker at ${brokers} closed the connection before answering:${expected}; check security.protocol and the port`,
+      );
+    }
+    case "unreachable":
+      return explained(false, `No Kafka broker answers at ${brokers} (${reason})`);
+    case "unknown":
+      return explained(false, `The connection to Kafka at ${brokers} failed: ${reason}`);
   }
-  if (saslFailure.test(text)) {
-    return explained(
-      "authentication",
-      true,
-      `The Kafka broker at ${brokers} refused SASL ${mechanismName(config)} authentication as ${
-        JSON.stringify(config.sasl?.username ?? "")
-      }: the user is unknown or the password is wrong (check sasl.username and sasl.password)`,
-    );
-  }
-  const alert =
-    /alert:? ?(BadCertificate|CertificateUnknown|CertificateRequired|UnknownCA|CertificateExpired|bad certificate|certificate required|unknown ca|certificate expired)/i
-      .exec(text);
-  if (alert !== null) {
-    const message = config.tls?.cert === undefined
-      ? `The Kafka broker at ${brokers} requires a client certificate (mutual TLS; it answered ${
-        alert[1]
-      }): set ssl.certificate.location and ssl.key.location`
-      : `The Kafka broker at ${brokers} rejected rivulet's client certificate (it answered ${
-        alert[1]
-      }): the certificate may have expired or be signed by a CA the broker does not trust (check ssl.certificate.location)`;
-    return explained("client_certificate_rejected", true, message);
-  }
-  if (
-    /UNABLE_TO_VERIFY|unable to verify|self[- ]signed certificate|unable to get local issuer|certificate has expired|CERT_HAS_EXPIRED|CERT_NOT_YET_VALID|Hostname\/IP does not match|ERR_TLS_CERT_ALTNAME_INVALID|invalid peer certificate/i
-      .test(text)
-  ) {
-    const detail = (probed === undefined ? undefined : describeCertificateError(probed)) ??
-      reasonFrom(text);
-    return explained(
-      "untrusted_certificate",
-      true,
-      `The certificate of the Kafka broker at ${brokers} is not trusted: ${detail}. Check ssl.ca.location (the CA that signed the broker's certificate) and that the address matches the certificate`,
-    );
-  }
-  if (
-    /disconnected before secure TLS connection|wrong version number|unsupported protocol|packet length too long|InvalidContentType|CorruptMessage|EPROTO/i
-      .test(text) ||
-    (config.tls !== undefined && /unexpected end of file/i.test(probed ?? ""))
-  ) {
-    const message = config.tls === undefined
-      ? `The connection to the Kafka broker at ${brokers} failed (${
-        reasonFrom(text)
-      }): check security.protocol and the port`
-      : `The TLS handshake with the Kafka broker at ${brokers} failed (${
-        reasonFrom(text)
-      }): this listener probably does not use TLS; check security.protocol (${
-        config.sasl === undefined ? "ssl" : "sasl_ssl"
-      } here) and the port`;
-    return explained("tls_mismatch", true, message);
-  }
-  if (/Closed connection|ECONNRESET|socket hang up|Connection closed/i.test(text)) {
-    const first = options.firstConnection ?? true;
-    const expected = config.tls === undefined
-      ? " the listener may expect TLS (security.protocol ssl or sasl_ssl)" +
-        (config.sasl === undefined ? " or SASL (sasl_plaintext)" : "")
-      : " the listener may expect SASL (security.protocol sasl_ssl) or a client certificate";
-    return explained(
-      "connection_closed",
-      first,
-      `The Kafka broker at ${brokers} closed the connection before answering:${expected}; check security.protocol and the port`,
-    );
-  }
-  if (
-    /ECONNREFUSED|ENOTFOUND|ETIMEDOUT|EHOSTUNREACH|Connection timeout|getaddrinfo|refused/i.test(
-      text,
-    )
-  ) {
-    return explained(
-      "unreachable",
-      false,
-      `No Kafka broker answers at ${brokers} (${reasonFrom(text)})`,
-    );
-  }
-  return explained(
-    "unknown",
-    false,
-    `The connection to Kafka at ${brokers} failed: ${reasonFrom(text)}`,
-  );
+}
+
+/** The adapter's classification; an error no adapter classified is of an unknown kind. */
+function classificationOf(error: unknown): KafkaErrorClassification {
+  if (error instanceof KafkaClientError) return error.classification;
+  return {
+    kind: "unknown",
+    retriable: false,
+    reason: error instanceof Error ? error.message : String(error),
+  };
 }
 
 /**
@@ -194,48 +195,8 @@ function alreadyExplained(error: unknown): ConnectionFailure | undefined {
   return { kind: kind as ConnectionFailureKind, fatal, message: error.message };
 }
 
-const saslFailure =
-  /SASL .*authentication failed|Authentication failed|invalid credentials|SASL_AUTHENTICATION_FAILED/i;
-
-/** Every message and code in the error and its causes (kafkajs nests them as `originalError`). */
-function errorText(error: unknown): string {
-  const parts: string[] = [];
-  const seen = new Set<unknown>();
-  let current: unknown = error;
-  while (current !== undefined && current !== null && !seen.has(current) && parts.length < 10) {
-    seen.add(current);
-    if (current instanceof Error) {
-      parts.push(current.message);
-      const { code, cause, originalError } = current as Error & {
-        code?: unknown;
-        originalError?: unknown;
-      };
-      if (typeof code === "string") parts.push(code);
-      current = originalError ?? cause;
-    } else {
-      parts.push(String(current));
-      break;
-    }
-  }
-  return parts.join(" | ");
-}
-
-/** The innermost library reason, without kafkajs' wrappers. */
-function reasonFrom(text: string): string {
-  const first = text.split(" | ")[0];
-  return first.replace(/^Kafka [\w ]+ failed: /, "").replace(/^Connection error: /, "");
-}
-
 function mechanismName(config: ClientConfig): string {
   return (config.sasl?.mechanism ?? "none").toUpperCase();
-}
-
-function scrub(text: string, secrets: readonly (string | undefined)[]): string {
-  let result = text;
-  for (const secret of secrets) {
-    if (secret !== undefined && secret !== "") result = result.split(secret).join("[redacted]");
-  }
-  return result;
 }
 
 /**

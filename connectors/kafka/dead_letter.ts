@@ -6,7 +6,6 @@
  */
 import type { ClientConfig } from "./config.ts";
 import type { KafkaClient, Producer } from "./client.ts";
-import { createKafkajsClient } from "./kafkajs.ts";
 import { connectExplained } from "./connection_error.ts";
 import { retryWhileRetriable } from "./_retry.ts";
 import type { DeadLetterSink, Logger, SourceMessage } from "../types.ts";
@@ -18,8 +17,11 @@ export interface KafkaDeadLetterSinkOptions {
   readonly config: ClientConfig;
   /** The dead-letter topic. */
   readonly topic: string;
-  /** The Kafka client to use (default: kafkajs, built from `config`). */
-  readonly client?: KafkaClient;
+  /**
+   * The Kafka client, shared by the parts that use the same settings; its
+   * owner (the pipeline) closes it.
+   */
+  readonly client: KafkaClient;
   readonly logger?: Logger;
   /** How long a send is retried while Kafka is unavailable before it fails. Default 300,000 ms. */
   readonly retryForMs?: number;
@@ -45,7 +47,7 @@ export const deadLetterHeaders = {
  *
  * @example
  * ```ts ignore
- * const deadLetters = new KafkaDeadLetterSink({ config, topic: "connector_example.dlq" });
+ * const deadLetters = new KafkaDeadLetterSink({ config, client, topic: "connector_example.dlq" });
  * await deadLetters.send(message, 'Bad input at connector_example-0@7: column "value" is missing');
  * await deadLetters.close();
  * ```
@@ -59,7 +61,7 @@ export class KafkaDeadLetterSink implements DeadLetterSink {
   constructor(options: KafkaDeadLetterSinkOptions) {
     this.#options = options;
     this.#logger = options.logger ?? silentLogger;
-    this.#client = options.client ?? createKafkajsClient(options.config, { logger: this.#logger });
+    this.#client = options.client;
   }
 
   /** Writes the original message with the reason and its origin in headers; resolves when acknowledged. */

@@ -16,7 +16,6 @@ import type {
   TransactionalProducer,
   TransactionalProducerOptions,
 } from "./client.ts";
-import { createKafkajsClient } from "./kafkajs.ts";
 import { connectExplained } from "./connection_error.ts";
 import { retryWhileRetriable } from "./_retry.ts";
 import type { Logger, Sink } from "../types.ts";
@@ -36,8 +35,11 @@ export interface KafkaSinkOptions<R extends Row = Row> {
   readonly topic: string;
   /** Encodes a change as the record's value, e.g. `encodeChange` of `formats/encode_json.ts`. */
   readonly encode: ChangeEncoder<R>;
-  /** The Kafka client to use (default: kafkajs, built from `config`). */
-  readonly client?: KafkaClient;
+  /**
+   * The Kafka client, shared by the parts that use the same settings; its
+   * owner (the pipeline) closes it.
+   */
+  readonly client: KafkaClient;
   readonly logger?: Logger;
   /** Ends each commit with a `*COMMIT*` record, so a rivulet source reads it atomically. Default false. */
   readonly commitMarkers?: boolean;
@@ -122,7 +124,8 @@ const emptyWaiting = (): Waiting => ({ records: [], bytes: requestOverheadBytes,
  *
  * @example
  * ```ts ignore
- * const sink = new KafkaSink({ config, topic: "sum", encode: encodeChange, commitMarkers: true });
+ * const client = await createKafkaClient("kafkajs", config);
+ * const sink = new KafkaSink({ config, client, topic: "sum", encode: encodeChange, commitMarkers: true });
  * await sink.open();
  * await sink.write({ time: 2, changes: [{ id: "0".repeat(32), row: { sum: 1 }, diff: 1 }] });
  * await sink.close();
@@ -156,7 +159,7 @@ export class KafkaSink<R extends Row = Row> implements Sink<R> {
     }
     this.#options = options;
     this.#logger = options.logger ?? silentLogger;
-    this.#client = options.client ?? createKafkajsClient(options.config, { logger: this.#logger });
+    this.#client = options.client;
     this.#maxRequestBytes = options.maxRequestBytes ?? options.config.maxRequestBytes ?? 1_000_000;
     this.#commitsPerRequest = perRequest;
     this.#lingerMs = options.lingerMs ?? 100;

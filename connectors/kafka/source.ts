@@ -7,7 +7,6 @@
  */
 import type { ClientConfig } from "./config.ts";
 import type { Admin, FetchedBatch, GroupConsumer, KafkaClient, TopicPartition } from "./client.ts";
-import { createKafkajsClient } from "./kafkajs.ts";
 import { connectExplained } from "./connection_error.ts";
 import type { Logger, MessageHandler, Position, Source } from "../types.ts";
 import { silentLogger } from "../types.ts";
@@ -18,8 +17,11 @@ export interface KafkaSourceOptions {
   readonly config: ClientConfig;
   /** The topics to read, all with the one consumer group. */
   readonly topics: readonly string[];
-  /** The Kafka client to use (default: kafkajs, built from `config`). */
-  readonly client?: KafkaClient;
+  /**
+   * The Kafka client, shared by the parts that use the same settings; its
+   * owner (the pipeline) closes it.
+   */
+  readonly client: KafkaClient;
   readonly logger?: Logger;
   /** `read_committed` (default) skips records of aborted transactions. */
   readonly isolation?: "read_committed" | "read_uncommitted";
@@ -39,6 +41,26 @@ export interface KafkaSourceOptions {
   readonly onPartitionsRevoked?: (partitions: readonly TopicPartition[]) => void;
   /** Longest wait between checks for a topic that does not exist yet (default 5,000 ms). */
   readonly maxTopicWaitMs?: number;
+  /**
+   * A stable name for logs and for the source's saved state (default
+   * `kafka:` and the topics): sources of a pipeline are matched to their
+   * checkpointed state by name, so reordering them keeps their state.
+   */
+  readonly name?: string;
+  /**
+   * Start every partition at its first record with a timestamp at or after
+   * this (milliseconds since the epoch), instead of the group's committed
+   * offset. Positions restored from a checkpoint still win: the state holds
+   * what was read before them.
+   */
+  readonly startFromTimestampMs?: number;
+  /**
+   * A bounded read: the high watermarks are looked up at start, and the
+   * source finishes once every partition has been handed over up to them
+   * (records written later are not read). Messages at or past them are
+   * never handed over.
+   */
+  readonly untilEnd?: boolean;
 }
 
 /** How far a partition's reader is behind its log's end. */
@@ -57,13 +79,15 @@ const partitionKey = (topic: string, partition: number) => `${topic}\u0000${part
  *
  * @example
  * ```ts ignore
- * const source = new KafkaSource({ config, topics: ["connector_example"] });
+ * const client = await createKafkaClient("kafkajs", config);
+ * const source = new KafkaSource({ config, client, topics: ["connector_example"] });
  * await source.start(async (messages) => {
  *   for (const m of messages) console.log(m.partition, m.offset);
  * });
  * // ... later, once the outputs of those messages are acknowledged:
  * await source.commit([{ topic: "connector_example", partition: 0, offset: "11" }]);
  * await source.close();
+ * await client.close();
  * ```
  */
 export class KafkaSource implements Source {
@@ -83,6 +107,9 @@ export class KafkaSource implements Source {
   #startAt: readonly Position[] = [];
   /** The consumer restarts after an error that can heal, until it rejoins. */
   #retrying = false;
+  #finish!: () => void;
+  /** untilEnd: the end offset of each partition not yet read to its end. */
+  readonly #ends = new Map<string, bigint>();
 
   constructor(options: KafkaSourceOptions) {
     if (options.topics.length === 0) throw new Error("Kafka source needs at least one topic");
@@ -94,10 +121,22 @@ export class KafkaSource implements Source {
     this.#options = options;
     this.#groupId = options.config.groupId;
     this.#logger = options.logger ?? silentLogger;
-    this.#client = options.client ?? createKafkajsClient(options.config, { logger: this.#logger });
-    this.name = `kafka:${options.topics.join(",")}`;
-    // Kafka is never read to the end: this only ever settles by failing.
-    this.finished = new Promise((_, reject) => (this.#fail = reject));
+    this.#client = options.client;
+    this.name = options.name ?? `kafka:${options.topics.join(",")}`;
+    if (
+      options.startFromTimestampMs !== undefined &&
+      !(Number.isSafeInteger(options.startFromTimestampMs) && options.startFromTimestampMs >= 0)
+    ) {
+      throw new Error(
+        `Kafka source ${JSON.stringify(this.name)}: startFromTimestampMs must be milliseconds ` +
+          `since the epoch (a whole number >= 0), not ${options.startFromTimestampMs}`,
+      );
+    }
+    // Kafka is read to an end only with untilEnd; otherwise this settles by failing.
+    this.finished = new Promise((resolve, reject) => {
+      this.#fail = reject;
+      this.#finish = resolve;
+    });
     this.finished.catch(() => {});
   }
 
@@ -175,6 +214,8 @@ export class KafkaSource implements Source {
       }
     }
     if (this.#stopped) return;
+    await this.#findStartAndEnd();
+    if (this.#stopped) return;
     await this.#consumer!.run({
       onBatch: (batch) => this.#handOver(handler, batch),
       onAssigned: (partitions) => {
@@ -199,6 +240,56 @@ export class KafkaSource implements Source {
     }, { startAt: this.#startAt });
   }
 
+  /**
+   * startFromTimestampMs: the positions of that time, for partitions without a
+   * restored position. untilEnd: the end of each partition, and which are
+   * already read to it.
+   */
+  async #findStartAndEnd(): Promise<void> {
+    const { startFromTimestampMs, untilEnd, topics } = this.#options;
+    const admin = this.#admin!;
+    if (startFromTimestampMs !== undefined) {
+      if (admin.offsetsForTimes === undefined) {
+        throw new Error(
+          `Kafka source ${JSON.stringify(this.name)}: this Kafka client cannot look up offsets ` +
+            `by time, which startFromTimestampMs needs`,
+        );
+      }
+      const restored = new Set(this.#startAt.map((p) => partitionKey(p.topic, p.partition)));
+      const byTime = (await Promise.all(
+        topics.map((topic) => admin.offsetsForTimes!(topic, startFromTimestampMs)),
+      )).flat();
+      const fromTime = byTime.filter((p) => !restored.has(partitionKey(p.topic, p.partition)));
+      this.#startAt = [...this.#startAt, ...fromTime];
+      this.#logger.info("Kafka source starts at a timestamp", {
+        source: this.name,
+        timestampMs: startFromTimestampMs,
+        positions: fromTime.map((p) => `${p.topic}-${p.partition}@${p.offset}`).join(","),
+      });
+    }
+    if (!untilEnd) return;
+    const [committed, ...offsets] = await Promise.all([
+      admin.groupPositions(this.#groupId, topics),
+      ...topics.map((topic) => admin.partitionOffsets(topic)),
+    ]);
+    const startAt = new Map(this.#startAt.map((p) => [partitionKey(p.topic, p.partition), p]));
+    const committedAt = new Map(committed.map((p) => [partitionKey(p.topic, p.partition), p]));
+    const earliest = this.#options.config.autoOffsetReset === "earliest";
+    topics.forEach((topic, i) => {
+      for (const { partition, low, high } of offsets[i]) {
+        const key = partitionKey(topic, partition);
+        const start = startAt.get(key)?.offset ?? committedAt.get(key)?.offset ??
+          (earliest ? low : high);
+        if (BigInt(start) < BigInt(high)) this.#ends.set(key, BigInt(high));
+      }
+    });
+    this.#logger.info("Kafka source reads until the end offsets found at start", {
+      source: this.name,
+      ends: [...this.#ends].map(([key, end]) => `${key.replace("\u0000", "-")}@${end}`).join(","),
+    });
+    if (this.#ends.size === 0) this.#finish();
+  }
+
   /** `retrying` from a consumer failure that can heal until the consumer rejoins or fetches again. */
   connectionState(): "connected" | "retrying" {
     return this.#retrying ? "retrying" : "connected";
@@ -213,15 +304,33 @@ export class KafkaSource implements Source {
   #handOver(handler: MessageHandler, batch: FetchedBatch): Promise<void> {
     if (this.#stopped) return Promise.resolve();
     this.#connected();
-    const last = batch.messages[batch.messages.length - 1];
+    let messages = batch.messages;
+    let reachedEnd = false;
+    if (this.#options.untilEnd) {
+      const key = partitionKey(batch.topic, batch.partition);
+      const end = this.#ends.get(key);
+      // Read to its end already (or empty at start): nothing more is handed over.
+      if (end === undefined) return Promise.resolve();
+      let count = messages.length;
+      while (count > 0 && BigInt(messages[count - 1].offset) >= end) count--;
+      if (count < messages.length) messages = messages.slice(0, count);
+      reachedEnd = count < batch.messages.length ||
+        (count > 0 && BigInt(messages[count - 1].offset) + 1n >= end);
+      if (count === 0) {
+        this.#readToEnd(key);
+        return Promise.resolve();
+      }
+    }
+    const last = messages[messages.length - 1];
     // A failing handler ends reading for good: `finished` rejects with its
     // error, rather than the client retrying the batch or restarting.
-    const handling = handler(batch.messages).then(() => {
+    const handling = handler(messages).then(() => {
       this.#positions.set(partitionKey(batch.topic, batch.partition), {
         topic: batch.topic,
         partition: batch.partition,
         offset: String(BigInt(last.offset) + 1n),
       });
+      if (reachedEnd) this.#readToEnd(partitionKey(batch.topic, batch.partition));
     }, (error: unknown) => {
       this.#stopped = true;
       this.#consumer?.pause();
@@ -229,6 +338,15 @@ export class KafkaSource implements Source {
     });
     this.#handling = handling;
     return handling;
+  }
+
+  /** untilEnd: a partition was handed over up to its end; the source finishes after the last one. */
+  #readToEnd(key: string): void {
+    if (!this.#ends.delete(key)) return;
+    if (this.#ends.size === 0) {
+      this.#logger.info("Kafka source read every partition to its end", { source: this.name });
+      this.#finish();
+    }
   }
 
   #assigned(partitions: readonly TopicPartition[]): void {

@@ -65,12 +65,32 @@ export class CheckpointedDelivery implements Delivery {
     return this.#store.load();
   }
 
-  /** Opens the journal: what it holds after the checkpoint is replayed in its order. */
-  restored(checkpoint: Checkpoint | undefined): void {
+  /**
+   * Opens the journal: what it holds after the checkpoint is replayed in its
+   * order. Sources reordered since (`savedOrder`) are refused while there is
+   * something to replay: the journal's lines name sources by their old index.
+   */
+  restored(checkpoint: Checkpoint | undefined, savedOrder?: readonly number[]): void {
+    // The journal's lines name sources by their index when they were written.
+    const saved = savedOrder ?? this.#context.sources.map((_, i) => i);
     const { journal, replay } = ApplyJournal.open(
       this.#stateDir,
-      this.#context.sources.map((_, i) => checkpoint?.sources[i]?.positions ?? []),
+      saved.map((index) => checkpoint?.sources[index]?.positions ?? []),
     );
+    if (savedOrder !== undefined) {
+      if (replay.length > 0) {
+        journal.close();
+        throw new Error(
+          `The sources of the pipeline were reordered since it last stopped without a clean ` +
+            `shutdown (state in "${this.#stateDir}"): run it once more in the old order ` +
+            `(${
+              savedOrder.map((i) => JSON.stringify(this.#context.sources[i].name)).join(", ")
+            }) ` +
+            `and stop it cleanly, then reorder`,
+        );
+      }
+      journal.compact([]);
+    }
     this.#journal = journal;
     this.order = new JournalOrder(journal, replay, this.#context.logger);
   }

@@ -75,8 +75,12 @@ export interface Delivery {
   readonly order?: ApplyOrder;
   /** What a (re)start resumes from: a checkpoint, or nothing for empty state. */
   load(): Promise<Checkpoint | undefined>;
-  /** The loop restored `checkpoint` (if any) into the graph and the readers. */
-  restored(checkpoint: Checkpoint | undefined): void;
+  /**
+   * The loop restored `checkpoint` (if any) into the graph and the readers.
+   * `savedOrder` is set when the checkpoint's sources were saved in another
+   * order (matched by name): saved index to current index.
+   */
+  restored(checkpoint: Checkpoint | undefined, savedOrder?: readonly number[]): void;
   /** Sources and sinks are started: begins periodic work (commits, transactions). */
   start(): void;
   /**

@@ -34,6 +34,8 @@ export interface RivuletOptions {
   readonly flags?: readonly string[];
   /** The working directory (default: the repository root). */
   readonly cwd?: string;
+  /** Environment variables for the command. */
+  readonly env?: Record<string, string>;
 }
 
 /** Options of {@linkcode spawnRivulet}. */
@@ -72,7 +74,7 @@ export async function rivulet(
     flags: options.flags,
     cwd: options.cwd,
     stdin: options.stdin !== undefined,
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...options.env },
   });
   if (options.stdin !== undefined) {
     const writer = child.stdin.getWriter();

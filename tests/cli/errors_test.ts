@@ -86,7 +86,7 @@ Deno.test("an unknown built-in format name is named with the choices, exit 2", a
     "cvs",
   ]);
   assert.equal(result.code, 2);
-  assert.match(result.stderr, /Unknown format "cvs": expected one of raw, csv, json/);
+  assert.match(result.stderr, /Unknown format "cvs": expected one of raw, plaintext, csv, json/);
 });
 
 Deno.test("a settings file with a misspelt key is named with the likely key, exit 2", async () => {
@@ -186,4 +186,50 @@ Deno.test("every command has --help with examples and exit codes; --version prin
   const version = await rivulet(["--version"]);
   assert.equal(version.code, 0);
   assert.match(version.stdout, /^rivulet \d+\.\d+\.\d+\n$/);
+});
+
+Deno.test("an unknown --kafka-client is named with the clients there are, exit 2", async () => {
+  for (const command of [["run", "--transform", "examples/sum.ts", ...localSum], ["tail", "sum"]]) {
+    const result = await rivulet([...command, "--kafka-client", "rdkafka"]);
+    assert.equal(result.code, 2, result.stderr);
+    assert.match(
+      result.stderr,
+      /Flag "--kafka-client" must be kafkajs or platformatic, not "rdkafka"/,
+    );
+  }
+});
+
+Deno.test("--kafka-client reaches the clients of a transform run and of a script that runs itself", async () => {
+  const dir = await Deno.makeTempDir();
+  const settings = `${dir}/settings.json`;
+  // Nothing listens there: the choice must fail before any connection is tried.
+  await Deno.writeTextFile(
+    settings,
+    JSON.stringify({ "bootstrap.servers": "127.0.0.1:1", "group.id": "cli-client-choice" }),
+  );
+  const transform = await rivulet([
+    "run",
+    "--transform",
+    "examples/sum.ts",
+    "--topic",
+    "in",
+    "--settings",
+    settings,
+    "--kafka-client",
+    "platformatic",
+  ]);
+  const script = await rivulet([
+    "run",
+    "examples/realtime_kafka.ts",
+    "--kafka-client",
+    "platformatic",
+  ], {
+    flags: [`--allow-write=${dir}`],
+    env: { RIVULET_SETTINGS: settings, RIVULET_STATE_DIR: `${dir}/state` },
+  });
+  await Deno.remove(dir, { recursive: true });
+  for (const result of [transform, script]) {
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(result.stderr, /The Kafka client "platformatic" is not available in this build/);
+  }
 });

@@ -177,6 +177,35 @@ Deno.test("rivulet run runs the library-mode example examples/realtime_kafka.ts 
   );
 });
 
+Deno.test("the typed example examples/realtime_kafka_typed.ts gives the seed's sums without parseInt", async () => {
+  const input = uniqueTopic("cli-realtime-typed-in");
+  const output = uniqueTopic("cli-realtime-typed-sum");
+  await createTopics([input, output]);
+  await produce(input, seedMessages);
+  const state = await Deno.makeTempDir();
+  const child = spawnRivulet(["run", "examples/realtime_kafka_typed.ts"], {
+    flags: [`--allow-write=${state}`],
+    env: {
+      RIVULET_SETTINGS: await settingsFile(uniqueTopic("cli-realtime-typed-group")),
+      RIVULET_INPUT_TOPIC: input,
+      RIVULET_OUTPUT_TOPIC: output,
+      RIVULET_STATE_DIR: `${state}/realtime`,
+    },
+  });
+  let written;
+  try {
+    written = await consumeAll(output, { count: 19, timeoutMs: 30_000 });
+  } finally {
+    child.kill("SIGINT");
+  }
+  const ended = await child.output();
+  assert.equal(ended.code, 0, new TextDecoder().decode(ended.stderr));
+  assert.deepEqual(
+    written.map((r) => JSON.parse(r.value)).map((v) => [v.sum, v.diff]),
+    seedSumStream().map((v) => [v.sum, v.diff]),
+  );
+});
+
 Deno.test("rivulet run --exactly-once writes the seed's sums in transactions: a read_committed reader sees each change once", async () => {
   const input = uniqueTopic("cli-eos-in");
   const output = uniqueTopic("cli-eos-out");

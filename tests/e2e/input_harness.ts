@@ -62,8 +62,12 @@ export interface InputRun {
 }
 
 /** Options of {@linkcode startInput}: `kafka.read`'s options without the pipeline. */
-export type StartInputOptions<F extends rw.FormatName | rw.Format, C extends string> =
-  & Omit<rw.KafkaReadOptions<F, C>, "pipeline">
+export type StartInputOptions<
+  F extends rw.FormatName | rw.Format,
+  C extends string,
+  S extends rw.Schema | undefined = rw.Schema | undefined,
+> =
+  & Omit<rw.KafkaReadOptions<F, C, S>, "pipeline">
   & {
     /** The consumer group; a fresh one per run by default. */
     readonly group?: string;
@@ -83,8 +87,12 @@ export function settingsFor(group: string, extra: rw.KafkaSettings = {}): rw.Kaf
  * unchanged unless `transform` is given, to a collecting sink: each batch the
  * sink gets is one commit.
  */
-export function startInput<F extends rw.FormatName | rw.Format, C extends string>(
-  options: StartInputOptions<F, C>,
+export function startInput<
+  F extends rw.FormatName | rw.Format,
+  C extends string,
+  S extends rw.Schema | undefined = undefined,
+>(
+  options: StartInputOptions<F, C, S>,
 ): InputRun {
   const { group = `input-e2e-${crypto.randomUUID()}`, settings, transform, ...read } = options;
   const logger = new RecordingLogger();
@@ -130,10 +138,13 @@ export function startInput<F extends rw.FormatName | rw.Format, C extends string
 
 /** A record to produce: bytes or text, and optionally a partition, key and headers. */
 export interface RawRecord {
-  readonly value: string | Uint8Array;
+  /** `null`: a tombstone. */
+  readonly value: string | Uint8Array | null;
   readonly partition?: number;
   readonly key?: string;
   readonly headers?: Readonly<Record<string, string>>;
+  /** The record's timestamp, milliseconds since the epoch (default: the producer's clock). */
+  readonly timestamp?: number;
 }
 
 /**
@@ -144,7 +155,12 @@ export async function produceRaw(
   topic: string,
   records: readonly (RawRecord | string)[],
 ): Promise<void> {
-  const producer = testKafka("rivulet-input-e2e").producer();
+  // Idempotent: a retried request on a loaded broker must not write the records twice
+  // (tests compare offsets, timestamps and counts exactly).
+  const producer = testKafka("rivulet-input-e2e").producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+  });
   await producer.connect();
   try {
     await producer.send({
@@ -152,10 +168,11 @@ export async function produceRaw(
       messages: records.map((record) => {
         const r = typeof record === "string" ? { value: record } : record;
         return {
-          value: typeof r.value === "string" ? r.value : Buffer.from(r.value),
+          value: r.value === null || typeof r.value === "string" ? r.value : Buffer.from(r.value),
           partition: r.partition ?? 0,
           key: r.key,
           headers: r.headers === undefined ? undefined : { ...r.headers },
+          ...(r.timestamp === undefined ? {} : { timestamp: String(r.timestamp) }),
         };
       }),
     });

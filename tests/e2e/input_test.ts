@@ -146,19 +146,23 @@ Deno.test("three partitions: rows read before partition 0's header wait for it, 
 Deno.test("rows with no following *COMMIT* are not applied until the marker comes, then applied together", async () => {
   await topicsCreated();
   const topic = topics.uncommitted;
-  await using run = startInput({ topicNames: [topic], format: "raw" });
+  await using run = startInput({ topicNames: [topic], format: "plaintext" });
   await produceRaw(topic, ["a", COMMIT, "b", "c"]);
   await run.sink.waitFor(1);
   await until("all four messages to be read", () => run.pipeline.stats().messagesIn >= 4);
   await pause(QUIET_MS);
-  assert.deepEqual(run.sink.tables(), [[{ data: "a" }]], "b and c wait for their marker");
+  assert.deepEqual(
+    run.sink.tables(),
+    [[{ key: null, data: "a" }]],
+    "b and c wait for their marker",
+  );
 
   await produceRaw(topic, [COMMIT]);
   await run.sink.waitFor(2);
   await stopCleanly(run);
   assert.deepEqual(run.sink.tables(), [
-    [{ data: "a" }],
-    [{ data: "a" }, { data: "b" }, { data: "c" }],
+    [{ key: null, data: "a" }],
+    [{ key: null, data: "a" }, { key: null, data: "b" }, { key: null, data: "c" }],
   ]);
   assert.equal(run.sink.batches[1].changes.length, 2, "b and c are applied in one commit");
 });
@@ -280,7 +284,7 @@ Deno.test("commitMode intervalMs applies what has arrived on a stream without ma
   const topic = topics.interval;
   await using run = startInput({
     topicNames: [topic],
-    format: "raw",
+    format: "plaintext",
     commitMode: { intervalMs: 200 },
   });
   // One produce request: one fetch, so both rows fall in the same interval.
@@ -291,29 +295,29 @@ Deno.test("commitMode intervalMs applies what has arrived on a stream without ma
   await stopCleanly(run);
 
   assert.deepEqual(run.sink.tables(), [
-    [{ data: "a" }, { data: "b" }],
-    [{ data: "a" }, { data: "b" }, { data: "c" }],
+    [{ key: null, data: "a" }, { key: null, data: "b" }],
+    [{ key: null, data: "a" }, { key: null, data: "b" }, { key: null, data: "c" }],
   ]);
 });
 
-Deno.test("withMetadata adds a _metadata column: topic, partition, offset, timestamp, key, headers", async () => {
+Deno.test("withMetadata adds a _metadata column in Pathway's shape: offset, partition, topic, timestamp_millis, key, headers", async () => {
   await topicsCreated();
   const topic = topics.metadata;
   const before = Date.now();
   await produceRaw(topic, [
-    { value: "hello", key: "greeting", headers: { origin: "e2e" } },
+    { value: "hello", key: "greeting", headers: { origin: "e2e", trace: "t1" } },
     COMMIT,
     "bye",
     COMMIT,
   ]);
   const after = Date.now();
-  await using run = startInput({ topicNames: [topic], format: "raw", withMetadata: true });
+  await using run = startInput({ topicNames: [topic], format: "plaintext", withMetadata: true });
   await run.sink.waitFor(2);
   await stopCleanly(run);
 
   const [[hello], final] = run.sink.tables();
   const bye = final.find((row) => row.data === "bye")!;
-  const stamp = (row: rw.Row) => (row._metadata as rw.Row).timestamp as number;
+  const stamp = (row: rw.Row) => (row._metadata as rw.Row).timestamp_millis as number;
   for (const row of [hello, bye]) {
     assert.ok(
       stamp(row) >= before - 1000 && stamp(row) <= after + 1000,
@@ -321,19 +325,28 @@ Deno.test("withMetadata adds a _metadata column: topic, partition, offset, times
     );
   }
   assert.deepEqual(hello, {
+    key: "greeting",
     data: "hello",
     _metadata: {
-      topic,
+      offset: 0,
       partition: 0,
-      offset: "0",
-      timestamp: stamp(hello),
+      topic,
+      timestamp_millis: stamp(hello),
       key: "greeting",
-      headers: { origin: "e2e" },
+      headers: [["origin", "e2e"], ["trace", "t1"]],
     },
   });
   assert.deepEqual(bye, {
+    key: null,
     data: "bye",
-    _metadata: { topic, partition: 0, offset: "2", timestamp: stamp(bye), key: null, headers: {} },
+    _metadata: {
+      offset: 2,
+      partition: 0,
+      topic,
+      timestamp_millis: stamp(bye),
+      key: null,
+      headers: [],
+    },
   });
 });
 

@@ -32,6 +32,8 @@ export interface FixtureMessage {
    * not use up its offset: the next message of its partition is its re-offer.
    */
   readonly offset?: string;
+  /** The message key (default: none). */
+  readonly key?: string | Uint8Array;
   readonly expect: Expected;
 }
 
@@ -42,6 +44,8 @@ export interface FormatFixture {
   /** A stream of good messages (a `wait` is allowed), decoded in order. */
   readonly stream: readonly FixtureMessage[];
   /** Bad messages, each decoded after the whole stream on its own decoder. */
+  /** The format takes any bytes (raw): it has no bad input, and says so instead of listing some. */
+  readonly acceptsAnyBytes?: boolean;
   readonly badInputs: readonly {
     readonly value: string | Uint8Array;
     readonly code: FormatErrorCode;
@@ -65,7 +69,12 @@ function resolveStream(topic: string, stream: readonly FixtureMessage[]): Resolv
       nextOffset.set(partition, BigInt(offset) + 1n);
     }
     const bytes = typeof message.value === "string" ? encoder.encode(message.value) : message.value;
-    return { bytes, info: { topic, partition, offset }, expect: message.expect };
+    const key = message.key === undefined
+      ? null
+      : typeof message.key === "string"
+      ? encoder.encode(message.key)
+      : message.key;
+    return { bytes, info: { topic, partition, offset, key }, expect: message.expect };
   });
 }
 
@@ -162,7 +171,10 @@ export function formatContract(
 
   Deno.test(`${name} format reports bad input as a FormatError with its code`, async () => {
     const loaded = await load();
-    assert.ok(fixture.badInputs.length > 0, "the fixture has bad inputs");
+    assert.ok(
+      fixture.badInputs.length > 0 || fixture.acceptsAnyBytes === true,
+      "the fixture has bad inputs",
+    );
     for (const bad of fixture.badInputs) {
       const decoder = loaded.open(topic, fixture.options);
       check(decoder, stream, "stream before bad input");

@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url";
 import { csv } from "../../formats/csv.ts";
 import { json } from "../../formats/json.ts";
 import { loadFormat } from "../../formats/mod.ts";
+import { plaintext } from "../../formats/plaintext.ts";
 import { raw } from "../../formats/raw.ts";
 import { formatContract } from "./contract.ts";
 
@@ -14,14 +15,42 @@ const notUtf8 = new Uint8Array([0x68, 0xff, 0xfe]);
 const truncatedUtf8 = new Uint8Array([0x61, 0xc3]);
 const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 
+const bytes = (text: string) => new TextEncoder().encode(text);
+
 formatContract("raw", raw, {
-  options: { valueColumns: ["data"] },
+  options: { valueColumns: ["key", "data"] },
   stream: [
-    { value: "hello", expect: { kind: "rows", rows: [{ data: "hello" }] } },
-    { value: "a,b\nc", expect: { kind: "rows", rows: [{ data: "a,b\nc" }] } },
-    { value: "  spaced  ", expect: { kind: "rows", rows: [{ data: "  spaced  " }] } },
-    { value: "héllo ✓", partition: 1, expect: { kind: "rows", rows: [{ data: "héllo ✓" }] } },
-    { value: "", expect: { kind: "rows", rows: [{ data: "" }] } },
+    { value: "hello", expect: { kind: "rows", rows: [{ key: null, data: bytes("hello") }] } },
+    {
+      value: notUtf8,
+      key: "k1",
+      expect: { kind: "rows", rows: [{ key: bytes("k1"), data: notUtf8 }] },
+    },
+    {
+      value: "a,b\nc",
+      partition: 1,
+      key: notUtf8,
+      expect: { kind: "rows", rows: [{ key: notUtf8, data: bytes("a,b\nc") }] },
+    },
+    { value: "", expect: { kind: "rows", rows: [{ key: null, data: new Uint8Array(0) }] } },
+  ],
+  acceptsAnyBytes: true,
+  badInputs: [],
+});
+
+formatContract("plaintext", plaintext, {
+  options: { valueColumns: ["key", "data"] },
+  stream: [
+    { value: "hello", expect: { kind: "rows", rows: [{ key: null, data: "hello" }] } },
+    { value: "a,b\nc", key: "k", expect: { kind: "rows", rows: [{ key: "k", data: "a,b\nc" }] } },
+    { value: "  spaced  ", expect: { kind: "rows", rows: [{ key: null, data: "  spaced  " }] } },
+    {
+      value: "héllo ✓",
+      partition: 1,
+      key: "ключ",
+      expect: { kind: "rows", rows: [{ key: "ключ", data: "héllo ✓" }] },
+    },
+    { value: "", expect: { kind: "rows", rows: [{ key: null, data: "" }] } },
   ],
   badInputs: [
     { value: notUtf8, code: "invalid_utf8" },

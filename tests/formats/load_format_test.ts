@@ -21,7 +21,7 @@ async function writeModule(source: string, name = "format.ts"): Promise<string> 
 }
 
 Deno.test("loadFormat returns the built-in formats by name", async () => {
-  assert.deepEqual(Object.keys(builtinFormats), ["raw", "csv", "json"]);
+  assert.deepEqual(Object.keys(builtinFormats), ["raw", "plaintext", "csv", "json"]);
   assert.equal(await loadFormat("raw"), raw);
   assert.equal(await loadFormat("csv"), csv);
   assert.equal(await loadFormat("json"), json);
@@ -43,7 +43,7 @@ Deno.test("loadFormat loads a user format from a relative path, an absolute path
 Deno.test("loadFormat names the built-ins when given an unknown name", async () => {
   await assert.rejects(
     () => loadFormat("jsonl"),
-    /Unknown format "jsonl": expected one of raw, csv, json, or the path of a format module/,
+    /Unknown format "jsonl": expected one of raw, plaintext, csv, json, or the path of a format module/,
   );
 });
 

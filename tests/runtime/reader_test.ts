@@ -135,3 +135,76 @@ Deno.test("a commit marker is *COMMIT* alone, surrounding white space (ASCII or 
   }
   assert.ok(!isCommitMarker(null));
 });
+
+Deno.test("keyAsRowId: one id per key, a tombstone removes it; it excludes primaryKey and diffColumn", () => {
+  const logger = new RecordingLogger();
+  const options = {
+    name: "kafka:users",
+    format: json,
+    formatOptions: { valueColumns: ["v"] },
+    errorPolicy: "skip" as const,
+    logger,
+    keyAsRowId: true,
+  };
+  const keyed = (key: string | null, value: string | null, offset: number): SourceMessage => ({
+    topic,
+    partition: 0,
+    offset: String(offset),
+    timestamp: "0",
+    key: key === null ? null : new TextEncoder().encode(key),
+    value: value === null ? null : new TextEncoder().encode(value),
+    headers: {},
+  });
+  const [batch] = new SourceReader(options).accept([
+    keyed("a", '{"v":1}', 0),
+    keyed("a", null, 1),
+    keyed(null, null, 2),
+    keyed("a", '{"v":2}', 3),
+    keyed(null, "*COMMIT*", 4),
+  ]);
+  assert.deepEqual(batch.updates.map((u) => u.kind), [
+    UpdateKind.Upsert,
+    UpdateKind.Remove,
+    UpdateKind.Upsert,
+  ]);
+  assert.equal(new Set(batch.updates.map((u) => u.id)).size, 1, "the key is the id");
+  assert.match(logger.problems()[0].message, /-0@2: a tombstone without a key names no row/);
+  assert.throws(
+    () => new SourceReader({ ...options, primaryKey: ["v"] }),
+    /cannot have both keyAsRowId and a primaryKey/,
+  );
+  assert.throws(
+    () => new SourceReader({ ...options, diffColumn: true }),
+    /cannot combine keyAsRowId and diffColumn/,
+  );
+});
+
+Deno.test("keyColumns decode the key with the source's format: a csv key's fields in order", () => {
+  const logger = new RecordingLogger();
+  const message = (key: string | null, value: string, offset: number): SourceMessage => ({
+    topic,
+    partition: 0,
+    offset: String(offset),
+    timestamp: "0",
+    key: key === null ? null : new TextEncoder().encode(key),
+    value: new TextEncoder().encode(value),
+    headers: {},
+  });
+  const [batch] = new SourceReader({
+    name: "kafka:sales",
+    format: csv,
+    formatOptions: { valueColumns: ["qty"], header: ["qty"] },
+    errorPolicy: "skip",
+    logger,
+    keyColumns: ["id", "region"],
+  }).accept([
+    message("7,eu", "3", 0),
+    message(null, "4", 1),
+    message("8", "5", 2),
+    message(null, "*COMMIT*", 3),
+  ]);
+  assert.deepEqual(batch.updates.map((u) => u.row), [{ qty: "3", id: "7", region: "eu" }]);
+  const problems = logger.problems().map((line) => line.message);
+  assert.match(problems[0], /-0@1: the message has no key, but key columns are read from it/);
+  assert.match(problems[1], /-0@2: the message key: Row 1 of the message has 1 field/);
+});

@@ -5,10 +5,16 @@
  * goes to stderr, so a test can search all output for secrets. It is run with
  * the narrowest permissions, as a user would run rivulet.
  *
- * Usage: deno run --allow-net=HOST:PORT --allow-read=FILES [--allow-env=NAMES] _connect_check.ts SETTINGS_FILE
+ * Usage: deno run --allow-net=HOST:PORT --allow-read=FILES [--allow-env=NAMES] _connect_check.ts SETTINGS_FILE [CLIENT]
+ *
+ * CLIENT is the Kafka client implementation (default: rivulet's default).
  */
 import { explainConnectionFailure } from "../../connectors/kafka/connection_failure.ts";
-import { createKafkajsClient } from "../../connectors/kafka/kafkajs.ts";
+import {
+  createKafkaClient,
+  parseKafkaClientName,
+  resolveKafkaClientName,
+} from "../../connectors/kafka/clients.ts";
 import {
   loadSettingsFile,
   redactSettings,
@@ -27,7 +33,7 @@ const logger: Logger = {
   error: log("error"),
 };
 
-const [path = "settings.json"] = Deno.args;
+const [path = "settings.json", clientName] = Deno.args;
 let settings;
 let translated;
 try {
@@ -44,7 +50,14 @@ for (const warning of translated.warnings) console.error(`warning: ${warning}`);
 console.error(`connecting with ${JSON.stringify(redactSettings(settings))}`);
 const { config } = translated;
 console.error(`client configuration: ${Deno.inspect(config, { depth: 5 })}`);
-const admin = createKafkajsClient(config, { logger }).admin();
+const client = await createKafkaClient(
+  clientName === undefined
+    ? resolveKafkaClientName()
+    : parseKafkaClientName(clientName, "The client argument"),
+  config,
+  logger,
+);
+const admin = client.admin();
 try {
   await admin.connect();
   await admin.listTopics();
@@ -55,5 +68,6 @@ try {
   Deno.exit(1);
 }
 await admin.disconnect();
+await client.close();
 console.log("connected");
 Deno.exit(0);

@@ -6,7 +6,7 @@
  * @module
  */
 import type { ClientConfig } from "../../connectors/kafka/config.ts";
-import { createKafkajsClient } from "../../connectors/kafka/kafkajs.ts";
+import { makeTestClient } from "../support/kafka.ts";
 import { translateSettings } from "../../connectors/kafka/settings.ts";
 
 /** The seed's generator: a header, then 0..9 each followed by `*COMMIT*`, all on partition 0. */
@@ -34,7 +34,7 @@ export function configOf(settings: Record<string, string>): ClientConfig {
 
 /** Creates the topics (one partition each). */
 export async function createTopics(config: ClientConfig, topics: readonly string[]) {
-  const admin = createKafkajsClient(config).admin();
+  const admin = makeTestClient(config).admin();
   await admin.connect();
   try {
     for (const topic of topics) await admin.createTopic({ topic });
@@ -49,7 +49,7 @@ export async function produceValues(
   topic: string,
   values: readonly string[],
 ): Promise<void> {
-  const producer = createKafkajsClient(config).producer();
+  const producer = makeTestClient(config).producer();
   await producer.connect();
   try {
     for (const value of values) {
@@ -80,7 +80,7 @@ export async function readRecords(
   topic: string,
   options: ReadRecordsOptions,
 ): Promise<ReadRecord[]> {
-  const consumer = createKafkajsClient(config).consumer({
+  const consumer = makeTestClient(config).consumer({
     groupId: uniqueName("security-reader"),
     topics: [topic],
     autoOffsetReset: "earliest",

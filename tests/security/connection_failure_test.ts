@@ -1,10 +1,13 @@
 /**
- * Explaining connection failures from the words of kafkajs and the TLS layer,
- * without a broker (the end-to-end tests cover the real errors).
+ * Explaining connection failures: the kafkajs adapter classifies kafkajs'
+ * words (`kafkajs/errors.ts`), `connection_failure.ts` formats the neutral
+ * classification; without a broker (the end-to-end tests cover the real errors).
  */
 import assert from "node:assert/strict";
 import { explainConnectionFailure } from "../../connectors/kafka/connection_failure.ts";
 import type { ClientConfig } from "../../connectors/kafka/config.ts";
+import { KafkaClientError, type KafkaErrorKind } from "../../connectors/kafka/client.ts";
+import { kafkajsClientError } from "../../connectors/kafka/kafkajs/errors.ts";
 import {
   connectExplained,
   firstConnection,
@@ -23,14 +26,26 @@ const saslSsl: ClientConfig = {
   sasl: { mechanism: "scram-sha-256", username: "alice", password },
 };
 
-/** A kafkajs-like error: its own message, the socket's error as `originalError`. */
-function kafkajsError(message: string, original?: string): Error {
-  const error = new Error(message) as Error & { originalError?: Error };
-  if (original !== undefined) error.originalError = new Error(original);
-  return error;
+/**
+ * What the kafkajs adapter throws for a kafkajs-like error (its own message,
+ * the socket's error as `cause`), classified by the adapter.
+ */
+function kafkajsError(message: string, original?: string): KafkaClientError {
+  const error = new Error(message, original === undefined ? {} : { cause: new Error(original) });
+  return kafkajsClientError("admin connection", error, [password]);
 }
 
-Deno.test("failures are classified by the client's words, and only unreachable ones are retried", async () => {
+/** What any adapter throws: a client error carrying a neutral classification. */
+function classified(kind: KafkaErrorKind, reason: string, alert?: string): KafkaClientError {
+  return new KafkaClientError(`Kafka admin connection failed: ${reason}`, {
+    retriable: kind === "unreachable",
+    kind,
+    reason,
+    ...(alert === undefined ? {} : { alert }),
+  });
+}
+
+Deno.test("kafkajs' failures are classified by the adapter, and only unreachable ones are retried", async () => {
   const cases: [ClientConfig, Error, string, boolean, RegExp][] = [
     [
       saslSsl,
@@ -110,13 +125,62 @@ Deno.test("the reason is found in a nested error", async () => {
   assert.equal(failure.kind, "untrusted_certificate");
 });
 
+Deno.test("a neutral classification becomes the same message whichever adapter made it", async () => {
+  const cases: [ClientConfig, KafkaClientError, boolean, RegExp][] = [
+    [saslSsl, classified("authentication", "any words"), true, /refused SASL SCRAM-SHA-256/],
+    [saslSsl, classified("sasl_mechanism", "not offered"), true, /sasl\.mechanism SCRAM-SHA-256/],
+    [
+      saslSsl,
+      classified("untrusted_certificate", "self-signed certificate"),
+      true,
+      /is not trusted: self-signed certificate\. Check ssl\.ca\.location/,
+    ],
+    [
+      saslSsl,
+      classified("client_certificate_rejected", "alert", "CertificateRequired"),
+      true,
+      /requires a client certificate \(mutual TLS; it answered CertificateRequired\)/,
+    ],
+    [saslSsl, classified("tls_mismatch", "EPROTO"), true, /failed \(EPROTO\).*sasl_ssl here/],
+    [plaintext, classified("connection_closed", "hung up"), true, /closed the connection/],
+    [plaintext, classified("unreachable", "nobody home"), false, /answers at k1:9092 \(nobody/],
+    [saslSsl, classified("authorization", "CLUSTER_AUTHORIZATION_FAILED"), true, /denied "alice"/],
+    [plaintext, classified("too_large", "MESSAGE_TOO_LARGE"), true, /message\.max\.bytes/],
+    [plaintext, classified("unknown", "Something new"), false, /failed: Something new$/],
+  ];
+  for (const [config, error, fatal, message] of cases) {
+    const failure = await explainConnectionFailure(error, { config, probeTls: false });
+    assert.equal(failure.kind, error.classification.kind);
+    assert.equal(failure.fatal, fatal, error.message);
+    assert.match(failure.message, message);
+  }
+});
+
+Deno.test("an error no adapter classified is explained as unknown", async () => {
+  const failure = await explainConnectionFailure(new TypeError("boom"), {
+    config: plaintext,
+    probeTls: false,
+  });
+  assert.deepEqual(failure, {
+    kind: "unknown",
+    fatal: false,
+    message: "The connection to Kafka at k1:9092 failed: boom",
+  });
+});
+
 Deno.test("a password echoed by a library or broker is removed from the explanation", async () => {
-  const failure = await explainConnectionFailure(
+  const viaKafkajs = await explainConnectionFailure(
     kafkajsError(`Something odd about ${password}`),
     { config: saslSsl, probeTls: false },
   );
-  assert.ok(!failure.message.includes(password), failure.message);
-  assert.match(failure.message, /\[redacted\]/);
+  assert.ok(!viaKafkajs.message.includes(password), viaKafkajs.message);
+  // An adapter that forgot to remove it: the explanation removes it again.
+  const forgotten = await explainConnectionFailure(
+    classified("unknown", `Something odd about ${password}`),
+    { config: saslSsl, probeTls: false },
+  );
+  assert.ok(!forgotten.message.includes(password), forgotten.message);
+  assert.match(forgotten.message, /\[redacted\]/);
 });
 
 Deno.test("an error explained before is returned as it is, not quoted in itself", async () => {
@@ -124,7 +188,7 @@ Deno.test("an error explained before is returned as it is, not quoted in itself"
     'The Kafka broker at k1:9092 refused SASL SCRAM-SHA-256 authentication as "alice"',
     "authentication",
     true,
-    { cause: kafkajsError("SASL SCRAM SHA256 authentication failed: invalid credentials") },
+    { cause: new Error("SASL SCRAM SHA256 authentication failed: invalid credentials") },
   );
   const failure = await explainConnectionFailure(explained, { config: saslSsl, probeTls: false });
   assert.deepEqual(failure, {
@@ -164,10 +228,15 @@ Deno.test("a first connection that cannot heal rejects with the explanation; one
   );
 });
 
-Deno.test("connectExplained passes an explained error through and explains any other", async () => {
+Deno.test("connectExplained explains a client's error and passes any other through", async () => {
   const explained = new KafkaConnectionError("Explained before", "unknown", false);
   await assert.rejects(connectExplained(() => Promise.reject(explained), plaintext), (error) => {
     assert.equal(error, explained);
+    return true;
+  });
+  const notLoaded = new Error("The Kafka client is not available");
+  await assert.rejects(connectExplained(() => Promise.reject(notLoaded), plaintext), (error) => {
+    assert.equal(error, notLoaded);
     return true;
   });
   await assert.rejects(

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { explainConnectionFailure } from "../../connectors/kafka/connection_failure.ts";
 import type { ClientConfig } from "../../connectors/kafka/config.ts";
-import { createKafkajsClient } from "../../connectors/kafka/kafkajs.ts";
+import { makeTestClient, testClientName } from "../support/kafka.ts";
 import { SettingsError, translateSettings } from "../../connectors/kafka/settings.ts";
 import type { Logger } from "../../connectors/types.ts";
 import { type SecureBroker, securityModes, startSecureBroker } from "./_secure_broker.ts";
@@ -46,7 +46,7 @@ async function withinGuard<T>(what: string, work: Promise<T>): Promise<T> {
 /** Produces three records and reads them back through rivulet's client. */
 async function roundTrip(config: ClientConfig, label: string): Promise<string[]> {
   const logger = capturingLogger();
-  const client = createKafkajsClient(config, { logger });
+  const client = makeTestClient(config, logger);
   const topic = `security-${label}-${crypto.randomUUID().slice(0, 8)}`;
   const admin = client.admin();
   await admin.connect();
@@ -86,7 +86,7 @@ async function roundTrip(config: ClientConfig, label: string): Promise<string[]>
 async function failingConnection(settings: Record<string, string>) {
   const { config, warnings } = translateSettings(settings, noEnv);
   const logger = capturingLogger();
-  const admin = createKafkajsClient(config, { logger }).admin();
+  const admin = makeTestClient(config, logger).admin();
   const started = performance.now();
   const error = await withinGuard(
     "a failing connection",
@@ -156,6 +156,7 @@ async function runConnectCheck(check: ConnectCheck): Promise<{ code: number; out
         : [`--allow-env=${envNames}`]),
       connectCheck,
       file,
+      testClientName,
     ],
     env: { ...check.env, NO_COLOR: "1" },
     stdout: "piped",

@@ -4,9 +4,23 @@
  *
  * @module
  */
-// rivulet's kafkajs module first: it patches kafkajs (a negative timeout warning) before use.
-import "../../connectors/kafka/kafkajs.ts";
+// rivulet's kafkajs adapter first: it repairs kafkajs (a negative timeout warning, the produce
+// path) before kafkajs loads, and refuses to load after it. These helpers use kafkajs directly
+// for what rivulet's client interface does not offer (topic metadata polling, plain consumers).
+import "../../connectors/kafka/kafkajs/client.ts";
 import { Kafka, logLevel } from "kafkajs";
+import {
+  type KafkaClientFactory,
+  type KafkaClientName,
+  loadKafkaClient,
+  resolveKafkaClientName,
+} from "../../connectors/kafka/clients.ts";
+
+/** The Kafka client implementation the tests run on: `RIVULET_KAFKA_CLIENT`, else the default. */
+export const testClientName: KafkaClientName = resolveKafkaClientName();
+
+/** Makes clients of {@linkcode testClientName}. */
+export const makeTestClient: KafkaClientFactory = await loadKafkaClient(testClientName);
 
 /** The broker the tests use: `RIVULET_TEST_BROKER`, else the local broker on `KAFKA_PORT` (9092). */
 export const testBroker: string = Deno.env.get("RIVULET_TEST_BROKER") ??

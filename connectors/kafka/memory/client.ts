@@ -205,6 +205,11 @@ export class MemoryKafka implements KafkaClient {
     return new MemoryAdmin(this);
   }
 
+  /** Nothing to release: the cluster lives as long as the test holds it. */
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+
   // --- what tests set up and read ---
 
   /** Creates a topic unless it exists. */

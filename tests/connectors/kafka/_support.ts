@@ -1,12 +1,14 @@
 /**
  * Helpers for the Kafka connector tests: a client configuration for the local
- * broker and a collector that waits for a number of messages.
+ * broker, clients of the implementation under test, and a collector that
+ * waits for a number of messages.
  *
  * @module
  */
 import type { ClientConfig } from "../../../connectors/kafka/config.ts";
+import type { KafkaClient } from "../../../connectors/kafka/client.ts";
 import type { SourceMessage } from "../../../connectors/types.ts";
-import { testBroker, uniqueTopic } from "../../support/kafka.ts";
+import { makeTestClient, testBroker, uniqueTopic } from "../../support/kafka.ts";
 
 /** Deno's sanitizers flag kafkajs' internal timers; the broker is real, so they are off. */
 export const brokerTest = { sanitizeOps: false, sanitizeResources: false } as const;
@@ -20,6 +22,19 @@ export function testConfig(overrides: Partial<ClientConfig> = {}): ClientConfig 
     autoOffsetReset: "earliest",
     ...overrides,
   };
+}
+
+/** A client of the implementation under test. */
+export function testClient(config: ClientConfig = testConfig()): KafkaClient {
+  return makeTestClient(config);
+}
+
+/** A configuration for the test broker and a client on it: a source's or sink's first options. */
+export function testParts(
+  overrides: Partial<ClientConfig> = {},
+): { readonly config: ClientConfig; readonly client: KafkaClient } {
+  const config = testConfig(overrides);
+  return { config, client: makeTestClient(config) };
 }
 
 const decoder = new TextDecoder();

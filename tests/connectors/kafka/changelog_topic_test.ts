@@ -4,7 +4,7 @@
  * back, and refused by name when an existing topic does not fit.
  */
 import assert from "node:assert/strict";
-import { createKafkajsClient } from "../../../connectors/kafka/kafkajs.ts";
+import { createKafkajsClient } from "../../../connectors/kafka/kafkajs/client.ts";
 import {
   ChangelogTopicError,
   changelogTopicName,
@@ -17,7 +17,8 @@ Deno.test({
   name: "kafkajs: a changelog topic is created compacted on first start and checked on the next",
   ...brokerTest,
   async fn() {
-    const admin = createKafkajsClient(testConfig()).admin();
+    const client = createKafkajsClient(testConfig());
+    const admin = client.admin();
     await admin.connect();
     try {
       const topic = changelogTopicName(uniqueTopic("rivulet-app"), "reduce-2");
@@ -28,6 +29,7 @@ Deno.test({
       assert.equal(await ensureChangelogTopic(admin, { topic, partitions: 3 }), "checked");
     } finally {
       await admin.disconnect();
+      await client.close();
     }
   },
 });
@@ -36,7 +38,8 @@ Deno.test({
   name: "kafkajs: an existing topic with another partition count or without compaction is refused",
   ...brokerTest,
   async fn() {
-    const admin = createKafkajsClient(testConfig()).admin();
+    const client = createKafkajsClient(testConfig());
+    const admin = client.admin();
     await admin.connect();
     try {
       const plain = uniqueTopic("rivulet-plain-changelog");
@@ -55,6 +58,7 @@ Deno.test({
       );
     } finally {
       await admin.disconnect();
+      await client.close();
     }
   },
 });

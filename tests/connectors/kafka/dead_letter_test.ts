@@ -3,7 +3,7 @@ import { deadLetterHeaders, KafkaDeadLetterSink } from "../../../connectors/kafk
 import { KafkaSource } from "../../../connectors/kafka/source.ts";
 import type { SourceMessage } from "../../../connectors/types.ts";
 import { uniqueTopic } from "../../support/kafka.ts";
-import { brokerTest, Collector, testConfig, text } from "./_support.ts";
+import { brokerTest, Collector, testParts, text } from "./_support.ts";
 
 Deno.test({
   name: "dead-letter record keeps the original key, bytes and headers and names reason and origin",
@@ -21,12 +21,12 @@ Deno.test({
       value,
       headers: { trace: "abc" },
     };
-    const deadLetters = new KafkaDeadLetterSink({ config: testConfig(), topic });
+    const deadLetters = new KafkaDeadLetterSink({ ...testParts(), topic });
     const reason = "Bad input at orders-2@17: invalid UTF-8";
     await deadLetters.send(original, reason);
     await deadLetters.close();
 
-    const source = new KafkaSource({ config: testConfig(), topics: [topic] });
+    const source = new KafkaSource({ ...testParts(), topics: [topic] });
     const collector = new Collector();
     await source.start(collector.handler);
     try {

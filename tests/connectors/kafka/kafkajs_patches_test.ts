@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
-import "../../../connectors/kafka/kafkajs.ts";
-// @ts-types="../../../connectors/kafka/_kafkajs_encoder.d.ts"
+import "../../../connectors/kafka/kafkajs/client.ts";
+// @ts-types="../../../connectors/kafka/kafkajs/_encoder.d.ts"
 import Encoder from "kafkajs/src/protocol/encoder.js";
 // @ts-types="./_kafkajs_decoder.d.ts"
 import Decoder from "kafkajs/src/protocol/decoder.js";
-import { createKafkajsClient } from "../../../connectors/kafka/kafkajs.ts";
+import { createKafkajsClient } from "../../../connectors/kafka/kafkajs/client.ts";
 import { KafkaSource } from "../../../connectors/kafka/source.ts";
 import { createTopics, uniqueTopic } from "../../support/kafka.ts";
-import { brokerTest, Collector, testConfig } from "./_support.ts";
+import { brokerTest, Collector, testConfig, testParts } from "./_support.ts";
 
 const ints = [
   0,
@@ -44,6 +44,24 @@ Deno.test("patched kafkajs encoder writes varints and varlongs that kafkajs' dec
   assert.deepEqual(longs.map(() => BigInt(decoder.readVarLong().toString())), longs);
 });
 
+Deno.test("the kafkajs adapter refuses to load after kafkajs, whose producer kept its own functions", async () => {
+  const program = new URL("./_kafkajs_loaded_first.ts", import.meta.url).pathname;
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", program],
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const output = new TextDecoder().decode(stdout) + new TextDecoder().decode(stderr);
+  assert.notEqual(code, 0, output);
+  assert.match(output, /kafkajs loaded first: function/);
+  assert.doesNotMatch(output, /the adapter loaded/);
+  assert.match(
+    output,
+    /KafkajsPatchError: rivulet's kafkajs repair "produce grouping" did not take effect: kafkajs' src\/producer\/sendMessages\.js was loaded before the repair/,
+  );
+});
+
 Deno.test({
   name:
     "one produce request with records for several partitions puts each on its partition in order",
@@ -60,7 +78,7 @@ Deno.test({
     }));
     await producer.send([{ topic, records }]);
     await producer.disconnect();
-    const source = new KafkaSource({ config: testConfig(), topics: [topic] });
+    const source = new KafkaSource({ ...testParts(), topics: [topic] });
     const collector = new Collector();
     await source.start(collector.handler);
     try {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
+// The adapter first: it repairs kafkajs before kafkajs loads.
+import { kafkajsConfig } from "../../../connectors/kafka/kafkajs/client.ts";
 import { logLevel } from "kafkajs";
-import { kafkajsConfig } from "../../../connectors/kafka/kafkajs.ts";
 import type { ClientConfig } from "../../../connectors/kafka/config.ts";
 import type { LogFields, Logger } from "../../../connectors/types.ts";
 

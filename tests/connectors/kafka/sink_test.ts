@@ -2,10 +2,9 @@ import assert from "node:assert/strict";
 import { KafkaSink, RecordTooLargeError } from "../../../connectors/kafka/sink.ts";
 import type { Batch, Change, Time } from "../../../engine/types.ts";
 import { type KafkaClient, KafkaClientError } from "../../../connectors/kafka/client.ts";
-import { createKafkajsClient } from "../../../connectors/kafka/kafkajs.ts";
 import type { LogFields } from "../../../connectors/types.ts";
 import { consumeAll, createTopics, testKafka, uniqueTopic } from "../../support/kafka.ts";
-import { brokerTest, testConfig } from "./_support.ts";
+import { brokerTest, testClient, testParts } from "./_support.ts";
 
 const encode = (change: Change, time: Time) =>
   JSON.stringify({ ...change.row, diff: change.diff, time });
@@ -25,7 +24,7 @@ Deno.test({
   ...brokerTest,
   fn: async () => {
     const topic = uniqueTopic("sink-shape");
-    const sink = new KafkaSink({ config: testConfig(), topic, encode, commitMarkers: true });
+    const sink = new KafkaSink({ ...testParts(), topic, encode, commitMarkers: true });
     await sink.open();
     await Promise.all([sink.write(sumCommit(0)), sink.write(sumCommit(1))]);
     await sink.close();
@@ -56,7 +55,7 @@ Deno.test({
     for (const perRequest of [1, 10]) {
       const topic = uniqueTopic(`sink-frequency-${perRequest}`);
       const sink = new KafkaSink({
-        config: testConfig(),
+        ...testParts(),
         topic,
         encode,
         commitFrequencyInMessages: perRequest,
@@ -89,7 +88,7 @@ Deno.test({
     // Each record is 200 bytes as estimated: 32 (key) + 144 (value) + 24 (framing).
     const padded = (change: Change) => JSON.stringify(change.row).padEnd(144, " ");
     const sink = new KafkaSink({
-      config: testConfig(),
+      ...testParts(),
       topic,
       encode: padded,
       commitFrequencyInMessages: 10,
@@ -119,7 +118,7 @@ Deno.test({
   ...brokerTest,
   fn: async () => {
     const topic = uniqueTopic("sink-too-large");
-    const sink = new KafkaSink({ config: testConfig(), topic, encode, maxRequestBytes: 500 });
+    const sink = new KafkaSink({ ...testParts(), topic, encode, maxRequestBytes: 500 });
     await sink.open();
     const big = { time: 1, changes: [{ id: id(1), row: { text: "x".repeat(600) }, diff: 1 }] };
     await assert.rejects(sink.write(big), (error: Error) => {
@@ -140,7 +139,7 @@ Deno.test({
   fn: async () => {
     const topic = uniqueTopic("sink-linger");
     const sink = new KafkaSink({
-      config: testConfig(),
+      ...testParts(),
       topic,
       encode,
       commitFrequencyInMessages: 100,
@@ -160,7 +159,7 @@ Deno.test({
   ...brokerTest,
   fn: async () => {
     const created = uniqueTopic("sink-created");
-    const sink = new KafkaSink({ config: testConfig(), topic: created, encode });
+    const sink = new KafkaSink({ ...testParts(), topic: created, encode });
     await sink.open();
     await sink.close();
     const admin = testKafka().admin();
@@ -171,7 +170,7 @@ Deno.test({
 
     const missing = uniqueTopic("sink-missing");
     const strict = new KafkaSink({
-      config: testConfig(),
+      ...testParts(),
       topic: missing,
       encode,
       createTopic: false,
@@ -186,7 +185,7 @@ Deno.test({
   fn: async () => {
     const topic = uniqueTopic("sink-partitions");
     await createTopics([topic], 3);
-    const sink = new KafkaSink({ config: testConfig(), topic, encode, createTopic: false });
+    const sink = new KafkaSink({ ...testParts(), topic, encode, createTopic: false });
     await sink.open();
     await sink.write({
       time: 5,
@@ -200,7 +199,7 @@ Deno.test({
 
 /** The real client, whose producer first fails `failures` sends with `error` before sending for real. */
 function failingFirst(failures: number, error: Error): KafkaClient {
-  const client = createKafkajsClient(testConfig());
+  const client = testClient();
   return {
     ...client,
     producer: (options) => {
@@ -231,7 +230,7 @@ Deno.test({
       retriable: true,
     });
     const sink = new KafkaSink({
-      config: testConfig(),
+      ...testParts(),
       client: failingFirst(2, unavailable),
       topic,
       encode,
@@ -258,7 +257,7 @@ Deno.test({
       retriable: false,
     });
     const sink = new KafkaSink({
-      config: testConfig(),
+      ...testParts(),
       client: failingFirst(1, denied),
       topic,
       encode,

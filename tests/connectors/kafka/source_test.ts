@@ -3,7 +3,7 @@ import { KafkaSource } from "../../../connectors/kafka/source.ts";
 import type { TopicPartition } from "../../../connectors/kafka/client.ts";
 import type { SourceMessage } from "../../../connectors/types.ts";
 import { createTopics, produce, testKafka, uniqueTopic } from "../../support/kafka.ts";
-import { brokerTest, Collector, testConfig, text } from "./_support.ts";
+import { brokerTest, Collector, testClient, testConfig, testParts, text } from "./_support.ts";
 
 Deno.test({
   name: "kafka source reads every partition of a topic in per-partition offset order",
@@ -14,7 +14,7 @@ Deno.test({
     const records: { value: string; partition: number }[] = [];
     for (let i = 0; i < 30; i++) records.push({ value: `p${i % 3}-${i}`, partition: i % 3 });
     await produce(topic, records);
-    const source = new KafkaSource({ config: testConfig(), topics: [topic] });
+    const source = new KafkaSource({ ...testParts(), topics: [topic] });
     const collector = new Collector();
     await source.start(collector.handler);
     try {
@@ -57,7 +57,7 @@ Deno.test({
       ],
     });
     await producer.disconnect();
-    const source = new KafkaSource({ config: testConfig(), topics: [topic] });
+    const source = new KafkaSource({ ...testParts(), topics: [topic] });
     const collector = new Collector();
     await source.start(collector.handler);
     try {
@@ -90,7 +90,7 @@ Deno.test({
       ...["a0", "a1", "a2", "a3"].map((value) => ({ value, partition: 0 })),
       ...["b0", "b1", "b2"].map((value) => ({ value, partition: 1 })),
     ]);
-    const source = new KafkaSource({ config: testConfig(), topics: [topic] });
+    const source = new KafkaSource({ ...testParts(), topics: [topic] });
     const collector = new Collector();
     await source.start(collector.handler, [
       { topic, partition: 0, offset: "2" },
@@ -116,7 +116,7 @@ Deno.test({
     await createTopics([topic]);
     await produce(topic, ["m0", "m1", "m2", "m3", "m4"]);
     const config = testConfig();
-    const first = new KafkaSource({ config, topics: [topic] });
+    const first = new KafkaSource({ config, client: testClient(config), topics: [topic] });
     const collector = new Collector();
     await first.start(collector.handler);
     await collector.waitFor(5);
@@ -124,7 +124,7 @@ Deno.test({
     await first.commit([{ topic, partition: 0, offset: "2" }]);
     await first.close();
 
-    const second = new KafkaSource({ config, topics: [topic] });
+    const second = new KafkaSource({ config, client: testClient(config), topics: [topic] });
     const resumed = new Collector();
     await second.start(resumed.handler);
     try {
@@ -146,7 +146,7 @@ Deno.test({
     await createTopics([left, right]);
     await produce(left, ["l0", "l1"]);
     await produce(right, ["r0", "r1", "r2"]);
-    const source = new KafkaSource({ config: testConfig(), topics: [left, right] });
+    const source = new KafkaSource({ ...testParts(), topics: [left, right] });
     const collector = new Collector();
     await source.start(collector.handler);
     try {
@@ -188,7 +188,7 @@ Deno.test({
     const seen: SourceMessage[] = [];
     let allSeen!: () => void;
     const done = new Promise<void>((resolve) => (allSeen = resolve));
-    const source = new KafkaSource({ config: testConfig(), topics: [topic] });
+    const source = new KafkaSource({ ...testParts(), topics: [topic] });
     await source.start(async (messages) => {
       active++;
       calls++;
@@ -217,7 +217,7 @@ Deno.test({
   ...brokerTest,
   fn: async () => {
     const topic = uniqueTopic("source-late");
-    const source = new KafkaSource({ config: testConfig(), topics: [topic], maxTopicWaitMs: 500 });
+    const source = new KafkaSource({ ...testParts(), topics: [topic], maxTopicWaitMs: 500 });
     const collector = new Collector();
     await source.start(collector.handler);
     try {
@@ -239,7 +239,7 @@ Deno.test({
     await createTopics([topic]);
     await produce(topic, ["s0"]);
     const config = testConfig();
-    const source = new KafkaSource({ config, topics: [topic] });
+    const source = new KafkaSource({ config, client: testClient(config), topics: [topic] });
     const collector = new Collector();
     await source.start(collector.handler);
     await collector.waitFor(1);
@@ -269,7 +269,7 @@ Deno.test({
       { value: "y", partition: 0 },
       { value: "z", partition: 1 },
     ]);
-    const source = new KafkaSource({ config: testConfig(), topics: [topic] });
+    const source = new KafkaSource({ ...testParts(), topics: [topic] });
     const collector = new Collector();
     await source.start(collector.handler);
     try {
@@ -302,6 +302,7 @@ Deno.test({
     const wasRevoked = new Promise<void>((resolve) => (revoked = resolve));
     const first = new KafkaSource({
       config,
+      client: testClient(config),
       topics: [topic],
       onPartitionsAssigned: (ps) => void events.push(`assigned ${names(ps)}`),
       onPartitionsRevoked: (ps) => {
@@ -310,7 +311,7 @@ Deno.test({
       },
     });
     await first.start(new Collector().handler);
-    const second = new KafkaSource({ config, topics: [topic] });
+    const second = new KafkaSource({ config, client: testClient(config), topics: [topic] });
     const secondStarted = second.start(new Collector().handler);
     try {
       await wasRevoked;
@@ -328,7 +329,7 @@ Deno.test({
   ...brokerTest,
   fn: async () => {
     const source = new KafkaSource({
-      config: testConfig({ brokers: ["127.0.0.1:1"], connectionTimeoutMs: 200 }),
+      ...testParts({ brokers: ["127.0.0.1:1"], connectionTimeoutMs: 200 }),
       topics: ["nowhere"],
     });
     await assert.rejects(
@@ -354,7 +355,7 @@ Deno.test({
     const topic = uniqueTopic("source-handler-error");
     await createTopics([topic]);
     await produce(topic, ["ok", "bad"]);
-    const source = new KafkaSource({ config: testConfig(), topics: [topic] });
+    const source = new KafkaSource({ ...testParts(), topics: [topic] });
     const calls: string[][] = [];
     await source.start((messages) => {
       calls.push(messages.map((m) => text(m.value)));
@@ -387,12 +388,17 @@ Deno.test({
     let revoked!: (partitions: readonly TopicPartition[]) => void;
     const wasRevoked = new Promise<readonly TopicPartition[]>((resolve) => (revoked = resolve));
     const firstReads = new Collector();
-    const first = new KafkaSource({ config, topics: [topic], onPartitionsRevoked: revoked });
+    const first = new KafkaSource({
+      config,
+      client: testClient(config),
+      topics: [topic],
+      onPartitionsRevoked: revoked,
+    });
     await first.start(firstReads.handler);
     await firstReads.waitFor(6);
     // Nothing is committed: a second member's partition starts from the beginning.
     const secondReads = new Collector();
-    const second = new KafkaSource({ config, topics: [topic] });
+    const second = new KafkaSource({ config, client: testClient(config), topics: [topic] });
     const secondStarted = second.start(secondReads.handler);
     try {
       const [lost] = await wasRevoked;
@@ -432,6 +438,7 @@ Deno.test({
     const revocations: string[] = [];
     const source = new KafkaSource({
       config,
+      client: testClient(config),
       topics: [topic],
       onPartitionsRevoked: (ps) => void revocations.push(names(ps)),
     });

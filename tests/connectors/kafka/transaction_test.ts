@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
-import { createKafkajsClient } from "../../../connectors/kafka/kafkajs.ts";
 import { consumeAll, createTopics, testKafka, uniqueTopic } from "../../support/kafka.ts";
-import { brokerTest, testConfig } from "./_support.ts";
+import { brokerTest, testClient } from "./_support.ts";
 
 Deno.test({
   name: "a read_committed reader sees a committed transaction's records and not an aborted one's",
@@ -11,7 +10,7 @@ Deno.test({
     const input = uniqueTopic("tx-input");
     await createTopics([output, input]);
     const groupId = uniqueTopic("tx-group");
-    const client = createKafkajsClient(testConfig());
+    const client = testClient();
     const producer = client.transactionalProducer({ transactionalId: uniqueTopic("tx-id") });
     await producer.connect();
     try {

@@ -2,11 +2,13 @@
  * The {@linkcode KafkaClient} on kafkajs 2.2.4: maps rivulet's
  * {@linkcode ClientConfig} to kafkajs options, turns kafkajs batches into
  * {@linkcode SourceMessage}s without copying bytes, and sends kafkajs' own log
- * lines to a rivulet {@linkcode Logger} with any password scrubbed.
+ * lines to a rivulet {@linkcode Logger} with any password scrubbed. This
+ * folder is the only place that imports kafkajs; `clients.ts` loads it when
+ * the kafkajs client is chosen.
  *
  * @module
  */
-import "./_kafkajs_patches.ts";
+import "./_patches.ts";
 import { Buffer } from "node:buffer";
 import {
   type Admin as KafkajsAdmin,
@@ -23,11 +25,12 @@ import {
   type SASLOptions,
   type TopicMessages,
 } from "kafkajs";
-import type { ClientConfig } from "./config.ts";
-import type { LogFields, Logger, Position, SourceMessage } from "../types.ts";
-import { silentLogger } from "../types.ts";
-import { KafkaClientError } from "./client.ts";
-import { firstConnection } from "./connection_error.ts";
+import type { ClientConfig } from "../config.ts";
+import type { LogFields, Logger, Position, SourceMessage } from "../../types.ts";
+import { silentLogger } from "../../types.ts";
+import { firstConnection } from "../connection_error.ts";
+import { scrubSecrets } from "../error_classification.ts";
+import { kafkajsClientError } from "./errors.ts";
 import type {
   Admin,
   ConsumerCallbacks,
@@ -43,7 +46,7 @@ import type {
   Transaction,
   TransactionalProducer,
   TransactionalProducerOptions,
-} from "./client.ts";
+} from "../client.ts";
 
 /** Options for {@linkcode createKafkajsClient}. */
 export interface KafkajsClientOptions {
@@ -67,20 +70,44 @@ export function createKafkajsClient(
   options: KafkajsClientOptions = {},
 ): KafkaClient {
   const logger = options.logger ?? silentLogger;
-  const secrets = config.sasl === undefined ? [] : [config.sasl.password];
+  // Scrubbed from every message and log line the adapter passes on.
+  const secrets = [config.sasl?.password, config.tls?.keyPassword].filter(
+    (secret): secret is string => secret !== undefined && secret !== "",
+  );
   const kafka = new Kafka(kafkajsConfig(config, logger, secrets));
   const failFast = firstConnectionCheck(config, logger, secrets);
+  // Parts connected and not yet disconnected: close() disconnects what their owners left open.
+  const live = new Set<{ disconnect(): Promise<void> }>();
+  const tracked = <Part extends { connect(): Promise<void>; disconnect(): Promise<void> }>(
+    part: Part,
+  ): Part => {
+    const connect = part.connect.bind(part);
+    const disconnect = part.disconnect.bind(part);
+    return Object.assign(part, {
+      connect: async () => {
+        live.add(part);
+        await failFast();
+        await connect();
+      },
+      disconnect: async () => {
+        live.delete(part);
+        await disconnect();
+      },
+    });
+  };
   return {
     consumer: (consumerOptions) =>
-      failingFast(
-        new KafkajsGroupConsumer({ kafka, config, options: consumerOptions, secrets }),
-        failFast,
-      ),
+      tracked(new KafkajsGroupConsumer({ kafka, config, options: consumerOptions, secrets })),
     producer: (producerOptions) =>
-      failingFast(new KafkajsProducerClient(kafka, producerOptions, secrets), failFast),
+      tracked(new KafkajsProducerClient(kafka, producerOptions, secrets)),
     transactionalProducer: (txOptions) =>
-      failingFast(new KafkajsTransactionalProducer(kafka, txOptions, secrets), failFast),
-    admin: () => failingFast(new KafkajsAdminClient(kafka.admin(), secrets), failFast),
+      tracked(new KafkajsTransactionalProducer(kafka, txOptions, secrets)),
+    admin: () => tracked(new KafkajsAdminClient(kafka.admin(), secrets)),
+    close: async () => {
+      const left = [...live];
+      live.clear();
+      await Promise.allSettled(left.map((part) => part.disconnect()));
+    },
   };
 }
 
@@ -108,6 +135,8 @@ function firstConnectionCheck(
         const admin = once.admin();
         try {
           await admin.connect();
+        } catch (error) {
+          throw kafkajsClientError("admin connection", error, secrets);
         } finally {
           await admin.disconnect().catch(() => {});
         }
@@ -122,20 +151,6 @@ function firstConnectionCheck(
     }
     if (connected === check) connected = undefined;
   };
-}
-
-/** The part, whose connect() first passes the client's first-connection check. */
-function failingFast<Part extends { connect(): Promise<void> }>(
-  part: Part,
-  check: () => Promise<void>,
-): Part {
-  const connect = part.connect.bind(part);
-  return Object.assign(part, {
-    connect: async () => {
-      await check();
-      await connect();
-    },
-  });
 }
 
 /** Maps rivulet's client configuration to kafkajs' (exported for tests). */
@@ -181,59 +196,15 @@ function forwardLog(entry: LogEntry, logger: Logger, secrets: readonly string[])
   for (const [name, value] of Object.entries(extra)) {
     if (name === "timestamp" || name === "logger" || name === "stack") continue;
     if (/password|secret|sasl|token|credential/i.test(name)) continue;
-    if (typeof value === "string") fields[name] = scrub(value, secrets);
+    if (typeof value === "string") fields[name] = scrubSecrets(value, secrets, "***");
     else if (typeof value === "number" || typeof value === "boolean") fields[name] = value;
   }
-  const text = `kafkajs: ${scrub(String(message), secrets)}`;
+  const text = `kafkajs: ${scrubSecrets(String(message), secrets, "***")}`;
   const logFields: LogFields = fields;
   if (entry.level === logLevel.ERROR) logger.error(text, logFields);
   else if (entry.level === logLevel.WARN) logger.warn(text, logFields);
   else logger.debug(text, logFields);
 }
-
-/** Replaces every secret in a text (kafkajs never logs one, but a broker's message could echo it). */
-function scrub(text: string, secrets: readonly string[]): string {
-  let result = text;
-  for (const secret of secrets) {
-    if (secret !== "") result = result.split(secret).join("***");
-  }
-  return result;
-}
-
-/** Turns a kafkajs error into a {@linkcode KafkaClientError} with a scrubbed message naming what failed. */
-function clientError(what: string, error: unknown, secrets: readonly string[]): KafkaClientError {
-  const cause = error instanceof Error ? error : new Error(String(error));
-  const message = scrub(cause.message, secrets);
-  // The cause stays attached (kafkajs never puts a secret in one) so that
-  // connection_failure.ts can look through kafkajs' nested errors.
-  return new KafkaClientError(`Kafka ${what} failed: ${message}`, {
-    retriable: isRetriable(cause),
-    cause,
-  });
-}
-
-// kafkajs' own rule (consumer restarts): its retries ran out on an error that
-// could heal, or the innermost error says it can.
-function isRetriable(error: Error): boolean {
-  if (error.name === "KafkaJSNumberOfRetriesExceeded") return true;
-  let inner: unknown = error;
-  for (let depth = 0; depth < 10; depth++) {
-    if (healingErrors.has((inner as { name?: unknown }).name as string)) return true;
-    const next = (inner as { originalError?: unknown; cause?: unknown }).originalError ??
-      (inner as { cause?: unknown }).cause;
-    if (next === undefined || next === null) break;
-    inner = next;
-  }
-  return (inner as { retriable?: unknown }).retriable === true;
-}
-
-// Errors kafkajs calls non-retriable that a broker restart heals: its own lookup of the group
-// coordinator (or of a lock) ran out of time while the broker was away.
-const healingErrors: ReadonlySet<string> = new Set([
-  "KafkaJSGroupCoordinatorNotFound",
-  "KafkaJSLockTimeout",
-  "KafkaJSTimeout",
-]);
 
 async function guarded<T>(
   what: string,
@@ -243,7 +214,7 @@ async function guarded<T>(
   try {
     return await run();
   } catch (error) {
-    throw clientError(what, error, secrets);
+    throw kafkajsClientError(what, error, secrets);
   }
 }
 
@@ -383,9 +354,9 @@ class KafkajsGroupConsumer implements GroupConsumer {
       this.#next.clear();
       if (lost.length > 0) callbacks.onRevoked?.(lost);
       if (!payload.restart) {
-        callbacks.onFatal?.(clientError("consumer", payload.error, this.#secrets));
+        callbacks.onFatal?.(kafkajsClientError("consumer", payload.error, this.#secrets));
       } else {
-        callbacks.onRetrying?.(clientError("consumer", payload.error, this.#secrets));
+        callbacks.onRetrying?.(kafkajsClientError("consumer", payload.error, this.#secrets));
       }
     });
     const running = consumer.run({
@@ -611,7 +582,7 @@ class KafkajsAdminClient implements Admin {
       const exists = type === "TOPIC_ALREADY_EXISTS" ||
         nested.some((e) => e.type === "TOPIC_ALREADY_EXISTS");
       if (!exists) {
-        throw clientError(
+        throw kafkajsClientError(
           `creation of topic ${JSON.stringify(options.topic)}`,
           error,
           this.#secrets,
@@ -661,6 +632,25 @@ class KafkajsAdminClient implements Admin {
       for (const entry of resource.configEntries) configs[entry.configName] = entry.configValue;
     }
     return { partitions: metadata.topics[0]?.partitions.length ?? 0, configs };
+  }
+
+  async offsetsForTimes(topic: string, timestampMs: number): Promise<readonly Position[]> {
+    const [byTime, ends] = await guarded(
+      `offset lookup by time of topic ${JSON.stringify(topic)}`,
+      this.#secrets,
+      () =>
+        Promise.all([
+          this.#admin.fetchTopicOffsetsByTimestamp(topic, timestampMs),
+          this.#admin.fetchTopicOffsets(topic),
+        ]),
+    );
+    const high = new Map(ends.map(({ partition, high }) => [partition, high]));
+    // Kafka answers -1 for a partition with no record that recent: start at its end.
+    return byTime.map(({ partition, offset }) => ({
+      topic,
+      partition,
+      offset: Number(offset) >= 0 ? offset : high.get(partition) ?? "0",
+    }));
   }
 
   disconnect(): Promise<void> {

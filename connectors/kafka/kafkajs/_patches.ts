@@ -1,8 +1,14 @@
 /**
- * Two repairs of kafkajs 2.2.4 internals, applied for their side effect when
- * `kafkajs.ts` is imported (it imports this module before kafkajs itself).
- * Both keep kafkajs' behaviour and change only what is named here; the version
- * is pinned in deno.json, so the internals they touch do not move.
+ * Four repairs of kafkajs 2.2.4 internals, applied for their side effect when
+ * `client.ts` is imported (it imports this module before kafkajs itself).
+ * Each keeps kafkajs' behaviour and changes only what is named here; the
+ * version is pinned in deno.json, so the internals they touch do not move.
+ *
+ * Each repair checks at import that it took effect and throws a
+ * {@linkcode KafkajsPatchError} when it did not: another kafkajs version, or
+ * kafkajs' producer loaded before this module (so it kept the functions the
+ * repairs replace in the module cache), would otherwise leave rivulet silently
+ * slower or warning. Import kafkajs only through `client.ts`.
  *
  * 1. "TimeoutNegativeWarning: -1795586848468 is a negative number" under Deno:
  *    the request queue schedules its pending-request check at
@@ -15,8 +21,8 @@
  *    (`[...current, message]`), so 10,000 records cost 50 million copies and a
  *    large request took longer than ten small ones. The replacement appends.
  *    kafkajs captures that function when its producer module loads, so the
- *    replacement goes into the CommonJS module cache first; if kafkajs was
- *    already loaded by someone else, kafkajs stays as it was (only slower).
+ *    replacement goes into the CommonJS module cache first, before kafkajs'
+ *    producer loads it.
  * 3. Every varint of every record (lengths, offset and timestamp deltas) was
  *    written through a temporary array and `Buffer.from`, the largest cost of
  *    a produce request under Deno. The replacements write the same bytes into
@@ -32,17 +38,84 @@
  *
  * @module
  */
-// @ts-types="./_kafkajs_request_queue.d.ts"
+// @ts-types="./_request_queue.d.ts"
 import RequestQueue from "kafkajs/src/network/requestQueue/index.js";
-// @ts-types="./_kafkajs_encoder.d.ts"
+// @ts-types="./_encoder.d.ts"
 import Encoder from "kafkajs/src/protocol/encoder.js";
 import { createRequire } from "node:module";
 import { setTimeout } from "node:timers";
 import { Buffer } from "node:buffer";
 
-// kafkajs' CHECK_PENDING_REQUESTS_INTERVAL: how soon queued requests are retried.
+/** The only kafkajs version whose internals these repairs know. */
+export const patchedKafkajsVersion = "2.2.4";
+
+/** A repair of kafkajs did not take effect: rivulet refuses to run on an unrepaired kafkajs. */
+export class KafkajsPatchError extends Error {
+  constructor(repair: string, problem: string) {
+    super(
+      `rivulet's kafkajs repair "${repair}" did not take effect: ${problem}. ` +
+        `rivulet's kafkajs adapter (connectors/kafka/kafkajs/) must be the first to load kafkajs ` +
+        `${patchedKafkajsVersion}, the version pinned in deno.json`,
+    );
+    this.name = "KafkajsPatchError";
+  }
+}
+
+const require = createRequire(import.meta.resolve("kafkajs"));
+const kafkajsVersion = (require("./package.json") as { version?: unknown }).version;
+if (kafkajsVersion !== patchedKafkajsVersion) {
+  throw new KafkajsPatchError(
+    "all",
+    `kafkajs is version ${JSON.stringify(kafkajsVersion)}, not ${patchedKafkajsVersion}`,
+  );
+}
+
+/** A kafkajs module's path inside its package, resolved. */
+const modulePath = (path: string) => require.resolve(`./src/${path}`);
+
+/**
+ * The module kafkajs loads by `require` is the one imported here: otherwise a
+ * prototype repaired here would not be the one kafkajs uses.
+ */
+function assertSameModule(repair: string, path: string, imported: unknown): void {
+  if (require(modulePath(path)) !== imported) {
+    throw new KafkajsPatchError(repair, `kafkajs' src/${path} is loaded twice`);
+  }
+}
+
+/**
+ * Modules that capture a replaced function when they load must not be loaded
+ * yet; loading them right after the replacement makes them capture it.
+ */
+function assertNotLoadedYet(repair: string, capturing: readonly string[]): void {
+  for (const path of capturing) {
+    if (require.cache[modulePath(path)] !== undefined) {
+      throw new KafkajsPatchError(
+        repair,
+        `kafkajs' src/${path} was loaded before the repair, so it keeps kafkajs' own function`,
+      );
+    }
+  }
+}
+
+/** Puts `replacement` in the module cache in place of a kafkajs module's exports, and checks it. */
+function replaceModule(repair: string, path: string, replacement: unknown): void {
+  const resolved = modulePath(path);
+  require(resolved);
+  const cached = require.cache[resolved];
+  if (cached === undefined) {
+    throw new KafkajsPatchError(repair, `kafkajs' src/${path} is not in the module cache`);
+  }
+  cached.exports = replacement;
+  if (require(resolved) !== replacement) {
+    throw new KafkajsPatchError(repair, `the module cache still returns kafkajs' src/${path}`);
+  }
+}
+
+// Repair 1. kafkajs' CHECK_PENDING_REQUESTS_INTERVAL: how soon queued requests are retried.
 const checkPendingRequestsIntervalMs = 10;
 
+assertSameModule("request queue timeout", "network/requestQueue/index.js", RequestQueue);
 RequestQueue.prototype.scheduleCheckPendingRequests = function () {
   if (this.throttleCheckTimeoutId) return;
   const throttledForMs = this.throttledUntil - Date.now();
@@ -55,6 +128,7 @@ RequestQueue.prototype.scheduleCheckPendingRequests = function () {
   }, delayMs);
 };
 
+// Repair 2.
 interface GroupingInput<M> {
   topic: string;
   partitionMetadata: readonly unknown[];
@@ -76,13 +150,16 @@ function groupMessagesPerPartition<M>(
   return result;
 }
 
-const require = createRequire(import.meta.resolve("kafkajs"));
-const groupingPath = require.resolve("./src/producer/groupMessagesPerPartition.js");
-require(groupingPath);
-const cached = require.cache[groupingPath];
-if (cached !== undefined) cached.exports = groupMessagesPerPartition;
+assertNotLoadedYet("produce grouping", ["producer/sendMessages.js"]);
+replaceModule(
+  "produce grouping",
+  "producer/groupMessagesPerPartition.js",
+  groupMessagesPerPartition,
+);
 
-interface RecordInput {
+// Repair 4 (repair 3 below changes the encoder it writes with).
+/** What kafkajs' produce request hands its record encoder. */
+export interface RecordInput {
   offsetDelta?: number;
   timestampDelta?: unknown;
   key?: Uint8Array | string | null;
@@ -90,8 +167,9 @@ interface RecordInput {
   headers?: Record<string, unknown>;
 }
 
-const recordPath = require.resolve("./src/protocol/recordBatch/record/v0/index.js");
-const kafkajsRecord = require(recordPath) as (input: RecordInput) => Encoder;
+const recordModule = "protocol/recordBatch/record/v0/index.js";
+assertNotLoadedYet("record encoder", ["protocol/requests/produce/v3/request.js"]);
+const kafkajsRecord = require(modulePath(recordModule)) as (input: RecordInput) => Encoder;
 
 /** The encoded length of a key or value: -1 for null, undefined when kafkajs must encode it. */
 function fieldLength(field: Uint8Array | string | null | undefined): number | undefined {
@@ -128,7 +206,8 @@ function writeField(
   }
 }
 
-function encodeRecord(input: RecordInput): Encoder {
+/** The replacement of kafkajs' record encoder (exported for the test that compares their bytes). */
+export function encodeRecord(input: RecordInput): Encoder {
   const { offsetDelta = 0, timestampDelta = 0, key, value, headers } = input;
   if (headers !== undefined) {
     for (const _ in headers) return kafkajsRecord(input);
@@ -154,8 +233,14 @@ function encodeRecord(input: RecordInput): Encoder {
   return encoder;
 }
 
-const cachedRecord = require.cache[recordPath];
-if (cachedRecord !== undefined) cachedRecord.exports = encodeRecord;
+replaceModule("record encoder", recordModule, encodeRecord);
+
+// Repair 3.
+assertSameModule("varint writer", "protocol/encoder.js", Encoder);
+const kafkajsWriters = {
+  writeUVarInt: Encoder.prototype.writeUVarInt,
+  writeVarLong: Encoder.prototype.writeVarLong,
+};
 
 // LEB128 with zig-zag sign folding, as kafkajs writes it: 7 bits a byte, high bit = more.
 Encoder.prototype.writeUVarInt = function (value: number) {
@@ -184,3 +269,35 @@ Encoder.prototype.writeVarLong = function (value: unknown) {
   this.offset = offset;
   return this;
 };
+
+const repairedWriters = {
+  writeUVarInt: Encoder.prototype.writeUVarInt,
+  writeVarLong: Encoder.prototype.writeVarLong,
+};
+
+// The modules that capture repairs 2 and 4 load now, while the module cache
+// holds the replacements.
+require(modulePath("producer/sendMessages.js"));
+require(modulePath("protocol/requests/produce/v3/request.js"));
+
+/**
+ * Encodes one record with rivulet's repaired record encoder, and with
+ * kafkajs' own record encoder and varint writers as they were before the
+ * repairs: the bytes must be the same (the encoder test compares them).
+ *
+ * @example
+ * ```ts ignore
+ * const { rivulet, kafkajs } = encodeRecordBothWays({ key: "k", value: "v", offsetDelta: 3 });
+ * ```
+ */
+export function encodeRecordBothWays(
+  input: RecordInput,
+): { readonly rivulet: Uint8Array; readonly kafkajs: Uint8Array } {
+  const rivulet = encodeRecord(input).buffer;
+  Object.assign(Encoder.prototype, kafkajsWriters);
+  try {
+    return { rivulet, kafkajs: kafkajsRecord(input).buffer };
+  } finally {
+    Object.assign(Encoder.prototype, repairedWriters);
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * Choosing a Kafka client by name: the option, then `RIVULET_KAFKA_CLIENT`,
+ * then the default; loading only the chosen adapter; a deferred client that
+ * sources and sinks can hold before the pipeline opens it.
+ */
+import assert from "node:assert/strict";
+import {
+  createKafkaClient,
+  defaultKafkaClientName,
+  deferredKafkaClient,
+  kafkaClientNames,
+  KafkaClientUnavailableError,
+  parseKafkaClientName,
+  resolveKafkaClientName,
+  UnknownKafkaClientError,
+} from "../../../connectors/kafka/clients.ts";
+import type { ClientConfig } from "../../../connectors/kafka/config.ts";
+import { brokerTest, testConfig } from "./_support.ts";
+
+const config: ClientConfig = { brokers: ["k1:9092"], clientId: "t", autoOffsetReset: "earliest" };
+
+Deno.test("the client is chosen by the option, then RIVULET_KAFKA_CLIENT, then the default", () => {
+  const env = (value: string | undefined) => (name: string) =>
+    name === "RIVULET_KAFKA_CLIENT" ? value : undefined;
+  assert.equal(resolveKafkaClientName({ env: env(undefined) }), defaultKafkaClientName);
+  assert.equal(resolveKafkaClientName({ env: env("") }), defaultKafkaClientName);
+  assert.equal(resolveKafkaClientName({ env: env("platformatic") }), "platformatic");
+  assert.equal(resolveKafkaClientName({ env: env(" KafkaJS ") }), "kafkajs");
+  assert.equal(
+    resolveKafkaClientName({ option: "kafkajs", env: env("platformatic") }),
+    "kafkajs",
+  );
+  assert.deepEqual([...kafkaClientNames], ["kafkajs", "platformatic"]);
+});
+
+Deno.test("an unknown client name is an error naming where it came from and what was meant", () => {
+  assert.throws(
+    () => resolveKafkaClientName({ env: () => "platformatik" }),
+    (error: unknown) => {
+      assert.ok(error instanceof UnknownKafkaClientError);
+      assert.equal(
+        error.message,
+        'Environment variable RIVULET_KAFKA_CLIENT must be kafkajs or platformatic, not "platformatik" (did you mean "platformatic"?)',
+      );
+      return true;
+    },
+  );
+  assert.throws(() => parseKafkaClientName("librdkafka", 'Flag "--kafka-client"'), {
+    message: 'Flag "--kafka-client" must be kafkajs or platformatic, not "librdkafka"',
+  });
+});
+
+Deno.test("a client this build does not contain is refused with what to use instead", async () => {
+  await assert.rejects(createKafkaClient("platformatic", config), (error: unknown) => {
+    assert.ok(error instanceof KafkaClientUnavailableError);
+    assert.match(error.message, /"platformatic" is not available in this build of rivulet/);
+    assert.match(error.message, /--kafka-client kafkajs/);
+    return true;
+  });
+});
+
+Deno.test("a deferred client chooses when opened, refuses parts before, and closes once opened", async () => {
+  let chosen = 0;
+  const client = deferredKafkaClient(() => {
+    chosen++;
+    return "kafkajs";
+  }, config);
+  assert.equal(client.name, undefined);
+  assert.throws(() => client.admin(), /The Kafka client is not open/);
+  await Promise.all([client.open(), client.open()]);
+  assert.equal(chosen, 1);
+  assert.equal(client.name, "kafkajs");
+  const admin = client.admin();
+  assert.equal(typeof admin.listTopics, "function");
+  await client.close();
+  await client.close();
+});
+
+Deno.test("a deferred client whose choice cannot load fails to open, and closes quietly", async () => {
+  const client = deferredKafkaClient(() => "platformatic", config);
+  await assert.rejects(client.open(), KafkaClientUnavailableError);
+  await client.close();
+});
+
+Deno.test({
+  name: "closing a kafkajs client disconnects the parts its owners left connected",
+  ...brokerTest,
+  fn: async () => {
+    const client = await createKafkaClient("kafkajs", testConfig());
+    const left = client.admin();
+    await left.connect();
+    const done = client.admin();
+    await done.connect();
+    await done.disconnect();
+    assert.ok(Array.isArray(await left.listTopics()));
+    await client.close();
+    // A disconnected kafkajs admin refuses requests.
+    await assert.rejects(left.listTopics());
+  },
+});
