@@ -34,6 +34,7 @@ import type { Format, FormatOptions } from "./formats/format.ts";
 import { builtinFormats } from "./formats/mod.ts";
 import { compileSchema, type RowOfSchema, type Schema } from "./formats/schema.ts";
 import { encodeChange } from "./formats/encode_json.ts";
+import { type OutputFormatName, outputRecordEncoder } from "./formats/encode_output.ts";
 import { type KafkaSettings, translateSettings } from "./connectors/kafka/settings.ts";
 import type { ClientConfig } from "./connectors/kafka/config.ts";
 import { KafkaSource } from "./connectors/kafka/source.ts";
@@ -74,6 +75,12 @@ export {
   type Schema,
 } from "./formats/schema.ts";
 export { encodeChange } from "./formats/encode_json.ts";
+export {
+  encodeDsvChange,
+  type OutputFormatName,
+  OutputOptionsError,
+  type OutputRecordOptions,
+} from "./formats/encode_output.ts";
 export {
   Pipeline,
   type PipelineStats,
@@ -411,10 +418,27 @@ export interface KafkaReadOptions<
 
 /** Options of {@linkcode kafka.write}: Pathway's `pw.kafka.write` arguments. */
 export interface KafkaWriteOptions {
-  /** The topic every change goes to. */
-  readonly topicName: string;
-  /** Only `json` for now, as in Pathway. */
-  readonly format?: "json";
+  /** The topic every change goes to (Pathway's `topic_name` as a string). */
+  readonly topicName?: string;
+  /**
+   * Dynamic topics (Pathway's `topic_name` as a column): each change goes to
+   * the topic its row names in this string column. Give this or `topicName`.
+   */
+  readonly topicColumn?: string;
+  /**
+   * `json` (the default: `{...columns,"diff":1,"time":T}`), `dsv` (every
+   * column, then time and diff, quoted and `delimiter`-separated), `plaintext`
+   * (one string column) or `raw` (one bytes column), as Pathway writes them.
+   */
+  readonly format?: OutputFormatName;
+  /** dsv's field delimiter (default `,`). */
+  readonly delimiter?: string;
+  /** plaintext and raw: the column written as the value (default: the table's only column). */
+  readonly value?: string;
+  /** The column whose value is each record's key (default: the row id); it also picks the partition. */
+  readonly key?: string;
+  /** Columns sent as record headers named after them (plaintext and raw add `pathway_time` and `pathway_diff`). */
+  readonly headers?: readonly string[];
   /** Commits whose changes go in one produce request at most (default 1). */
   readonly commitFrequencyInMessages?: number;
   /** Milliseconds a commit may wait for others to fill a request (default 100). */
@@ -470,11 +494,28 @@ export const kafka = {
     });
     return pipeline.read<SourceRow<F, C, S>>(readOptions(source, options, { deadLetter }));
   },
-  /** Writes every change of `table` to a topic as JSON with `diff` and `time`; the key is the row id. */
+  /**
+   * Writes every change of `table` to a topic (or a topic per row, with
+   * `topicColumn`) in the chosen format; the key is the row id or the `key`
+   * column, and picks the partition as Kafka's Java client would (murmur2).
+   */
   write<R extends Row>(table: Table<R>, settings: KafkaSettings, options: KafkaWriteOptions): void {
-    if ((options.format ?? "json") !== "json") {
-      throw new Error(`Output format ${JSON.stringify(options.format)} is not supported: use json`);
+    if ((options.topicName === undefined) === (options.topicColumn === undefined)) {
+      throw new Error(
+        options.topicName === undefined
+          ? "kafka.write needs topicName (one topic) or topicColumn (a topic per row)"
+          : "Give kafka.write topicName or topicColumn, not both",
+      );
     }
+    if (options.topicName === "") throw new Error("kafka.write: topicName is empty");
+    const encoder = outputRecordEncoder<R>({
+      format: options.format,
+      delimiter: options.delimiter,
+      value: options.value,
+      key: options.key,
+      headers: options.headers,
+      topicColumn: options.topicColumn,
+    }, table.columns);
     const pipeline = options.pipeline ?? currentPipeline();
     const config = clientConfig(settings, pipeline);
     pipeline.write(
@@ -483,7 +524,10 @@ export const kafka = {
         config,
         client: kafkaClientFor(settings, config, options.kafkaClient, pipeline),
         topic: options.topicName,
-        encode: (change, time) => encodeChange(change.row, change.diff, time),
+        encode: encoder.value,
+        ...(encoder.key === undefined ? {} : { key: encoder.key }),
+        ...(encoder.headers === undefined ? {} : { headers: encoder.headers }),
+        ...(encoder.topic === undefined ? {} : { topicOf: encoder.topic }),
         logger: pipeline.logger,
         commitFrequencyInMessages: options.commitFrequencyInMessages,
         lingerMs: options.lingerMs,

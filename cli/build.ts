@@ -135,12 +135,12 @@ export async function buildTransformPipeline(options: BuildOptions): Promise<Bui
         `but returned ${output === undefined ? "nothing" : typeof output}`,
     );
   }
-  if (plan.outputTopic !== undefined) {
-    const topicName = plan.outputTopic;
+  if (plan.outputTopic !== undefined || plan.outputTopicColumn !== undefined) {
     asUsageError(() =>
       rw.kafka.write(output, settings!.settings, {
-        topicName,
-        format: "json",
+        ...(plan.outputTopic === undefined ? {} : { topicName: plan.outputTopic }),
+        ...(plan.outputTopicColumn === undefined ? {} : { topicColumn: plan.outputTopicColumn }),
+        ...plan.output,
         ...(plan.commitFrequency === undefined
           ? {}
           : { commitFrequencyInMessages: plan.commitFrequency }),

@@ -71,6 +71,15 @@ Source:
   --dead-letter-topic T     where the dead-letter policy sends bad messages
 Sink:
   --output-topic T          write the changes to Kafka topic T (default: standard output)
+  --output-topic-column C   write each change to the Kafka topic its row names in column C
+  --output-format F         json (default: {...columns,"diff":1,"time":T}), dsv (quoted columns,
+                            then time and diff), plaintext (one string column) or raw (one bytes
+                            column); plaintext and raw carry pathway_time/pathway_diff headers
+  --output-delimiter D      dsv's field delimiter (default ","; \t for a tab)
+  --output-value C          plaintext/raw: the column written (default: the table's only column)
+  --output-key C            each record's key from column C (default: the row id); the key picks
+                            the partition as Kafka's Java client does (murmur2)
+  --output-headers a,b      send columns a and b as record headers named after them
   --commit-frequency N      at most N commits per produce request (default 1)
   --commit-markers          end each commit with a *COMMIT* record, for a downstream rivulet
 Running:

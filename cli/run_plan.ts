@@ -39,6 +39,12 @@ export const RUN_FLAGS: FlagSpecs = {
   "error-policy": { type: "string" },
   "dead-letter-topic": { type: "string" },
   "output-topic": { type: "string" },
+  "output-topic-column": { type: "string" },
+  "output-format": { type: "string" },
+  "output-delimiter": { type: "string" },
+  "output-value": { type: "string" },
+  "output-key": { type: "string" },
+  "output-headers": { type: "string" },
   "commit-frequency": { type: "string" },
   "commit-markers": { type: "boolean" },
   "state-dir": { type: "string" },
@@ -109,8 +115,18 @@ export interface TransformPlan {
   readonly errorPolicy: ErrorPolicyName;
   /** Where the dead-letter policy sends bad messages. */
   readonly deadLetterTopic?: string;
-  /** The Kafka topic the changes go to; standard output when absent. */
+  /** The Kafka topic the changes go to; standard output when absent (and no topic column). */
   readonly outputTopic?: string;
+  /** Kafka output, each change to the topic its row names in this column. */
+  readonly outputTopicColumn?: string;
+  /** The Kafka records' format, key, value and header columns (Pathway's `pw.io.kafka.write`). */
+  readonly output?: {
+    readonly format?: "json" | "dsv" | "plaintext" | "raw";
+    readonly delimiter?: string;
+    readonly value?: string;
+    readonly key?: string;
+    readonly headers?: readonly string[];
+  };
   /** Commits per produce request at most. */
   readonly commitFrequency?: number;
   /** End each commit's output with a `*COMMIT*` record. */
@@ -182,8 +198,24 @@ const transformOnlyFlags = [
   "error-policy",
   "dead-letter-topic",
   "output-topic",
+  "output-topic-column",
+  "output-format",
+  "output-delimiter",
+  "output-value",
+  "output-key",
+  "output-headers",
   "commit-frequency",
   "commit-markers",
+];
+
+const outputFormats = ["json", "dsv", "plaintext", "raw"] as const;
+/** Flags that shape Kafka records: they need --output-topic or --output-topic-column. */
+const kafkaOutputFlags = [
+  "output-format",
+  "output-delimiter",
+  "output-value",
+  "output-key",
+  "output-headers",
 ];
 
 type FlagValues = Record<string, string | boolean | string[] | undefined>;
@@ -329,6 +361,7 @@ function transformPlanOf(
   const needsKafka = [
     ...(topics.length > 0 ? ["--topic"] : []),
     ...(str("output-topic") !== undefined ? ["--output-topic"] : []),
+    ...(str("output-topic-column") !== undefined ? ["--output-topic-column"] : []),
     ...(str("dead-letter-topic") !== undefined ? ["--dead-letter-topic"] : []),
   ];
   if (needsKafka.length > 0 && settings === undefined) {
@@ -360,9 +393,53 @@ function transformPlanOf(
   if (str("dead-letter-topic") !== undefined && errorPolicy !== "dead-letter") {
     throw new UsageError(`--dead-letter-topic is used only with --error-policy dead-letter`);
   }
-  if (str("commit-frequency") !== undefined && str("output-topic") === undefined) {
+  const kafkaOutput = str("output-topic") !== undefined ||
+    str("output-topic-column") !== undefined;
+  if (str("output-topic") !== undefined && str("output-topic-column") !== undefined) {
+    throw new UsageError(
+      `Give --output-topic (one topic) or --output-topic-column (a topic per row), not both`,
+    );
+  }
+  if (str("commit-frequency") !== undefined && !kafkaOutput) {
     throw new UsageError(`--commit-frequency applies to the Kafka sink: add --output-topic T`);
   }
+  const strayOutput = kafkaOutputFlags.filter((name) => str(name) !== undefined);
+  if (strayOutput.length > 0 && !kafkaOutput) {
+    throw new UsageError(
+      `${
+        strayOutput.map((n) => `--${n}`).join(", ")
+      } shape Kafka records: add --output-topic T (or --output-topic-column C)`,
+    );
+  }
+  const outputFormat = str("output-format");
+  if (
+    outputFormat !== undefined && !(outputFormats as readonly string[]).includes(outputFormat)
+  ) {
+    throw new UsageError(
+      `Flag "--output-format" must be json, dsv, plaintext or raw, not ${
+        JSON.stringify(outputFormat)
+      }`,
+    );
+  }
+  if (str("output-delimiter") !== undefined && outputFormat !== "dsv") {
+    throw new UsageError(`--output-delimiter applies to --output-format dsv`);
+  }
+  if (
+    str("output-value") !== undefined && outputFormat !== "plaintext" && outputFormat !== "raw"
+  ) {
+    throw new UsageError(`--output-value applies to --output-format plaintext or raw`);
+  }
+  const output = {
+    ...(outputFormat === undefined
+      ? {}
+      : { format: outputFormat as (typeof outputFormats)[number] }),
+    ...(str("output-delimiter") === undefined
+      ? {}
+      : { delimiter: unescapeDelimiter(str("output-delimiter")!) }),
+    ...(str("output-value") === undefined ? {} : { value: str("output-value") }),
+    ...(str("output-key") === undefined ? {} : { key: str("output-key") }),
+    ...(list("output-headers") === undefined ? {} : { headers: list("output-headers") }),
+  };
   const commitIntervalMs = str("commit-interval") === undefined
     ? undefined
     : parseWholeNumber("commit-interval", str("commit-interval")!, { min: 1, max: 86_400_000 });
@@ -402,6 +479,8 @@ function transformPlanOf(
     errorPolicy: errorPolicy as ErrorPolicyName,
     ...optional("deadLetterTopic", str("dead-letter-topic")),
     ...optional("outputTopic", str("output-topic")),
+    ...optional("outputTopicColumn", str("output-topic-column")),
+    ...(Object.keys(output).length === 0 ? {} : { output }),
     ...optional("commitFrequency", commitFrequency),
     commitMarkers: flags["commit-markers"] === true,
     diffColumn: flags["diff-column"] === true,
@@ -532,4 +611,9 @@ async function readConfigFile(path: string): Promise<ConfigFlags> {
     }
   }
   return { flags, ...(settings === undefined ? {} : { settings }) };
+}
+
+/** `\\t` on a command line means a tab (a literal tab is awkward to type). */
+function unescapeDelimiter(value: string): string {
+  return value === "\\t" ? "\t" : value;
 }

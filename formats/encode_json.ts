@@ -69,6 +69,15 @@ export function encodeChange(row: Row, diff: number, time: Time): string {
   return text + tail;
 }
 
+/**
+ * Encodes one value as JSON text with the rules of {@linkcode encodeChange}
+ * (`path` names the column in errors). The other output formats use it for
+ * arrays and objects.
+ */
+export function encodeJsonValue(value: Value | undefined, path: string): string {
+  return encodeValue(value, path);
+}
+
 function encodeValue(value: Value | undefined, path: string): string {
   switch (typeof value) {
     case "string":

@@ -89,6 +89,13 @@ export interface RunOptions {
   readonly offsetCommitIntervalMs?: number;
   /** Applied commits whose outputs are not yet acknowledged before reading pauses (default 1,000; see bench/backpressure_rss.ts). */
   readonly maxPendingCommits?: number;
+  /**
+   * Output changes handed to the sinks and not yet acknowledged before reading
+   * pauses (default 50,000): bounds the memory of a pipeline whose output is
+   * slower than its input (a group-by where every row changes a group), where
+   * counting commits alone would let a commit's whole output wait a thousand times.
+   */
+  readonly maxPendingChanges?: number;
   /** Stop once every source has read all it ever will (files; default true). */
   readonly stopWhenFinished?: boolean;
   /**
@@ -188,10 +195,15 @@ export class Pipeline {
   #commitsApplied = 0;
   #changesOut = 0;
   #pendingCommits = 0;
+  #maxPendingChanges = 50_000;
   /** Resolves when every applied batch's outputs are acknowledged (in order). */
   #acknowledged: Promise<void> = Promise.resolve();
   /** Sink acknowledgements of the commit being applied. */
   #acks: Promise<void>[] = [];
+  /** Output changes handed to the sinks by the commit being applied. */
+  #commitChanges = 0;
+  /** Output changes handed to the sinks and not yet acknowledged. */
+  #pendingChanges = 0;
   /** The batch being applied, for locating user function errors. */
   #current: { entry: SourceEntry; batch: ClosedBatch } | undefined;
   /** Dead-letter sends of user function errors in the commit being applied. */
@@ -241,6 +253,7 @@ export class Pipeline {
     this.#outputs.push(entry);
     this.graph.output(entry.table, (batch) => {
       this.#changesOut += batch.changes.length;
+      this.#commitChanges += batch.changes.length;
       const ack = this.#delivery!.write(entry.sink, batch);
       if (ack !== undefined) this.#acks.push(ack);
     });
@@ -333,6 +346,7 @@ export class Pipeline {
     options.signal?.addEventListener("abort", stop);
     if (options.signal?.aborted) this.#stopping = true;
     const maxPending = options.maxPendingCommits ?? 1_000;
+    this.#maxPendingChanges = options.maxPendingChanges ?? 50_000;
     const timers: ReturnType<typeof setInterval>[] = [];
     try {
       await Promise.all(this.#shared.map((resource) => resource.open()));
@@ -509,7 +523,9 @@ export class Pipeline {
       return;
     }
     this.#applyAll(entry, closed);
-    if (this.#pendingCommits > maxPending) await this.#acknowledged.catch(() => {});
+    if (this.#pendingCommits > maxPending || this.#pendingChanges > this.#maxPendingChanges) {
+      await this.#acknowledged.catch(() => {});
+    }
     const delivered = this.#delivery!.afterHandle?.();
     if (delivered !== undefined) await delivered;
   }
@@ -641,9 +657,16 @@ export class Pipeline {
     if (this.#userDeadLetters.length > 0) acks.push(...this.#userDeadLetters.splice(0));
     const onAcknowledged = this.#delivery!.applied();
     this.#pendingCommits++;
+    // The closure below must not name `batch`: it would keep the batch's rows and
+    // messages alive until the sink acknowledges (up to maxPendingCommits batches).
+    const nextOffset = batch.nextOffset;
+    const changes = this.#commitChanges;
+    this.#commitChanges = 0;
+    this.#pendingChanges += changes;
     const done = this.#acknowledged.then(() => Promise.all(acks)).then(() => {
       this.#pendingCommits--;
-      entry.acknowledged.set(key, batch.nextOffset);
+      this.#pendingChanges -= changes;
+      entry.acknowledged.set(key, nextOffset);
       onAcknowledged?.();
     });
     done.catch((error) => this.#fail(error));

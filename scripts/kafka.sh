@@ -21,6 +21,9 @@
 #                       P+6 SSL with an expired broker certificate (for failure tests).
 #                     Certificates and the SASL user's password are generated once into
 #                     KAFKA_HOME_DIR/security (see scripts/kafka/security.sh).
+#   KAFKA_OAUTH       1 adds a SASL_PLAINTEXT listener on P+7 that accepts only OAUTHBEARER,
+#                     with Kafka's unsecured JWT validator (tokens with "alg":"none" and a
+#                     "sub" claim; for tests, never for production). Off by default.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -34,6 +37,7 @@ log_dir="$home/logs"
 ready_seconds="${KAFKA_READY_SECONDS:-90}"
 security="${KAFKA_SECURITY:-0}"
 security_dir="$home/security"
+oauth="${KAFKA_OAUTH:-0}"
 
 say() { echo "kafka.sh: $*" >&2; }
 
@@ -79,8 +83,33 @@ share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 log.flush.interval.messages=9223372036854775807
 PROPS
+  # Listeners the optional parts add; written once at the end (later lines win).
+  listeners="PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller_port"
+  advertised="PLAINTEXT://127.0.0.1:$port"
+  protocol_map="CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
   if [ "$security" = 1 ]; then write_security_config; fi
+  if [ "$oauth" = 1 ]; then write_oauth_config; fi
+  if [ "$security" = 1 ] || [ "$oauth" = 1 ]; then
+    cat >>"$home/server.properties" <<PROPS
+listeners=$listeners
+advertised.listeners=$advertised
+listener.security.protocol.map=$protocol_map
+PROPS
+  fi
   if [ -n "${KAFKA_EXTRA_CONFIG:-}" ]; then cat "$KAFKA_EXTRA_CONFIG" >>"$home/server.properties"; fi
+}
+
+# The OAUTHBEARER listener (KAFKA_OAUTH=1): SASL_PLAINTEXT on P+7, unsecured JWTs.
+write_oauth_config() {
+  local oauth_port=$((port + 7))
+  listeners="$listeners,OAUTH://127.0.0.1:$oauth_port"
+  advertised="$advertised,OAUTH://127.0.0.1:$oauth_port"
+  protocol_map="$protocol_map,OAUTH:SASL_PLAINTEXT"
+  cat >>"$home/server.properties" <<PROPS
+# OAUTHBEARER listener (KAFKA_OAUTH=1): Kafka's unsecured JWT validator, for tests only.
+listener.name.oauth.sasl.enabled.mechanisms=OAUTHBEARER
+listener.name.oauth.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredLoginStringClaim_sub="broker";
+PROPS
 }
 
 # The secure listeners' part of server.properties. Later lines win in a
@@ -93,12 +122,12 @@ write_security_config() {
   chmod 600 "$home/server.properties"
   local ssl=$((port + 2)) sasl=$((port + 3)) sasl_ssl=$((port + 4)) mtls=$((port + 5)) expired=$((port + 6))
   local plain="org.apache.kafka.common.security.plain.PlainLoginModule required user_$SASL_USERNAME=\"$SASL_PASSWORD\";"
+  listeners="$listeners,SSL://127.0.0.1:$ssl,SASL_PLAINTEXT://127.0.0.1:$sasl,SASL_SSL://127.0.0.1:$sasl_ssl,MTLS://127.0.0.1:$mtls,EXPIRED_TLS://127.0.0.1:$expired"
+  advertised="$advertised,SSL://127.0.0.1:$ssl,SASL_PLAINTEXT://127.0.0.1:$sasl,SASL_SSL://127.0.0.1:$sasl_ssl,MTLS://127.0.0.1:$mtls,EXPIRED_TLS://127.0.0.1:$expired"
+  protocol_map="$protocol_map,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL,MTLS:SSL,EXPIRED_TLS:SSL"
   local scram="org.apache.kafka.common.security.scram.ScramLoginModule required;"
   cat >>"$home/server.properties" <<PROPS
 # Secure listeners (KAFKA_SECURITY=1): test material in $security_dir.
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller_port,SSL://127.0.0.1:$ssl,SASL_PLAINTEXT://127.0.0.1:$sasl,SASL_SSL://127.0.0.1:$sasl_ssl,MTLS://127.0.0.1:$mtls,EXPIRED_TLS://127.0.0.1:$expired
-advertised.listeners=PLAINTEXT://127.0.0.1:$port,SSL://127.0.0.1:$ssl,SASL_PLAINTEXT://127.0.0.1:$sasl,SASL_SSL://127.0.0.1:$sasl_ssl,MTLS://127.0.0.1:$mtls,EXPIRED_TLS://127.0.0.1:$expired
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL,MTLS:SSL,EXPIRED_TLS:SSL
 ssl.keystore.type=PEM
 ssl.keystore.location=$security_dir/broker-keystore.pem
 ssl.truststore.type=PEM
@@ -199,6 +228,9 @@ start() {
     return 1
   fi
   say "ready on 127.0.0.1:$port (pid $(cat "$pid_file"))"
+  if [ "$oauth" = 1 ]; then
+    say "OAUTHBEARER listener (unsecured JWT validator): SASL_PLAINTEXT $((port + 7))"
+  fi
   if [ "$security" = 1 ]; then
     say "secure listeners: SSL $((port + 2)), SASL_PLAINTEXT $((port + 3)), SASL_SSL $((port + 4)), mutual TLS $((port + 5)), expired certificate $((port + 6)); material in $security_dir"
   fi

@@ -12,8 +12,9 @@
 import "../../connectors/kafka/kafkajs/_patches.ts";
 import { Kafka, logLevel, type Message } from "kafkajs";
 
-/** The broker the benchmark uses: `RIVULET_BENCH_BROKER`, else the local broker. */
-export const benchBroker: string = Deno.env.get("RIVULET_BENCH_BROKER") ?? "127.0.0.1:9092";
+/** The broker the benchmark uses: `RIVULET_BENCH_BROKER`, else the local broker (at `KAFKA_PORT`, as scripts/kafka.sh). */
+export const benchBroker: string = Deno.env.get("RIVULET_BENCH_BROKER") ??
+  `127.0.0.1:${Deno.env.get("KAFKA_PORT") ?? "9092"}`;
 
 /** A quiet kafkajs client for the benchmark broker. */
 export function benchKafka(clientId = "rivulet-bench"): Kafka {
@@ -185,4 +186,59 @@ export interface RunResult {
   readonly seconds: number;
   /** Output records written, where there is output. */
   readonly outputRecords?: number;
+}
+
+/** Keys of the key-value group-by stream (the Pathway comparison's second workload). */
+export const kvGroupbyKeys = 10_000;
+
+/**
+ * The Pathway comparison's group-by input: `{"k":…,"v":…}` objects with `k`
+ * drawn from {@linkcode kvGroupbyKeys} keys by a fixed pseudo-random sequence
+ * (the same stream every run) and `v` in 1..100, a `*COMMIT*` after every
+ * `commitEvery`, `messages` messages in all, ending with a marker. With commits
+ * of 10,000 each commit touches about 63% of the keys, so `groupby(k).sum(v)`
+ * writes about 1.25 M records for 1,000,000 messages: every input row turns
+ * into output, unlike the seed's single sum.
+ */
+export function* kvGroupbyStream(messages: number, commitEvery: number): Generator<string> {
+  let produced = 0;
+  let n = 0;
+  // xorshift32: a deterministic spread of keys that Python and Deno need not share.
+  let state = 0x9e3779b9;
+  while (produced < messages) {
+    for (let i = 0; i < commitEvery && produced < messages - 1; i++, produced++, n++) {
+      state ^= state << 13;
+      state ^= state >>> 17;
+      state ^= state << 5;
+      state >>>= 0;
+      yield `{"k":${state % kvGroupbyKeys},"v":${1 + (n * 13) % 100}}`;
+    }
+    yield "*COMMIT*";
+    produced++;
+  }
+}
+
+/**
+ * Records a `groupby(k).reduce(sum(v))` writes for a stream of
+ * {@linkcode kvGroupbyStream}, one commit at a time: a key new in a commit is
+ * one insertion, a key already present a retraction and an insertion (`v` is
+ * never 0, so every touched key's sum changes).
+ */
+export function kvGroupbyOutputRecords(stream: Iterable<string>): number {
+  const seen = new Set<number>();
+  let touched = new Set<number>();
+  let records = 0;
+  const close = () => {
+    for (const k of touched) {
+      records += seen.has(k) ? 2 : 1;
+      seen.add(k);
+    }
+    touched = new Set();
+  };
+  for (const value of stream) {
+    if (value === "*COMMIT*") close();
+    else touched.add((JSON.parse(value) as { k: number }).k);
+  }
+  close();
+  return records;
 }

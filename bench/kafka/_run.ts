@@ -12,6 +12,7 @@
  * @module
  */
 import {
+  benchBroker,
   benchKafka,
   groupbyStream,
   nonEmptyCommits,
@@ -51,7 +52,7 @@ export type RunSpec =
   /** The seed pipeline, run until SIGTERM; prints `ready` once it has joined its group. */
   | { readonly kind: "serve"; readonly topic: string; readonly outTopic: string };
 
-// The consumer options rivulet's kafkajs client uses (connectors/kafka/kafkajs.ts):
+// The consumer options rivulet's kafkajs client uses (connectors/kafka/kafkajs/client.ts):
 // the ceiling fetches exactly as rivulet does.
 const consumerOptions = { allowAutoTopicCreation: false, maxWaitTimeInMs: 1_000 };
 
@@ -154,7 +155,7 @@ function buildPipeline(
 ): PipelineParts {
   const pipeline = new rw.Pipeline();
   const { config } = translateSettings({
-    "bootstrap.servers": Deno.env.get("RIVULET_BENCH_BROKER") ?? "127.0.0.1:9092",
+    "bootstrap.servers": benchBroker,
     "group.id": `bench-rivulet-${crypto.randomUUID()}`,
     "auto.offset.reset": "earliest",
   });

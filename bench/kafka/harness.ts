@@ -8,16 +8,25 @@
  * scripts/deno run --allow-all bench/kafka/harness.ts --quick    # a smoke run, seconds
  * ```
  *
- * Options: `--messages N` per throughput topic (default 2,000,000), `--runs N`
- * (default 3; each figure is the median), `--memory-messages N` (default
- * 10,000,000), `--latency-seconds N` (default 20), `--rate N` messages per
- * second for the latency run (default 10,000), `--only a,b` (sections:
- * throughput, latency, memory), `--json PATH` to keep the figures.
+ * Options: `--messages N` per throughput topic (default 2,000,000; also the
+ * Pathway comparison's, default 1,000,000), `--runs N` (default 3; each figure
+ * is the median), `--memory-messages N` (default 10,000,000),
+ * `--latency-seconds N` (default 20), `--rate N` messages per second for the
+ * latency run (default 10,000), `--only a,b` (sections: throughput, latency,
+ * memory, pathway), `--with-pathway` (adds the Pathway comparison,
+ * `compare.ts`, installing Pathway into `.cache/` when needed), `--systems
+ * pathway,rivulet,consume` (which the comparison runs), `--v8-flags "--a=1 --b"`
+ * (rivulet's V8 flags instead of deno.json's, for A/B runs; "" for none),
+ * `--json PATH` to keep the figures.
+ *
+ * rivulet runs with the V8 flags of the `rivulet` task in deno.json (its heap
+ * limit), as a user's `deno task rivulet` does.
  *
  * @module
  */
 import { parseArgs } from "node:util";
 import {
+  benchBroker,
   benchKafka,
   createTopics,
   deleteTopics,
@@ -28,6 +37,7 @@ import {
   uniqueTopic,
 } from "./_common.ts";
 import type { RunSpec } from "./_run.ts";
+import { compare, compareReport, type System, type SystemRun } from "./compare.ts";
 import type { Message } from "kafkajs";
 
 const { values: args } = parseArgs({
@@ -41,19 +51,40 @@ const { values: args } = parseArgs({
     only: { type: "string", default: "throughput,latency,memory" },
     json: { type: "string" },
     quick: { type: "boolean", default: false },
+    "with-pathway": { type: "boolean", default: false },
+    systems: { type: "string", default: "pathway,rivulet,consume" },
+    "v8-flags": { type: "string" },
   },
 });
 
 const quick = args.quick;
+const messagesGiven = Deno.args.some((arg) => arg.startsWith("--messages"));
 const messages = quick ? 50_000 : Number(args.messages);
+const compareMessages = quick ? 50_000 : messagesGiven ? messages : 1_000_000;
 const runs = quick ? 1 : Number(args.runs);
 const memoryMessages = quick ? 200_000 : Number(args["memory-messages"]);
 const latencySeconds = quick ? 3 : Number(args["latency-seconds"]);
 const rate = Number(args.rate);
 const sections = new Set(args.only.split(","));
+if (args["with-pathway"]) sections.add("pathway");
 const runScript = new URL("./_run.ts", import.meta.url).pathname;
 const createdTopics: string[] = [];
 const runTimeoutMs = 300_000;
+
+/** The `--v8-flags=…` of the `rivulet` task in deno.json: the heap limit rivulet chooses. */
+function rivuletV8Flags(): string[] {
+  const denoJson = JSON.parse(
+    Deno.readTextFileSync(new URL("../../deno.json", import.meta.url)),
+  ) as { tasks: Record<string, string> };
+  return denoJson.tasks.rivulet.split(/\s+/).filter((arg) => arg.startsWith("--v8-flags="));
+}
+
+// `--v8-flags "--a --b"` tries other flags (A/B runs); the default is what users get.
+const v8Flags = args["v8-flags"] === undefined
+  ? rivuletV8Flags()
+  : args["v8-flags"] === ""
+  ? []
+  : [`--v8-flags=${args["v8-flags"].trim().split(/\s+/).join(",")}`];
 
 function log(text: string): void {
   console.error(`[${new Date().toISOString().slice(11, 19)}] ${text}`);
@@ -79,7 +110,13 @@ async function topics(prefix: string, count = 1, config: { name: string; value: 
 /** Spawns one measured process; `onStart` gets its pid (for memory sampling). */
 async function measure(spec: RunSpec, onStart?: (pid: number) => () => void): Promise<RunResult> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", runScript, JSON.stringify(spec)],
+    args: [
+      "run",
+      "--allow-all",
+      ...(spec.kind === "consume" || spec.kind === "consume-produce" ? [] : v8Flags),
+      runScript,
+      JSON.stringify(spec),
+    ],
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
@@ -230,6 +267,7 @@ async function latency(): Promise<Latency> {
     args: [
       "run",
       "--allow-all",
+      ...v8Flags,
       runScript,
       JSON.stringify({ kind: "serve", topic: input, outTopic: output }),
     ],
@@ -430,15 +468,27 @@ if (import.meta.main) {
   const started = performance.now();
   const loadAtStart = Deno.loadavg()[0];
   log(
-    `nproc ${navigator.hardwareConcurrency}, Deno ${Deno.version.deno}, broker ${
-      Deno.env.get("RIVULET_BENCH_BROKER") ?? "127.0.0.1:9092"
+    `nproc ${navigator.hardwareConcurrency}, Deno ${Deno.version.deno}, broker ${benchBroker}, rivulet's V8 flags: ${
+      v8Flags.join(" ") || "none"
     }`,
   );
   try {
     const figures = sections.has("throughput") ? await throughput() : [];
     const lat = sections.has("latency") ? await latency() : undefined;
     const mem = sections.has("memory") ? await memory() : undefined;
+    const compared: SystemRun[] = sections.has("pathway")
+      ? await compare({
+        messages: compareMessages,
+        runs,
+        timeoutMs: runTimeoutMs,
+        createdTopics,
+        rivuletV8Flags: v8Flags,
+        systems: args.systems.split(",") as System[],
+        log,
+      })
+      : [];
     console.log(report(figures, lat, mem));
+    if (compared.length > 0) console.log(`\n${compareReport(compared, compareMessages)}`);
     // Other work on a shared machine shows here: 2.0 keeps both cores of this one busy.
     console.log(
       `\nLoad average (1 min) at the start ${loadAtStart.toFixed(1)}, at the end ${
@@ -448,7 +498,11 @@ if (import.meta.main) {
     if (args.json !== undefined) {
       Deno.writeTextFileSync(
         args.json,
-        JSON.stringify({ messages, runs, figures, latency: lat, memory: mem }, null, 2),
+        JSON.stringify(
+          { messages, runs, figures, latency: lat, memory: mem, compared, v8Flags },
+          null,
+          2,
+        ),
       );
     }
     log(`done in ${((performance.now() - started) / 1000).toFixed(0)} s`);

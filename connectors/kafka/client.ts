@@ -204,7 +204,10 @@ export interface Producer {
   connect(): Promise<void>;
   /**
    * Sends the records in one produce request per broker, acknowledged by all
-   * in-sync replicas (acks=all) before the promise resolves.
+   * in-sync replicas (acks=all, unless `ClientConfig.acks` says otherwise)
+   * before the promise resolves, compressed with `ClientConfig.compression`.
+   * A record without a `partition` goes where the client's partitioner puts
+   * it; rivulet's sink always sets one (murmur2 of the key, as the Java client).
    */
   send(batches: readonly TopicRecords[]): Promise<void>;
   disconnect(): Promise<void>;

@@ -117,9 +117,13 @@ export async function explainConnectionFailure(
     case "authentication":
       return explained(
         true,
-        `The Kafka broker at ${brokers} refused SASL ${mechanismName(config)} authentication as ${
-          JSON.stringify(config.sasl?.username ?? "")
-        }: the user is unknown or the password is wrong (check sasl.username and sasl.password)`,
+        config.sasl?.mechanism === "oauthbearer"
+          ? `The Kafka broker at ${brokers} refused the OAUTHBEARER token (${reason}): check where the token comes from (rivulet.sasl.oauthbearer.token.file or .command, or sasl.oauthbearer.config)`
+          : `The Kafka broker at ${brokers} refused SASL ${
+            mechanismName(config)
+          } authentication as ${
+            JSON.stringify(config.sasl?.username ?? "")
+          }: the user is unknown or the password is wrong (check sasl.username and sasl.password)`,
       );
     case "authorization":
       return explained(

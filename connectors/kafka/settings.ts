@@ -25,7 +25,14 @@
  *
  * @module
  */
-import type { ClientConfig, SaslConfig, SaslMechanism, TlsConfig } from "./config.ts";
+import type {
+  ClientConfig,
+  CompressionCodec,
+  OauthBearerTokenSource,
+  SaslConfig,
+  SaslMechanism,
+  TlsConfig,
+} from "./config.ts";
 import { closestKey, ignoredKeys, isSecretKey, translatedKeys } from "./_setting_keys.ts";
 import { SettingsError } from "./_settings_error.ts";
 import { checkClientIdentity, parseCertificates, type PemMaterial } from "./_tls_material.ts";
@@ -57,7 +64,13 @@ export interface TranslateOptions {
 
 type Protocol = "plaintext" | "ssl" | "sasl_plaintext" | "sasl_ssl";
 const protocols: readonly Protocol[] = ["plaintext", "ssl", "sasl_plaintext", "sasl_ssl"];
-const mechanisms: readonly SaslMechanism[] = ["plain", "scram-sha-256", "scram-sha-512"];
+const mechanisms: readonly SaslMechanism[] = [
+  "plain",
+  "scram-sha-256",
+  "scram-sha-512",
+  "oauthbearer",
+];
+const codecs: readonly CompressionCodec[] = ["none", "gzip", "snappy", "lz4", "zstd"];
 
 /**
  * Translates librdkafka settings into the client-neutral configuration.
@@ -111,6 +124,7 @@ export function translateSettings(
     maxRequestBytes: wholeNumber(values, "message.max.bytes", 1000),
     tls: usesTls ? tlsConfig(values, warnings, options) : undefined,
     sasl: usesSasl ? saslConfig(values, protocol) : undefined,
+    ...tuning(values, warnings),
   };
   return { config: dropUndefined(config), warnings };
 }
@@ -373,17 +387,20 @@ function saslConfig(values: ReadonlyMap<string, string>, protocol: Protocol): Sa
       "sasl.mechanism",
       `is required with security.protocol ${
         JSON.stringify(protocol)
-      }: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512`,
+      }: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER`,
     );
   }
   const mechanism = mechanisms.find((m) => m === given.trim().toLowerCase());
   if (mechanism === undefined) {
     throw new SettingsError(
       key,
-      `must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (the mechanisms rivulet supports), not ${
+      `must be PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER (the mechanisms rivulet supports), not ${
         JSON.stringify(given)
       }`,
     );
+  }
+  if (mechanism === "oauthbearer") {
+    return { mechanism, username: "", password: "", oauthBearer: oauthBearerSource(values) };
   }
   const username = values.get("sasl.username");
   const password = values.get("sasl.password");
@@ -546,4 +563,171 @@ function dropUndefined<T extends object>(object: T): T {
     if (value === undefined) delete (object as Record<string, unknown>)[name];
   }
   return object;
+}
+
+/** The producer and consumer settings every client adapter honours. */
+function tuning(values: ReadonlyMap<string, string>, warnings: string[]): Partial<ClientConfig> {
+  const either = (a: string, b: string) => (values.has(a) ? a : b);
+  const number = (key: string, minimum: number) => wholeNumber(values, key, minimum);
+  const codecKey = either("compression.codec", "compression.type");
+  const codecValue = values.get(codecKey);
+  let compression: CompressionCodec | undefined;
+  if (codecValue !== undefined) {
+    compression = codecs.find((c) => c === codecValue.trim().toLowerCase());
+    if (compression === undefined) {
+      throw new SettingsError(
+        codecKey,
+        `must be none, gzip, snappy, lz4 or zstd, not ${JSON.stringify(codecValue)}`,
+      );
+    }
+  }
+  const acksKey = either("acks", "request.required.acks");
+  const acksValue = values.get(acksKey)?.trim().toLowerCase();
+  let acks: -1 | 0 | 1 | undefined;
+  if (acksValue !== undefined) {
+    acks = acksValue === "all" || acksValue === "-1"
+      ? -1
+      : acksValue === "1"
+      ? 1
+      : acksValue === "0"
+      ? 0
+      : undefined;
+    if (acks === undefined) {
+      throw new SettingsError(acksKey, `must be all, -1, 1 or 0, not ${JSON.stringify(acksValue)}`);
+    }
+  }
+  let idempotence = parseBoolean(values, "enable.idempotence");
+  if (acks !== undefined && acks !== -1) {
+    if (idempotence === true) {
+      throw new SettingsError(
+        "enable.idempotence",
+        `needs acks=all, but ${acksKey} is ${JSON.stringify(values.get(acksKey))}`,
+      );
+    }
+    idempotence = false;
+    warnings.push(
+      `Setting ${JSON.stringify(acksKey)} is ${
+        JSON.stringify(values.get(acksKey))
+      }: a record the leader lost before replicating it is gone, so the sink's at-least-once promise no longer holds`,
+    );
+  }
+  const isolation = values.get("isolation.level")?.trim().toLowerCase();
+  if (
+    isolation !== undefined && isolation !== "read_committed" && isolation !== "read_uncommitted"
+  ) {
+    throw new SettingsError(
+      "isolation.level",
+      `must be read_committed or read_uncommitted, not ${JSON.stringify(isolation)}`,
+    );
+  }
+  return {
+    compression,
+    acks,
+    idempotence,
+    lingerMs: wholeNumberOrZero(values, either("linger.ms", "queue.buffering.max.ms")),
+    batchMaxMessages: number("batch.num.messages", 1),
+    batchMaxBytes: number("batch.size", 1000),
+    deliveryTimeoutMs: wholeNumberOrZero(
+      values,
+      either("message.timeout.ms", "delivery.timeout.ms"),
+    ),
+    requestTimeoutMs: number(either("request.timeout.ms", "socket.timeout.ms"), 1),
+    retryBackoffMs: number("retry.backoff.ms", 1),
+    metadataMaxAgeMs: number(
+      either("metadata.max.age.ms", "topic.metadata.refresh.interval.ms"),
+      1,
+    ),
+    isolationLevel: isolation as ClientConfig["isolationLevel"],
+    fetchMinBytes: number("fetch.min.bytes", 1),
+    fetchMaxBytes: number("fetch.max.bytes", 1),
+    maxPartitionFetchBytes: number("max.partition.fetch.bytes", 1),
+    fetchMaxWaitMs: number("fetch.wait.max.ms", 0),
+    rebalanceTimeoutMs: number("max.poll.interval.ms", 1),
+  };
+}
+
+/** A whole number of milliseconds where 0 means "none" (`linger.ms=0`, `message.timeout.ms=0`: infinite). */
+function wholeNumberOrZero(values: ReadonlyMap<string, string>, key: string): number | undefined {
+  const number = wholeNumber(values, key, 0);
+  // librdkafka's message.timeout.ms=0 is "no limit".
+  if (number === 0 && (key === "message.timeout.ms" || key === "delivery.timeout.ms")) {
+    return Number.MAX_SAFE_INTEGER;
+  }
+  return number;
+}
+
+/** Where the OAUTHBEARER token comes from: exactly one of a file, a command or librdkafka's unsecured JWT. */
+function oauthBearerSource(values: ReadonlyMap<string, string>): OauthBearerTokenSource {
+  const method = values.get("sasl.oauthbearer.method")?.trim().toLowerCase();
+  if (method !== undefined && method !== "default") {
+    throw new SettingsError(
+      "sasl.oauthbearer.method",
+      `is ${
+        JSON.stringify(method)
+      }, but rivulet does not fetch OIDC tokens itself: leave it out and give a command that prints a token in rivulet.sasl.oauthbearer.token.command`,
+    );
+  }
+  const file = values.get("rivulet.sasl.oauthbearer.token.file");
+  const command = values.get("rivulet.sasl.oauthbearer.token.command");
+  const unsecured = parseBoolean(values, "enable.sasl.oauthbearer.unsecure.jwt") ?? false;
+  const given = [
+    file === undefined ? [] : ["rivulet.sasl.oauthbearer.token.file"],
+    command === undefined ? [] : ["rivulet.sasl.oauthbearer.token.command"],
+    unsecured ? ["enable.sasl.oauthbearer.unsecure.jwt"] : [],
+  ].flat();
+  if (given.length !== 1) {
+    throw new SettingsError(
+      given[1] ?? "sasl.mechanism",
+      given.length === 0
+        ? "is OAUTHBEARER, which needs a token: set rivulet.sasl.oauthbearer.token.file (a file holding the token), rivulet.sasl.oauthbearer.token.command (a command that prints it) or enable.sasl.oauthbearer.unsecure.jwt=true with sasl.oauthbearer.config (test brokers only)"
+        : `cannot be given together with ${given[0]}: the token comes from one place`,
+    );
+  }
+  if (file !== undefined) {
+    if (file.trim() === "") {
+      throw new SettingsError("rivulet.sasl.oauthbearer.token.file", "names no file");
+    }
+    return { kind: "file", path: file };
+  }
+  if (command !== undefined) {
+    const words = command.trim().split(/\s+/).filter((w) => w !== "");
+    if (words.length === 0) {
+      throw new SettingsError("rivulet.sasl.oauthbearer.token.command", "names no command");
+    }
+    return { kind: "command", command: words };
+  }
+  const config = values.get("sasl.oauthbearer.config") ?? "";
+  const fields = new Map<string, string>();
+  for (const part of config.trim().split(/\s+/).filter((p) => p !== "")) {
+    const eq = part.indexOf("=");
+    if (eq <= 0) {
+      throw new SettingsError(
+        "sasl.oauthbearer.config",
+        `must be name=value pairs (principal=NAME scope=A,B lifeSeconds=N), not ${
+          JSON.stringify(config)
+        }`,
+      );
+    }
+    fields.set(part.slice(0, eq), part.slice(eq + 1));
+  }
+  const principal = fields.get("principal");
+  if (principal === undefined || principal === "") {
+    throw new SettingsError(
+      "sasl.oauthbearer.config",
+      `needs principal=NAME for the unsecured JWT (enable.sasl.oauthbearer.unsecure.jwt=true)`,
+    );
+  }
+  const life = fields.get("lifeSeconds") ?? "3600";
+  if (!/^\d+$/.test(life) || Number(life) < 1) {
+    throw new SettingsError(
+      "sasl.oauthbearer.config",
+      `has lifeSeconds=${JSON.stringify(life)}: it must be a whole number of seconds`,
+    );
+  }
+  return {
+    kind: "unsecured-jwt",
+    principal,
+    scope: (fields.get("scope") ?? "").split(",").filter((s) => s !== ""),
+    lifeSeconds: Number(life),
+  };
 }

@@ -153,7 +153,7 @@ export class KafkaSource implements Source {
     const consumer = this.#consumer = this.#client.consumer({
       groupId: this.#groupId,
       topics: this.#options.topics,
-      isolation: this.#options.isolation ?? "read_committed",
+      isolation: this.#options.isolation ?? this.#options.config.isolationLevel ?? "read_committed",
       autoOffsetReset: this.#options.config.autoOffsetReset,
     });
     await connectExplained(() => admin.connect(), this.#options.config);

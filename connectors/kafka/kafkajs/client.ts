@@ -9,9 +9,11 @@
  * @module
  */
 import "./_patches.ts";
+import "./_codecs.ts";
 import { Buffer } from "node:buffer";
 import {
   type Admin as KafkajsAdmin,
+  CompressionTypes,
   ConfigResourceTypes,
   type Consumer as KafkajsConsumer,
   type EachBatchPayload,
@@ -25,12 +27,14 @@ import {
   type SASLOptions,
   type TopicMessages,
 } from "kafkajs";
-import type { ClientConfig } from "../config.ts";
+import * as kafkajsNamespace from "kafkajs";
+import type { ClientConfig, CompressionCodec, OauthBearerTokenSource } from "../config.ts";
 import type { LogFields, Logger, Position, SourceMessage } from "../../types.ts";
 import { silentLogger } from "../../types.ts";
 import { firstConnection } from "../connection_error.ts";
 import { scrubSecrets } from "../error_classification.ts";
 import { kafkajsClientError } from "./errors.ts";
+import { KafkaClientError } from "../client.ts";
 import type {
   Admin,
   ConsumerCallbacks,
@@ -70,7 +74,8 @@ export function createKafkajsClient(
   options: KafkajsClientOptions = {},
 ): KafkaClient {
   const logger = options.logger ?? silentLogger;
-  // Scrubbed from every message and log line the adapter passes on.
+  // Scrubbed from every message and log line the adapter passes on; OAUTHBEARER
+  // tokens join this list as they are fetched.
   const secrets = [config.sasl?.password, config.tls?.keyPassword].filter(
     (secret): secret is string => secret !== undefined && secret !== "",
   );
@@ -99,9 +104,9 @@ export function createKafkajsClient(
     consumer: (consumerOptions) =>
       tracked(new KafkajsGroupConsumer({ kafka, config, options: consumerOptions, secrets })),
     producer: (producerOptions) =>
-      tracked(new KafkajsProducerClient(kafka, producerOptions, secrets)),
+      tracked(new KafkajsProducerClient(kafka, config, producerOptions, secrets)),
     transactionalProducer: (txOptions) =>
-      tracked(new KafkajsTransactionalProducer(kafka, txOptions, secrets)),
+      tracked(new KafkajsTransactionalProducer(kafka, config, txOptions, secrets)),
     admin: () => tracked(new KafkajsAdminClient(kafka.admin(), secrets)),
     close: async () => {
       const left = [...live];
@@ -168,6 +173,10 @@ export function kafkajsConfig(
   if (config.connectionTimeoutMs !== undefined) {
     kafkaConfig.connectionTimeout = config.connectionTimeoutMs;
   }
+  if (config.requestTimeoutMs !== undefined) kafkaConfig.requestTimeout = config.requestTimeoutMs;
+  if (config.retryBackoffMs !== undefined) {
+    kafkaConfig.retry = { initialRetryTime: config.retryBackoffMs };
+  }
   if (config.tls !== undefined) {
     const tls = config.tls;
     kafkaConfig.ssl = {
@@ -178,7 +187,18 @@ export function kafkajsConfig(
       ...(tls.keyPassword === undefined ? {} : { passphrase: tls.keyPassword }),
     };
   }
-  if (config.sasl !== undefined) {
+  if (config.sasl?.oauthBearer !== undefined) {
+    const source = config.sasl.oauthBearer;
+    kafkaConfig.sasl = {
+      mechanism: "oauthbearer",
+      authenticationProvider: oauthBearerAuthenticator(async () => {
+        const value = await oauthBearerToken(source);
+        // A mutable list in practice (createKafkajsClient's): the token is scrubbed from logs.
+        if (!secrets.includes(value)) (secrets as string[]).push(value);
+        return value;
+      }),
+    };
+  } else if (config.sasl !== undefined) {
     kafkaConfig.sasl = {
       mechanism: config.sasl.mechanism,
       username: config.sasl.username,
@@ -187,6 +207,146 @@ export function kafkajsConfig(
   }
   return kafkaConfig;
 }
+
+/** Kafka's BYTES: a 32-bit length, then the bytes. */
+function kafkaBytes(text: string): Buffer {
+  const bytes = Buffer.from(text, "utf8");
+  const framed = Buffer.alloc(4 + bytes.length);
+  framed.writeInt32BE(bytes.length);
+  bytes.copy(framed, 4);
+  return framed;
+}
+
+/**
+ * SASL/OAUTHBEARER (RFC 7628) as Kafka's Java client speaks it. kafkajs' own
+ * mechanism ignores the broker's answer: a refused token looks like a success
+ * until the broker drops the connection at the next request ("No brokers in
+ * the broker pool"). Here a non-empty answer is the broker's error (JSON with
+ * a `status`); the client acknowledges it with %x01, as the RFC requires, and
+ * fails with an authentication error naming that status, never the token.
+ */
+function oauthBearerAuthenticator(token: () => Promise<string>) {
+  return ({ host, port, saslAuthenticate }: {
+    host: string;
+    port: number;
+    saslAuthenticate: <T>(args: {
+      request: { encode: () => Buffer | Promise<Buffer> };
+      response?: { decode: (raw: Buffer) => Buffer | Promise<Buffer>; parse: (data: Buffer) => T };
+    }) => Promise<T | void>;
+  }) => ({
+    authenticate: async () => {
+      const value = await token();
+      const answer = await saslAuthenticate<Buffer>({
+        request: { encode: () => kafkaBytes(`n,,\u0001auth=Bearer ${value}\u0001\u0001`) },
+        // kafkajs hands the answer over as Kafka BYTES again (length first).
+        response: { decode: (raw) => raw.subarray(4), parse: (data) => data },
+      });
+      if (answer === undefined || answer.length === 0) return;
+      let status = "an error";
+      try {
+        status = String(JSON.parse(answer.toString("utf8")).status ?? status);
+      } catch {
+        // not JSON: keep the generic word
+      }
+      await saslAuthenticate({ request: { encode: () => kafkaBytes("\u0001") } }).catch(() => {});
+      const AuthError = saslAuthenticationError();
+      const error = new AuthError(
+        `SASL OAUTHBEARER authentication failed: the broker at ${host}:${port} answered ${status}`,
+      );
+      throw error;
+    },
+  });
+}
+
+/**
+ * kafkajs' authentication error class, so kafkajs and rivulet treat the
+ * failure as they treat a wrong password. kafkajs adds its errors to
+ * `module.exports` by spreading, which Deno's CommonJS interop does not list
+ * as named exports, and its typings give the class no constructor arguments
+ * (it takes a message).
+ */
+function saslAuthenticationError(): new (message: string) => Error {
+  const exports = (kafkajsNamespace as unknown as { default: Record<string, unknown> }).default;
+  const found = exports.KafkaJSSASLAuthenticationError;
+  if (typeof found !== "function") {
+    throw new Error("kafkajs no longer exports KafkaJSSASLAuthenticationError");
+  }
+  return found as new (message: string) => Error;
+}
+
+/**
+ * Reads an OAUTHBEARER token from its source (exported for tests). A failure
+ * names the file or the command, never the token or the command's output.
+ */
+export async function oauthBearerToken(source: OauthBearerTokenSource): Promise<string> {
+  let token: string;
+  if (source.kind === "file") {
+    try {
+      token = (await Deno.readTextFile(source.path)).trim();
+    } catch (error) {
+      throw new KafkaClientError(
+        `Cannot read the OAUTHBEARER token file ${JSON.stringify(source.path)} ` +
+          `(rivulet.sasl.oauthbearer.token.file): ${(error as Error).name}`,
+        { retriable: false },
+      );
+    }
+  } else if (source.kind === "command") {
+    const [program, ...args] = source.command;
+    let output: Deno.CommandOutput;
+    try {
+      output = await new Deno.Command(program, { args, stdout: "piped", stderr: "null" }).output();
+    } catch (error) {
+      throw new KafkaClientError(
+        `Cannot run the OAUTHBEARER token command ${JSON.stringify(program)} ` +
+          `(rivulet.sasl.oauthbearer.token.command): ${(error as Error).name}` +
+          (error instanceof Deno.errors.NotCapable
+            ? ` (grant it with --allow-run=${program})`
+            : ""),
+        { retriable: false },
+      );
+    }
+    if (!output.success) {
+      throw new KafkaClientError(
+        `The OAUTHBEARER token command ${JSON.stringify(program)} ` +
+          `(rivulet.sasl.oauthbearer.token.command) exited with code ${output.code}`,
+        { retriable: false },
+      );
+    }
+    token = new TextDecoder().decode(output.stdout).trim();
+  } else {
+    return unsecuredJwt(source);
+  }
+  if (token === "") {
+    throw new KafkaClientError(
+      `The OAUTHBEARER token ${
+        source.kind === "file" ? `file ${JSON.stringify(source.path)}` : "command"
+      } gave an empty token`,
+      { retriable: false },
+    );
+  }
+  return token;
+}
+
+/** librdkafka's unsecured JWT: `{"alg":"none"}`, the principal as `sub`, no signature. */
+function unsecuredJwt(source: Extract<OauthBearerTokenSource, { kind: "unsecured-jwt" }>): string {
+  const now = Date.now() / 1000;
+  const claims: Record<string, unknown> = {
+    sub: source.principal,
+    iat: now,
+    exp: now + source.lifeSeconds,
+  };
+  if (source.scope.length > 0) claims.scope = source.scope;
+  const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
+  return `${part({ alg: "none" })}.${part(claims)}.`;
+}
+
+const compressionTypes: Readonly<Record<CompressionCodec, CompressionTypes>> = {
+  none: CompressionTypes.None,
+  gzip: CompressionTypes.GZIP,
+  snappy: CompressionTypes.Snappy,
+  lz4: CompressionTypes.LZ4,
+  zstd: CompressionTypes.ZSTD,
+};
 
 // kafkajs' INFO lines are lifecycle chatter (joined the group, starting):
 // useful when debugging, noise in a pipeline's log.
@@ -300,7 +460,16 @@ class KafkajsGroupConsumer implements GroupConsumer {
       readUncommitted: options.isolation === "read_uncommitted",
       // An idle fetch waits this long on the broker, and disconnecting waits
       // for it: 1 s keeps shutdown quick at the cost of one idle fetch a second.
-      maxWaitTimeInMs: 1_000,
+      maxWaitTimeInMs: config.fetchMaxWaitMs ?? 1_000,
+      ...(config.fetchMinBytes === undefined ? {} : { minBytes: config.fetchMinBytes }),
+      ...(config.fetchMaxBytes === undefined ? {} : { maxBytes: config.fetchMaxBytes }),
+      ...(config.maxPartitionFetchBytes === undefined
+        ? {}
+        : { maxBytesPerPartition: config.maxPartitionFetchBytes }),
+      ...(config.rebalanceTimeoutMs === undefined
+        ? {}
+        : { rebalanceTimeout: config.rebalanceTimeoutMs }),
+      ...(config.metadataMaxAgeMs === undefined ? {} : { metadataMaxAge: config.metadataMaxAgeMs }),
       ...(config.sessionTimeoutMs === undefined ? {} : { sessionTimeout: config.sessionTimeoutMs }),
       ...(config.heartbeatIntervalMs === undefined
         ? {}
@@ -451,15 +620,26 @@ class KafkajsGroupConsumer implements GroupConsumer {
 class KafkajsProducerClient implements Producer {
   readonly #producer: KafkajsProducer;
   readonly #secrets: readonly string[];
+  readonly #acks: -1 | 0 | 1;
+  readonly #compression: CompressionTypes;
 
-  constructor(kafka: Kafka, options: ProducerOptions = {}, secrets: readonly string[]) {
-    const idempotent = options.idempotent ?? true;
+  constructor(
+    kafka: Kafka,
+    config: ClientConfig,
+    options: ProducerOptions = {},
+    secrets: readonly string[],
+  ) {
+    this.#acks = config.acks ?? -1;
+    // kafkajs refuses idempotence without acks from all in-sync replicas.
+    const idempotent = (options.idempotent ?? true) && this.#acks === -1;
     this.#secrets = secrets;
+    this.#compression = compressionTypes[config.compression ?? "none"];
     this.#producer = kafka.producer({
       allowAutoTopicCreation: false,
       idempotent,
       // Idempotence in kafkajs needs one request in flight; order is kept either way.
       maxInFlightRequests: 1,
+      ...(config.metadataMaxAgeMs === undefined ? {} : { metadataMaxAge: config.metadataMaxAgeMs }),
     });
   }
 
@@ -471,7 +651,12 @@ class KafkajsProducerClient implements Producer {
     await guarded(
       "produce request",
       this.#secrets,
-      () => this.#producer.sendBatch({ topicMessages: toTopicMessages(batches), acks: -1 }),
+      () =>
+        this.#producer.sendBatch({
+          topicMessages: toTopicMessages(batches),
+          acks: this.#acks,
+          compression: this.#compression,
+        }),
     );
   }
 
@@ -483,9 +668,16 @@ class KafkajsProducerClient implements Producer {
 class KafkajsTransactionalProducer implements TransactionalProducer {
   readonly #producer: KafkajsProducer;
   readonly #secrets: readonly string[];
+  readonly #compression: CompressionTypes;
 
-  constructor(kafka: Kafka, options: TransactionalProducerOptions, secrets: readonly string[]) {
+  constructor(
+    kafka: Kafka,
+    config: ClientConfig,
+    options: TransactionalProducerOptions,
+    secrets: readonly string[],
+  ) {
     this.#secrets = secrets;
+    this.#compression = compressionTypes[config.compression ?? "none"];
     this.#producer = kafka.producer({
       allowAutoTopicCreation: false,
       transactionalId: options.transactionalId,
@@ -515,7 +707,12 @@ class KafkajsTransactionalProducer implements TransactionalProducer {
         await guarded(
           "transactional produce request",
           secrets,
-          () => transaction.sendBatch({ topicMessages: toTopicMessages(batches), acks: -1 }),
+          () =>
+            transaction.sendBatch({
+              topicMessages: toTopicMessages(batches),
+              acks: -1,
+              compression: this.#compression,
+            }),
         );
       },
       sendOffsets: (groupId, positions) =>

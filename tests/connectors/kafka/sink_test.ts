@@ -5,6 +5,7 @@ import { type KafkaClient, KafkaClientError } from "../../../connectors/kafka/cl
 import type { LogFields } from "../../../connectors/types.ts";
 import { consumeAll, createTopics, testKafka, uniqueTopic } from "../../support/kafka.ts";
 import { brokerTest, testClient, testParts } from "./_support.ts";
+import { keyPartition } from "../../../connectors/kafka/murmur2.ts";
 
 const encode = (change: Change, time: Time) =>
   JSON.stringify({ ...change.row, diff: change.diff, time });
@@ -180,20 +181,27 @@ Deno.test({
 });
 
 Deno.test({
-  name: "kafka sink writes to partition 0 of an existing topic with several partitions",
+  name:
+    "kafka sink writes each key to its murmur2 partition on an existing topic with several partitions",
   ...brokerTest,
   fn: async () => {
     const topic = uniqueTopic("sink-partitions");
     await createTopics([topic], 3);
     const sink = new KafkaSink({ ...testParts(), topic, encode, createTopic: false });
     await sink.open();
+    const ids = Array.from({ length: 12 }, (_, n) => id(n + 1));
     await sink.write({
       time: 5,
-      changes: [1, 2, 3, 4].map((n) => ({ id: id(n), row: { n }, diff: 1 })),
+      changes: ids.map((key, n) => ({ id: key, row: { n }, diff: 1 })),
     });
     await sink.close();
-    const records = await consumeAll(topic, { count: 4 });
-    assert.deepEqual(records.map((r) => [r.partition, r.key]), [1, 2, 3, 4].map((n) => [0, id(n)]));
+    const records = await consumeAll(topic, { count: ids.length });
+    const expected = ids.map((key) => [keyPartition(new TextEncoder().encode(key), 3), key]);
+    assert.deepEqual(
+      records.map((r) => [r.partition, r.key]).sort(),
+      expected.sort(),
+    );
+    assert.ok(new Set(expected.map(([p]) => p)).size > 1, "the keys spread over partitions");
   },
 });
 
