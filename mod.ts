@@ -35,7 +35,7 @@ import { builtinFormats } from "./formats/mod.ts";
 import { compileSchema, type RowOfSchema, type Schema } from "./formats/schema.ts";
 import { encodeChange } from "./formats/encode_json.ts";
 import { type OutputFormatName, outputRecordEncoder } from "./formats/encode_output.ts";
-import { type KafkaSettings, translateSettings } from "./connectors/kafka/settings.ts";
+import { type KafkaSettings, translateSettingsOnce } from "./connectors/kafka/settings.ts";
 import type { ClientConfig } from "./connectors/kafka/config.ts";
 import { KafkaSource } from "./connectors/kafka/source.ts";
 import { KafkaSink } from "./connectors/kafka/sink.ts";
@@ -166,6 +166,8 @@ export interface SourceOptions<
   readonly commitMode?: "marker" | { readonly intervalMs: number };
   /** What to do with bad input: `stop` (default), `skip`, or `dead-letter`. */
   readonly errorPolicy?: ReadOptions["errorPolicy"];
+  /** Messages larger than this many bytes (key and value) are bad input (`too_large`); default 1,048,588, Kafka's `message.max.bytes`. */
+  readonly maxMessageBytes?: number;
   /** The pipeline to add the source to (default: the module's pipeline that {@linkcode run} runs). */
   readonly pipeline?: Pipeline;
 }
@@ -260,6 +262,7 @@ export function readOptions<
       ? { kind: "marker" }
       : { kind: "interval", intervalMs: mode.intervalMs },
     errorPolicy: options.errorPolicy,
+    ...(options.maxMessageBytes === undefined ? {} : { maxMessageBytes: options.maxMessageBytes }),
     ...(schema === undefined ? {} : { schema }),
     ...(options.keyAsRowId ? { keyAsRowId: true } : {}),
     ...(keyColumns === undefined ? {} : { keyColumns }),
@@ -306,21 +309,19 @@ export const io = {
   },
 };
 
-const translated = new WeakMap<KafkaSettings, ClientConfig>();
+const warned = new WeakSet<KafkaSettings>();
 
 /**
- * Translates librdkafka settings, logging each warning (unknown keys) by name,
+ * The settings' translation (translateSettingsOnce: the one the command
+ * checked, when it loaded them), logging each warning (unknown keys) by name
  * once per settings object (a source and a sink usually share one).
  */
 function clientConfig(settings: KafkaSettings, pipeline: Pipeline): ClientConfig {
-  const known = translated.get(settings);
-  if (known !== undefined) return known;
-  const { config, warnings } = translateSettings(settings, {
-    readFile: (path) => Deno.readTextFileSync(path),
-    env: (name) => Deno.env.get(name),
-  });
-  for (const warning of warnings) pipeline.logger.warn(warning);
-  translated.set(settings, config);
+  const { config, warnings } = translateSettingsOnce(settings);
+  if (!warned.has(settings)) {
+    warned.add(settings);
+    for (const warning of warnings) pipeline.logger.warn(warning);
+  }
   return config;
 }
 

@@ -88,6 +88,7 @@ export async function buildTransformPipeline(options: BuildOptions): Promise<Bui
       ? "marker" as const
       : { intervalMs: plan.commitIntervalMs },
     errorPolicy: plan.errorPolicy,
+    ...(plan.maxMessageBytes === undefined ? {} : { maxMessageBytes: plan.maxMessageBytes }),
     pipeline,
   };
   let lag: (() => Promise<number>) | undefined;

@@ -137,13 +137,19 @@ async function typeCheck(path: string): Promise<string> {
 }
 
 function cleanCheckOutput(text: string): string {
-  return text
+  const lines = text
     // deno prints a stack backtrace of its own after the diagnostics
     .replace(/\n*Stack backtrace:[\s\S]*$/, "")
     // deno colours even with NO_COLOR on some outputs
     // deno-lint-ignore no-control-regex
     .replace(/\x1b\[[0-9;]*m/g, "")
-    .trim();
+    .trim()
+    .split("\n");
+  // Each diagnostic quotes the source line above a caret line: leave both out, so that no
+  // text of the user's file (a literal password, say) is repeated; "at file:line:col" stays.
+  const caret = /^\s*[\^~]+\s*$/;
+  return lines.filter((line, i) => !caret.test(line) && !caret.test(lines[i + 1] ?? ""))
+    .join("\n");
 }
 
 function indent(text: string): string {

@@ -67,6 +67,8 @@ Source:
   --diff-column             read a "diff" column (1 or -1) as insertion or retraction, keyed by
                             the record's row id: the input is another rivulet's output
   --commit-interval MS      apply what has arrived every MS ms (for producers without *COMMIT*)
+  --max-message-bytes N     a larger message (key and value) is bad input (default 1048588,
+                            Kafka's message.max.bytes); --error-policy decides what happens
   --error-policy P          stop (default), skip, or dead-letter bad input
   --dead-letter-topic T     where the dead-letter policy sends bad messages
 Sink:
@@ -83,7 +85,9 @@ Sink:
   --commit-frequency N      at most N commits per produce request (default 1)
   --commit-markers          end each commit with a *COMMIT* record, for a downstream rivulet
 Running:
-  --state-dir DIR           checkpoint state in DIR; a restart resumes from it
+  --state-dir DIR           checkpoint state in DIR; a restart resumes from it (state that no
+                            longer fits the topics, e.g. a topic created again, is refused: exit 2)
+  --reset-state             discard the state saved in --state-dir and start as new
   --exactly-once            outputs and input offsets in one Kafka transaction per checkpoint;
                             readers with isolation.level=read_committed see each change once
                             (needs --state-dir or --state-store kafka, and Kafka input and output)

@@ -100,6 +100,7 @@ async function runPipeline(pipeline: Pipeline, plan: RunPlan): Promise<PipelineS
   return await api.run({
     pipeline,
     ...(plan.stateDir === undefined ? {} : { stateDir: plan.stateDir }),
+    resetState: plan.resetState,
     exactlyOnce: plan.exactlyOnce,
     ...(plan.transactionalId === undefined ? {} : { transactionalId: plan.transactionalId }),
     ...(plan.stateStore === undefined ? {} : { stateStore: plan.stateStore }),
@@ -178,7 +179,8 @@ async function runScript(
 /** Logs an error the way its kind deserves and returns the matching exit status. */
 export function reportFailure(error: unknown, logger: CliLogger): ExitStatus {
   const message = error instanceof Error ? error.message : String(error);
-  if (error instanceof UsageError) {
+  // Saved state that does not fit the input: nothing ran, the user chooses (--reset-state).
+  if (error instanceof UsageError || (error instanceof Error && error.name === "StaleStateError")) {
     logger.error(message);
     return ExitCode.Usage;
   }

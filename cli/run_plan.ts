@@ -9,6 +9,7 @@ import { closest, type FlagSpecs, parseFlags, parseWholeNumber, splitList } from
 import { UsageError } from "./exit_codes.ts";
 import { type LogFormat, logFormats } from "./log.ts";
 import { readUserFile } from "./settings_file.ts";
+import { parseJsonText } from "../connectors/json_text.ts";
 import {
   type KafkaClientName,
   parseKafkaClientName,
@@ -36,6 +37,7 @@ export const RUN_FLAGS: FlagSpecs = {
   "until-end": { type: "boolean" },
   "diff-column": { type: "boolean" },
   "commit-interval": { type: "string" },
+  "max-message-bytes": { type: "string" },
   "error-policy": { type: "string" },
   "dead-letter-topic": { type: "string" },
   "output-topic": { type: "string" },
@@ -48,6 +50,7 @@ export const RUN_FLAGS: FlagSpecs = {
   "commit-frequency": { type: "string" },
   "commit-markers": { type: "boolean" },
   "state-dir": { type: "string" },
+  "reset-state": { type: "boolean" },
   "exactly-once": { type: "boolean" },
   "transactional-id": { type: "string" },
   "state-store": { type: "string" },
@@ -111,6 +114,8 @@ export interface TransformPlan {
   readonly untilEnd: boolean;
   /** Time-based commits every so many ms instead of `*COMMIT*` markers. */
   readonly commitIntervalMs?: number;
+  /** Messages larger than this are bad input (too_large). */
+  readonly maxMessageBytes?: number;
   /** What to do with bad input. */
   readonly errorPolicy: ErrorPolicyName;
   /** Where the dead-letter policy sends bad messages. */
@@ -147,6 +152,8 @@ export interface RunPlan {
   readonly pipeline: TransformPlan | ScriptPlan;
   /** Where state is checkpointed. */
   readonly stateDir?: string;
+  /** Discard the state saved in `stateDir` and start as new. */
+  readonly resetState: boolean;
   /** Outputs and input offsets in one Kafka transaction per checkpoint (needs a state directory). */
   readonly exactlyOnce: boolean;
   /** The exactly-once producer's transactional id (default `rivulet-<group.id>`). */
@@ -195,6 +202,7 @@ const transformOnlyFlags = [
   "until-end",
   "diff-column",
   "commit-interval",
+  "max-message-bytes",
   "error-policy",
   "dead-letter-topic",
   "output-topic",
@@ -281,12 +289,19 @@ function planOf(
       `Flag "--exactly-once" needs "--state-dir" (or "--state-store kafka"): the state is committed with each transaction`,
     );
   }
+  const resetState = flags["reset-state"] === true;
+  if (resetState && str("state-dir") === undefined) {
+    throw new UsageError(
+      `Flag "--reset-state" needs "--state-dir": it discards the state saved there`,
+    );
+  }
   if (str("transactional-id") !== undefined && !exactlyOnce) {
     throw new UsageError(`Flag "--transactional-id" only applies with "--exactly-once"`);
   }
   const kafkaClient = kafkaClientFlag(str("kafka-client"));
   const common = {
     ...(str("state-dir") === undefined ? {} : { stateDir: str("state-dir") }),
+    resetState,
     ...(kafkaClient === undefined ? {} : { kafkaClient }),
     exactlyOnce,
     ...(str("transactional-id") === undefined ? {} : { transactionalId: str("transactional-id") }),
@@ -476,6 +491,14 @@ function transformPlanOf(
     ...optional("header", list("header")),
     ...optional("primaryKey", list("primary-key")),
     ...optional("commitIntervalMs", commitIntervalMs),
+    ...optional(
+      "maxMessageBytes",
+      str("max-message-bytes") === undefined ? undefined : parseWholeNumber(
+        "max-message-bytes",
+        str("max-message-bytes")!,
+        { min: 1, max: 2 ** 31 - 1 },
+      ),
+    ),
     errorPolicy: errorPolicy as ErrorPolicyName,
     ...optional("deadLetterTopic", str("dead-letter-topic")),
     ...optional("outputTopic", str("output-topic")),
@@ -551,8 +574,9 @@ async function readConfigFile(path: string): Promise<ConfigFlags> {
   const text = await readUserFile(path, "config file");
   let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    parsed = parseJsonText(text);
   } catch (error) {
+    // Only the line and column: the text near the fault may be a password (inline settings).
     throw new UsageError(
       `Config file ${JSON.stringify(path)} is not valid JSON: ${(error as Error).message}`,
     );
@@ -591,7 +615,7 @@ async function readConfigFile(path: string): Promise<ConfigFlags> {
     }
     if (spec.type === "boolean") {
       if (typeof value !== "boolean") {
-        throw new UsageError(`The ${where} must be true or false, not ${JSON.stringify(value)}`);
+        throw new UsageError(`The ${where} must be true or false, not ${kindOf(value)}`);
       }
       flags[key] = value;
     } else if (spec.multiple) {
@@ -607,10 +631,17 @@ async function readConfigFile(path: string): Promise<ConfigFlags> {
       const isPath = pathFlags.has(key) || (key === "format" && /[/\\]|\.[mc]?[jt]sx?$/.test(text));
       flags[key] = isPath && text !== "-" && !isAbsolute(text) ? resolve(base, text) : text;
     } else {
-      throw new UsageError(`The ${where} must be a string, not ${JSON.stringify(value)}`);
+      throw new UsageError(`The ${where} must be a string, not ${kindOf(value)}`);
     }
   }
   return { flags, ...(settings === undefined ? {} : { settings }) };
+}
+
+/** What kind of JSON value a config entry holds, for messages that never show the value itself. */
+function kindOf(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "a list";
+  return typeof value === "object" ? "an object" : `a ${typeof value}`;
 }
 
 /** `\\t` on a command line means a tab (a literal tab is awkward to type). */

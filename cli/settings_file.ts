@@ -9,7 +9,7 @@ import { resolve } from "node:path";
 import {
   type KafkaSettings,
   loadSettingsFile,
-  translateSettings,
+  translateSettingsOnce,
 } from "../connectors/kafka/settings.ts";
 import type { ClientConfig } from "../connectors/kafka/config.ts";
 import { UsageError } from "./exit_codes.ts";
@@ -55,14 +55,15 @@ export function checkSettings(parsed: unknown, where: string): LoadedSettings {
   const settings = parsed as Record<string, string>;
   let translated;
   try {
-    translated = translateSettings(settings);
+    // The same translation rw.kafka.read and rw.kafka.write use for this object.
+    translated = translateSettingsOnce(settings);
   } catch (error) {
     throw asUsageError(error, ` (in the ${where})`);
   }
-  const unknown = translated.warnings.filter(isUnknownKeyWarning);
+  const unknown = translated.warningDetails.filter((w) => w.kind === "unknown");
   if (unknown.length > 0) {
     throw new UsageError(
-      `${unknown.map((w) => w.replace(/ is ignored/, "")).join("; ")} in the ${where}: ` +
+      `${unknown.map((w) => w.message.replace(/ is ignored/, "")).join("; ")} in the ${where}: ` +
         `fix the spelling, or remove the key`,
     );
   }
@@ -75,11 +76,6 @@ function asUsageError(error: unknown, where: string): unknown {
     return new UsageError(`${(error as Error).message}${where}`, { cause: error });
   }
   return error;
-}
-
-/** Whether a translation warning is about a key nobody knows (a likely typo), not one rivulet ignores. */
-export function isUnknownKeyWarning(warning: string): boolean {
-  return /^unknown setting/i.test(warning);
 }
 
 /** Reads a text file the user named; a missing or unreadable file is a {@linkcode UsageError}. */

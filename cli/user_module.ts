@@ -98,7 +98,13 @@ function isLoadError(error: unknown): boolean {
   );
 }
 
+/**
+ * The error without Deno's code frame (`2 |   const password = "..." x;`): the
+ * module's own text is never repeated, only what is wrong and where
+ * (`at file:///...:2:33`).
+ */
 function firstLine(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
-  return message.split("\n").slice(0, 3).join(" ").trim();
+  return message.split("\n").filter((line) => !/^\s*\d*\s*\|/.test(line)).slice(0, 3)
+    .map((line) => line.trim()).join(" ").trim();
 }

@@ -57,6 +57,39 @@ export interface Source {
   close?(): Promise<void>;
   /** `retrying` while the source waits for its broker to come back (optional). */
   connectionState?(): ConnectionState;
+  /**
+   * What the source reads as the brokers report it now (group, topics,
+   * partitions and their offset ranges), so that restored state can be checked
+   * against it. Optional: a source without it (a file) is not checked.
+   */
+  identity?(): Promise<SourceIdentity>;
+}
+
+/** Offsets of one partition as the broker reports them. */
+export interface PartitionRange {
+  readonly partition: number;
+  /** The first offset still in the log. */
+  readonly low: string;
+  /** The offset the next record will get (the high watermark). */
+  readonly high: string;
+}
+
+/** One topic as the brokers report it. */
+export interface TopicIdentity {
+  readonly topic: string;
+  /** The topic's id where the client exposes it (it changes when the topic is created again). */
+  readonly topicId?: string;
+  /** Every partition of the topic; empty when the topic does not exist. */
+  readonly partitions: readonly PartitionRange[];
+}
+
+/** What a source reads, as the brokers report it now. */
+export interface SourceIdentity {
+  /** The source's name ({@linkcode Source.name}). */
+  readonly name: string;
+  /** The consumer group, for Kafka sources. */
+  readonly group?: string;
+  readonly topics: readonly TopicIdentity[];
 }
 
 /** Whether a connector reaches its broker, or is retrying until it does. */

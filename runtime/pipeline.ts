@@ -37,6 +37,15 @@ import type { Delivery, DeliveryContext } from "./delivery/delivery.ts";
 import { OffsetsDelivery } from "./delivery/offsets.ts";
 import { CheckpointedDelivery } from "./delivery/checkpointed.ts";
 import { ExactlyOnceDelivery } from "./delivery/exactly_once.ts";
+import { CheckpointStore } from "./delivery/checkpoint.ts";
+import { ApplyJournal } from "./delivery/journal.ts";
+import {
+  checkStateIdentity,
+  recordStateIdentity,
+  StaleStateError,
+  type StateIdentity,
+} from "./state_identity.ts";
+import type { SourceIdentity } from "../connectors/types.ts";
 import {
   type ClosedBatch,
   type CommitMode,
@@ -64,6 +73,8 @@ export interface ReadOptions {
   readonly errorPolicy?: ErrorPolicy;
   /** Required by the `dead-letter` policy. */
   readonly deadLetter?: DeadLetterSink;
+  /** Messages larger than this many bytes (key and value) are bad input (default 1,048,588, Kafka's `message.max.bytes`). */
+  readonly maxMessageBytes?: number;
   /** Typed columns (see formats/schema.ts): values converted when read. */
   readonly schema?: readonly CompiledColumn[];
   /** The Kafka key is the row id; a tombstone deletes its row. */
@@ -112,6 +123,12 @@ export interface RunOptions {
    * an empty disk restores it (exactly-once mode only, for now).
    */
   readonly stateStore?: "kafka" | "local";
+  /**
+   * Discards the state saved in `stateDir` and starts as new. Saved state that
+   * no longer fits the input (a topic created again, partitions added) is
+   * otherwise refused with a {@linkcode StaleStateError}.
+   */
+  readonly resetState?: boolean;
 }
 
 /** What a pipeline has done so far. */
@@ -193,6 +210,8 @@ export class Pipeline {
   #wake: () => void = () => {};
   #lastTime: Time = 0;
   #commitsApplied = 0;
+  /** What the sources reported at start (state_identity.ts), saved with each checkpoint. */
+  #identities: (SourceIdentity | undefined)[] = [];
   #changesOut = 0;
   #pendingCommits = 0;
   #maxPendingChanges = 50_000;
@@ -350,13 +369,16 @@ export class Pipeline {
     const timers: ReturnType<typeof setInterval>[] = [];
     try {
       await Promise.all(this.#shared.map((resource) => resource.open()));
+      if (options.resetState && options.stateDir !== undefined) {
+        await discardSavedState(options.stateDir, this.#logger);
+      }
       const delivery = this.#delivery = this.#chooseDelivery(options);
       const loaded = await delivery.load();
       // Exactly-once takes the checkpoint as saved: the group's offsets say which one it is.
       const aligned = loaded === undefined || options.exactlyOnce
         ? loaded
         : this.#alignByName(loaded);
-      const checkpoint = this.#restore(options.stateDir, aligned);
+      const checkpoint = await this.#restore(options.stateDir, aligned);
       delivery.restored(checkpoint, this.#savedOrder);
       await Promise.all(this.#outputs.map((o) => o.sink.open()));
       for (const [index, entry] of this.#sources.entries()) {
@@ -457,11 +479,26 @@ export class Pipeline {
     return new OffsetsDelivery(context, { offsetCommitIntervalMs: options.offsetCommitIntervalMs });
   }
 
-  /** Restores the graph, time and decoders of a checkpoint (if any) and makes the readers. */
-  #restore(
+  /**
+   * Restores the graph, time and decoders of a checkpoint (if any) and makes
+   * the readers; refuses a checkpoint that does not fit the input the brokers
+   * hold now (see state_identity.ts).
+   */
+  async #restore(
     stateDir: string | undefined,
     checkpoint: Checkpoint | undefined,
-  ): Checkpoint | undefined {
+  ): Promise<Checkpoint | undefined> {
+    if (stateDir !== undefined) {
+      this.#identities = await Promise.all(this.#sources.map((s) => s.options.source.identity?.()));
+      if (checkpoint !== undefined) {
+        const check = checkStateIdentity({
+          recorded: checkpoint.identity,
+          positions: checkpoint.sources.map((saved) => saved.positions),
+          current: this.#identities,
+        });
+        if (!check.ok) throw new StaleStateError(stateDir, check.refusal);
+      }
+    }
     if (checkpoint !== undefined) {
       if (checkpoint.sources.length !== this.#sources.length) {
         throw new Error(
@@ -502,6 +539,7 @@ export class Pipeline {
         deadLetter: options.deadLetter,
         logger: this.#logger,
         savedDecoders: saved?.decoders as Record<string, unknown> | undefined,
+        maxMessageBytes: options.maxMessageBytes,
       });
     }
     return checkpoint;
@@ -675,16 +713,17 @@ export class Pipeline {
 
   /** The state at this commit boundary: the graph, positions and decoders of what was applied. */
   #captureCheckpoint(): Checkpoint {
-    return {
-      version: 1,
-      time: this.#lastTime,
-      graph: this.graph.snapshot(),
-      sources: this.#sources.map((entry) => ({
-        name: entry.options.source.name,
-        positions: positionsOf(entry.applied),
-        decoders: entry.reader!.saveDecoders(),
-      })),
-    };
+    const sources = this.#sources.map((entry) => ({
+      name: entry.options.source.name,
+      positions: positionsOf(entry.applied),
+      decoders: entry.reader!.saveDecoders(),
+    }));
+    const identity: StateIdentity = recordStateIdentity(
+      this.#identities,
+      sources.map((saved) => saved.name),
+      sources.map((saved) => saved.positions),
+    );
+    return { version: 1, time: this.#lastTime, graph: this.graph.snapshot(), sources, identity };
   }
 
   #onUserFunctionError(error: UserFunctionError): void {
@@ -753,4 +792,12 @@ export class Pipeline {
     ]);
     await Promise.allSettled(this.#shared.map((resource) => resource.close()));
   }
+}
+/** `--reset-state`: removes the checkpoints and the apply journal of `stateDir`. */
+async function discardSavedState(stateDir: string, logger: Logger): Promise<void> {
+  const removed = [
+    ...await CheckpointStore.discard(stateDir),
+    ...await ApplyJournal.discard(stateDir),
+  ];
+  logger.info("discarded the saved state (reset)", { stateDir, files: removed.length });
 }

@@ -75,6 +75,8 @@ export interface SourceReaderOptions {
   readonly logger: Logger;
   /** Saved decoder state per topic (a restart). */
   readonly savedDecoders?: Readonly<Record<string, unknown>>;
+  /** Messages larger than this (key and value bytes) are bad input (default {@linkcode DEFAULT_MAX_MESSAGE_BYTES}). */
+  readonly maxMessageBytes?: number;
   /** Typed columns: each row's values are converted; one that does not convert is bad input. */
   readonly schema?: readonly CompiledColumn[];
   /**
@@ -90,6 +92,13 @@ export interface SourceReaderOptions {
    */
   readonly keyColumns?: readonly string[];
 }
+
+/**
+ * The default limit on a message's size: Kafka's own default
+ * `message.max.bytes` (1 MiB plus record overhead), so a message a default
+ * broker accepts is never refused here.
+ */
+export const DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
 
 const COMMIT_MARKER = "*COMMIT*";
 const textDecoder = new TextDecoder();
@@ -161,6 +170,7 @@ export class SourceReader {
   /** The partition of the previous message. */
   #lastPartition: PartitionState | undefined;
   #retrying = false;
+  readonly #maxMessageBytes: number;
 
   /** Throws when the options contradict each other (before anything is read). */
   constructor(options: SourceReaderOptions) {
@@ -186,6 +196,7 @@ export class SourceReader {
     }
     this.name = options.name;
     this.#options = options;
+    this.#maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   }
 
   /** Decodes messages (of any partitions, each partition in offset order); returns the batches they closed, in order. */
@@ -319,6 +330,16 @@ export class SourceReader {
     state.taken = true;
     const timestamp = Number(message.timestamp);
     if (timestamp > state.lastTimestamp) state.lastTimestamp = timestamp;
+    const size = (message.value?.length ?? 0) + (message.key?.length ?? 0);
+    if (size > this.#maxMessageBytes) {
+      this.#bad(
+        message,
+        "too_large",
+        `the message is ${size} bytes, over the limit of ${this.#maxMessageBytes} bytes ` +
+          `(maxMessageBytes, --max-message-bytes)`,
+      );
+      return true;
+    }
     if (isCommitMarker(message.value)) {
       closed.push(this.#close(state, message));
       return true;

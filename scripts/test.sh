@@ -6,6 +6,8 @@
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
+# shellcheck source=scripts/_kafka_port.sh
+source "$root/scripts/_kafka_port.sh"
 
 started_broker=0
 if ! scripts/kafka.sh status >/dev/null 2>&1; then

@@ -36,17 +36,34 @@ import type {
 import { closestKey, ignoredKeys, isSecretKey, translatedKeys } from "./_setting_keys.ts";
 import { SettingsError } from "./_settings_error.ts";
 import { checkClientIdentity, parseCertificates, type PemMaterial } from "./_tls_material.ts";
+import { parseJsonText } from "../json_text.ts";
 
 export { SettingsError };
 
 /** librdkafka keys and string values, as in the seed. */
 export type KafkaSettings = Readonly<Record<string, string>>;
 
+/** One remark about one key, as data: callers act on `kind` instead of matching the text. */
+export interface SettingsWarning {
+  /** The librdkafka key concerned. */
+  readonly key: string;
+  /**
+   * `unknown`: nobody knows the key (a likely typo); `ignored`: a librdkafka key
+   * rivulet does not use; `inapplicable`: a key the chosen security protocol
+   * does not use; `insecure`: a value that weakens security.
+   */
+  readonly kind: "unknown" | "ignored" | "inapplicable" | "insecure";
+  /** A sentence naming the key. Never holds a value from the settings. */
+  readonly message: string;
+}
+
 /** The result of translating settings. */
 export interface TranslatedSettings {
   readonly config: ClientConfig;
   /** One sentence per unknown, ignored or inapplicable key, naming it. Never holds a secret. */
   readonly warnings: readonly string[];
+  /** The same warnings as data, in the same order. */
+  readonly warningDetails: readonly SettingsWarning[];
 }
 
 /** Options for {@linkcode translateSettings}. */
@@ -82,7 +99,60 @@ export function translateSettings(
   settings: KafkaSettings,
   options: TranslateOptions = {},
 ): TranslatedSettings {
-  const values = resolveReferences(settings, options.env ?? readEnvironment);
+  // Texts no message may show: secret values and whatever an environment
+  // reference brought in (a password put under the wrong key, say), each with
+  // what to show instead.
+  const hidden = new Map<string, string>();
+  const values = resolveReferences(settings, options.env ?? readEnvironment, hidden);
+  for (const [key, value] of values) {
+    if (isSecretKey(key) && value.length > 0) hidden.set(value, "[redacted]");
+  }
+  try {
+    const translated = translateValues(values, options);
+    const details = translated.warningDetails.map((w) => ({
+      ...w,
+      message: hide(w.message, hidden),
+    }));
+    return {
+      config: translated.config,
+      warnings: details.map((w) => w.message),
+      warningDetails: details,
+    };
+  } catch (error) {
+    if (error instanceof SettingsError) error.message = hide(error.message, hidden);
+    throw error;
+  }
+}
+
+/**
+ * The settings translated once per settings object: the command checks them
+ * at start-up and `kafka.read`/`kafka.write` use the very same result (same
+ * file reader, same environment), so what passes the check is what runs.
+ */
+export function translateSettingsOnce(settings: KafkaSettings): TranslatedSettings {
+  const known = translatedOnce.get(settings);
+  if (known !== undefined) return known;
+  const translated = translateSettings(settings);
+  translatedOnce.set(settings, translated);
+  return translated;
+}
+
+const translatedOnce = new WeakMap<KafkaSettings, TranslatedSettings>();
+
+/** Replaces every hidden text in a message (longest first, so a part never leaks). */
+function hide(message: string, hidden: ReadonlyMap<string, string>): string {
+  const texts = [...hidden.keys()].filter((text) => text.length >= 3).sort((a, b) =>
+    b.length - a.length
+  );
+  let safe = message;
+  for (const text of texts) safe = safe.replaceAll(text, hidden.get(text)!);
+  return safe;
+}
+
+function translateValues(
+  values: ReadonlyMap<string, string>,
+  options: TranslateOptions,
+): { config: ClientConfig; warningDetails: SettingsWarning[] } {
   const warnings = keyWarnings(values);
   const read = (key: string) => values.get(key);
 
@@ -93,11 +163,13 @@ export function translateSettings(
     if (!translatedKeys.has(key)) continue;
     const tlsKey = key.startsWith("ssl.") || key === "enable.ssl.certificate.verification";
     if ((tlsKey && !usesTls) || (key.startsWith("sasl.") && !usesSasl)) {
-      warnings.push(
-        `Setting ${JSON.stringify(key)} is ignored: security.protocol is ${
+      warnings.push({
+        key,
+        kind: "inapplicable",
+        message: `Setting ${JSON.stringify(key)} is ignored: security.protocol is ${
           JSON.stringify(protocol)
         }, which does not use ${tlsKey ? "TLS" : "SASL"}`,
-      );
+      });
     }
   }
 
@@ -109,7 +181,7 @@ export function translateSettings(
   ) {
     throw new SettingsError(
       "heartbeat.interval.ms",
-      `must be less than session.timeout.ms (${sessionTimeoutMs}), not ${heartbeatIntervalMs}`,
+      `must be less than session.timeout.ms`,
     );
   }
   const config: ClientConfig = {
@@ -126,7 +198,7 @@ export function translateSettings(
     sasl: usesSasl ? saslConfig(values, protocol) : undefined,
     ...tuning(values, warnings),
   };
-  return { config: dropUndefined(config), warnings };
+  return { config: dropUndefined(config), warningDetails: warnings };
 }
 
 /**
@@ -194,11 +266,10 @@ export async function loadSettingsFile(path: string): Promise<KafkaSettings> {
   }
   let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    parsed = parseJsonText(text);
   } catch (error) {
-    // The parser's own message quotes the text near the fault, which may be a
-    // password: give only the line and column.
-    throw new SettingsFileError(path, `is not valid JSON${jsonErrorPlace(error, text)}`);
+    // Only the line and column: the text near the fault may be a password.
+    throw new SettingsFileError(path, `is not valid JSON: ${(error as Error).message}`);
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
     throw new SettingsFileError(
@@ -235,24 +306,30 @@ function readEnvironment(name: string): string | undefined {
   return Deno.env.get(name);
 }
 
+/** What kind of JSON value a setting holds, for messages that never show the value itself. */
+function kindOfValue(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "a list";
+  return typeof value === "object" ? "an object" : `a ${typeof value}`;
+}
+
 /** Replaces `${NAME}` references by the variables' values; `$${` is a literal `${`. */
 function resolveReferences(
   settings: KafkaSettings,
   env: (name: string) => string | undefined,
+  hidden: Map<string, string>,
 ): Map<string, string> {
   const values = new Map<string, string>();
   for (const [key, value] of Object.entries(settings)) {
     if (typeof value !== "string") {
-      const shown = isSecretKey(key) ? "" : `, not ${JSON.stringify(value) ?? String(value)}`;
-      throw new SettingsError(key, `must be a string${shown}`);
+      throw new SettingsError(key, `must be a string, not ${kindOfValue(value)}`);
     }
     const resolved = value.replace(/\$\$\{|\$\{([^}]*)\}/g, (match, name: string | undefined) => {
       if (match === "$${") return "${";
       if (name === undefined || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
-        const shown = isSecretKey(key) ? "" : ` ${JSON.stringify(match)}`;
         throw new SettingsError(
           key,
-          `has a malformed environment reference${shown}: write \${NAME}, or $\${ for a literal \${`,
+          `has a malformed environment reference: write \${NAME}, or $\${ for a literal \${`,
         );
       }
       let found: string | undefined;
@@ -267,6 +344,7 @@ function resolveReferences(
       if (found === undefined) {
         throw new SettingsError(key, `refers to environment variable ${name}, which is not set`);
       }
+      if (found.length > 0) hidden.set(found, `\${${name}}`);
       return found;
     });
     values.set(key, resolved);
@@ -274,23 +352,29 @@ function resolveReferences(
   return values;
 }
 
-function keyWarnings(values: ReadonlyMap<string, string>): string[] {
-  const warnings: string[] = [];
+function keyWarnings(values: ReadonlyMap<string, string>): SettingsWarning[] {
+  const warnings: SettingsWarning[] = [];
   for (const key of values.keys()) {
     if (translatedKeys.has(key)) continue;
     const reason = ignoredKeys.get(key);
     if (reason !== undefined) {
-      warnings.push(
-        `Setting ${JSON.stringify(key)} is a librdkafka setting rivulet ignores: ${reason}`,
-      );
+      warnings.push({
+        key,
+        kind: "ignored",
+        message: `Setting ${
+          JSON.stringify(key)
+        } is a librdkafka setting rivulet ignores: ${reason}`,
+      });
       continue;
     }
     const suggestion = closestKey(key);
-    warnings.push(
-      `Unknown setting ${JSON.stringify(key)} is ignored${
+    warnings.push({
+      key,
+      kind: "unknown",
+      message: `Unknown setting ${JSON.stringify(key)} is ignored${
         suggestion === undefined ? "" : ` (did you mean ${JSON.stringify(suggestion)}?)`
       }`,
-    );
+    });
   }
   return warnings;
 }
@@ -301,7 +385,7 @@ function parseProtocol(value: string | undefined): Protocol {
   if (protocol === undefined) {
     throw new SettingsError(
       "security.protocol",
-      `must be plaintext, ssl, sasl_plaintext or sasl_ssl, not ${JSON.stringify(value)}`,
+      `must be plaintext, ssl, sasl_plaintext or sasl_ssl`,
     );
   }
   return protocol;
@@ -314,14 +398,14 @@ function parseBrokers(values: ReadonlyMap<string, string>): string[] {
     throw new SettingsError("bootstrap.servers", "is required (host:port of one or more brokers)");
   }
   return list.split(",").map((entry) => entry.trim()).filter((entry) => entry !== "").map(
-    (entry) => {
+    (entry, index) => {
       // librdkafka accepts `[protocol://]host[:port]`; the port defaults to 9092.
       const match = /^(?:[a-z_]+:\/\/)?(\[[0-9a-f:.]+\]|[^:/\s[\]]+)(?::(\d+))?$/i.exec(entry);
       const port = match?.[2] === undefined ? 9092 : Number(match[2]);
       if (match === null || port < 1 || port > 65535) {
         throw new SettingsError(
           key,
-          `must be host:port pairs separated by commas, not ${JSON.stringify(list)}`,
+          `must be host:port pairs separated by commas (entry ${index + 1} is not one)`,
         );
       }
       return `${match[1]}:${port}`;
@@ -335,7 +419,7 @@ function parseOffsetReset(value: string | undefined): "earliest" | "latest" {
   if (["latest", "largest", "end"].includes(reset)) return "latest";
   throw new SettingsError(
     "auto.offset.reset",
-    `must be earliest (smallest, beginning) or latest (largest, end), not ${JSON.stringify(value)}`,
+    `must be earliest (smallest, beginning) or latest (largest, end)`,
   );
 }
 
@@ -352,9 +436,7 @@ function wholeNumber(
     const unit = key.endsWith(".ms") ? "milliseconds" : key.endsWith(".bytes") ? "bytes" : "";
     throw new SettingsError(
       key,
-      `must be a whole number of ${unit} from ${minimum} to ${2 ** 31 - 1}, not ${
-        JSON.stringify(value)
-      }`,
+      `must be a whole number of ${unit} from ${minimum} to ${2 ** 31 - 1}`,
     );
   }
   return number;
@@ -366,7 +448,7 @@ function parseBoolean(values: ReadonlyMap<string, string>, key: string): boolean
   const normalized = value.trim().toLowerCase();
   if (normalized === "true" || normalized === "1") return true;
   if (normalized === "false" || normalized === "0") return false;
-  throw new SettingsError(key, `must be true or false, not ${JSON.stringify(value)}`);
+  throw new SettingsError(key, `must be true or false`);
 }
 
 function saslConfig(values: ReadonlyMap<string, string>, protocol: Protocol): SaslConfig {
@@ -375,9 +457,7 @@ function saslConfig(values: ReadonlyMap<string, string>, protocol: Protocol): Sa
   if (singular !== undefined && plural !== undefined && singular.trim() !== plural.trim()) {
     throw new SettingsError(
       "sasl.mechanisms",
-      `is ${JSON.stringify(plural)} but sasl.mechanism is ${
-        JSON.stringify(singular)
-      }: give only one`,
+      `differs from sasl.mechanism: give only one`,
     );
   }
   const key = singular !== undefined ? "sasl.mechanism" : "sasl.mechanisms";
@@ -394,9 +474,7 @@ function saslConfig(values: ReadonlyMap<string, string>, protocol: Protocol): Sa
   if (mechanism === undefined) {
     throw new SettingsError(
       key,
-      `must be PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER (the mechanisms rivulet supports), not ${
-        JSON.stringify(given)
-      }`,
+      `must be PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER (the mechanisms rivulet supports)`,
     );
   }
   if (mechanism === "oauthbearer") {
@@ -421,27 +499,33 @@ function saslConfig(values: ReadonlyMap<string, string>, protocol: Protocol): Sa
 
 function tlsConfig(
   values: ReadonlyMap<string, string>,
-  warnings: string[],
+  warnings: SettingsWarning[],
   options: TranslateOptions,
 ): TlsConfig {
   const readFile = options.readFile ?? readPemFile;
   const verifyCertificates = parseBoolean(values, "enable.ssl.certificate.verification") ?? true;
   if (!verifyCertificates) {
-    warnings.push(
-      `Setting "enable.ssl.certificate.verification" is false: the broker's certificate is not checked, so anyone on the network path can pose as the broker`,
-    );
+    warnings.push({
+      key: "enable.ssl.certificate.verification",
+      kind: "insecure",
+      message:
+        `Setting "enable.ssl.certificate.verification" is false: the broker's certificate is not checked, so anyone on the network path can pose as the broker`,
+    });
   }
   const identification = values.get("ssl.endpoint.identification.algorithm");
   if (identification !== undefined) {
     const normalized = identification.trim().toLowerCase();
     if (normalized === "none") {
-      warnings.push(
-        `Setting "ssl.endpoint.identification.algorithm" is "none", but rivulet checks the broker's host name whenever it checks its certificate`,
-      );
+      warnings.push({
+        key: "ssl.endpoint.identification.algorithm",
+        kind: "ignored",
+        message:
+          `Setting "ssl.endpoint.identification.algorithm" is "none", but rivulet checks the broker's host name whenever it checks its certificate`,
+      });
     } else if (normalized !== "https") {
       throw new SettingsError(
         "ssl.endpoint.identification.algorithm",
-        `must be https or none, not ${JSON.stringify(identification)}`,
+        `must be https or none`,
       );
     }
   }
@@ -471,7 +555,11 @@ function tlsConfig(
   if (certificate !== undefined && key !== undefined) {
     checkClientIdentity({ certificate, key, keyPassword, now: (options.now ?? newDate)() });
   } else if (keyPassword !== undefined) {
-    warnings.push(`Setting "ssl.key.password" is ignored: no ssl.key.location is set`);
+    warnings.push({
+      key: "ssl.key.password",
+      kind: "inapplicable",
+      message: `Setting "ssl.key.password" is ignored: no ssl.key.location is set`,
+    });
   }
   return withSecrets(
     dropUndefined({ ca: ca?.text, cert: certificate?.text, verifyCertificates }),
@@ -531,18 +619,6 @@ function fileProblem(error: unknown, path: string): string {
   return `names a file that cannot be read: ${quoted} (${reason})`;
 }
 
-function jsonErrorPlace(error: unknown, text: string): string {
-  const message = error instanceof Error ? error.message : "";
-  const position = /position (\d+)/.exec(message);
-  if (position !== null) {
-    const before = text.slice(0, Number(position[1]));
-    const line = before.split("\n").length;
-    const column = before.length - before.lastIndexOf("\n");
-    return ` (line ${line}, column ${column})`;
-  }
-  return /end of JSON input/i.test(message) ? " (it ends too early)" : "";
-}
-
 /**
  * Adds secret properties that logging, inspection and JSON leave out: a config
  * printed by mistake shows no password or key.
@@ -566,7 +642,10 @@ function dropUndefined<T extends object>(object: T): T {
 }
 
 /** The producer and consumer settings every client adapter honours. */
-function tuning(values: ReadonlyMap<string, string>, warnings: string[]): Partial<ClientConfig> {
+function tuning(
+  values: ReadonlyMap<string, string>,
+  warnings: SettingsWarning[],
+): Partial<ClientConfig> {
   const either = (a: string, b: string) => (values.has(a) ? a : b);
   const number = (key: string, minimum: number) => wholeNumber(values, key, minimum);
   const codecKey = either("compression.codec", "compression.type");
@@ -577,7 +656,7 @@ function tuning(values: ReadonlyMap<string, string>, warnings: string[]): Partia
     if (compression === undefined) {
       throw new SettingsError(
         codecKey,
-        `must be none, gzip, snappy, lz4 or zstd, not ${JSON.stringify(codecValue)}`,
+        `must be none, gzip, snappy, lz4 or zstd`,
       );
     }
   }
@@ -593,7 +672,7 @@ function tuning(values: ReadonlyMap<string, string>, warnings: string[]): Partia
       ? 0
       : undefined;
     if (acks === undefined) {
-      throw new SettingsError(acksKey, `must be all, -1, 1 or 0, not ${JSON.stringify(acksValue)}`);
+      throw new SettingsError(acksKey, `must be all, -1, 1 or 0`);
     }
   }
   let idempotence = parseBoolean(values, "enable.idempotence");
@@ -605,11 +684,13 @@ function tuning(values: ReadonlyMap<string, string>, warnings: string[]): Partia
       );
     }
     idempotence = false;
-    warnings.push(
-      `Setting ${JSON.stringify(acksKey)} is ${
+    warnings.push({
+      key: acksKey,
+      kind: "insecure",
+      message: `Setting ${JSON.stringify(acksKey)} is ${
         JSON.stringify(values.get(acksKey))
       }: a record the leader lost before replicating it is gone, so the sink's at-least-once promise no longer holds`,
-    );
+    });
   }
   const isolation = values.get("isolation.level")?.trim().toLowerCase();
   if (
@@ -617,7 +698,7 @@ function tuning(values: ReadonlyMap<string, string>, warnings: string[]): Partia
   ) {
     throw new SettingsError(
       "isolation.level",
-      `must be read_committed or read_uncommitted, not ${JSON.stringify(isolation)}`,
+      `must be read_committed or read_uncommitted`,
     );
   }
   return {
@@ -703,9 +784,7 @@ function oauthBearerSource(values: ReadonlyMap<string, string>): OauthBearerToke
     if (eq <= 0) {
       throw new SettingsError(
         "sasl.oauthbearer.config",
-        `must be name=value pairs (principal=NAME scope=A,B lifeSeconds=N), not ${
-          JSON.stringify(config)
-        }`,
+        `must be name=value pairs (principal=NAME scope=A,B lifeSeconds=N)`,
       );
     }
     fields.set(part.slice(0, eq), part.slice(eq + 1));

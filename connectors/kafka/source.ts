@@ -8,7 +8,14 @@
 import type { ClientConfig } from "./config.ts";
 import type { Admin, FetchedBatch, GroupConsumer, KafkaClient, TopicPartition } from "./client.ts";
 import { connectExplained } from "./connection_error.ts";
-import type { Logger, MessageHandler, Position, Source } from "../types.ts";
+import type {
+  Logger,
+  MessageHandler,
+  Position,
+  Source,
+  SourceIdentity,
+  TopicIdentity,
+} from "../types.ts";
 import { silentLogger } from "../types.ts";
 
 /** Options for {@linkcode KafkaSource}. */
@@ -188,6 +195,30 @@ export class KafkaSource implements Source {
     await connectExplained(() => admin.connect(), this.#options.config);
     try {
       return await admin.groupPositions(this.#groupId, this.#options.topics);
+    } finally {
+      await admin.disconnect().catch(() => {});
+    }
+  }
+
+  /**
+   * The group, and each topic's partitions with their offset ranges as the
+   * brokers report them now (a topic that does not exist has none). Works
+   * before {@linkcode KafkaSource.start}: restored state is checked against it.
+   */
+  async identity(): Promise<SourceIdentity> {
+    const admin = this.#client.admin();
+    await connectExplained(() => admin.connect(), this.#options.config);
+    try {
+      const existing = new Set(await admin.listTopics());
+      const topics: TopicIdentity[] = await Promise.all(
+        this.#options.topics.map(async (topic) => ({
+          topic,
+          partitions: existing.has(topic)
+            ? [...await admin.partitionOffsets(topic)].sort((a, b) => a.partition - b.partition)
+            : [],
+        })),
+      );
+      return { name: this.name, group: this.#groupId, topics };
     } finally {
       await admin.disconnect().catch(() => {});
     }

@@ -10,6 +10,7 @@
 import { deserialize, serialize } from "node:v8";
 import type { Position } from "../../connectors/types.ts";
 import type { Time } from "../../engine/types.ts";
+import type { StateIdentity } from "../state_identity.ts";
 
 /** What one source saves. */
 export interface SourceCheckpoint {
@@ -28,6 +29,8 @@ export interface Checkpoint {
   /** The engine's state (Graph.snapshot). */
   readonly graph: unknown;
   readonly sources: readonly SourceCheckpoint[];
+  /** What the state belongs to (absent in checkpoints written before it was recorded). */
+  readonly identity?: StateIdentity;
 }
 
 const FILE = "checkpoint.bin";
@@ -47,6 +50,11 @@ export class CheckpointStore {
   readonly dir: string;
   constructor(dir: string) {
     this.dir = dir;
+  }
+
+  /** Removes the checkpoints of `dir` (`--reset-state`); resolves to the paths removed. */
+  static async discard(dir: string): Promise<string[]> {
+    return await removeFiles(dir, [FILE, PENDING_FILE, `${FILE}.tmp`, `${PENDING_FILE}.tmp`]);
   }
 
   /** The last checkpoint written, or `undefined` for a first start. */
@@ -122,4 +130,19 @@ export class CheckpointStore {
     }
     await Deno.rename(temporary, `${this.dir}/${name}`);
   }
+}
+
+/** Removes those of `names` that exist in `dir`; resolves to the paths removed. */
+export async function removeFiles(dir: string, names: readonly string[]): Promise<string[]> {
+  const removed: string[] = [];
+  for (const name of names) {
+    const path = `${dir}/${name}`;
+    try {
+      await Deno.remove(path);
+      removed.push(path);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+  }
+  return removed;
 }

@@ -14,6 +14,7 @@ import type { TopicRecords } from "../../connectors/kafka/client.ts";
 import { type Checkpoint, CheckpointStore } from "./checkpoint.ts";
 import type { Delivery, DeliveryContext } from "./delivery.ts";
 import { ChangelogStore, type RestoreProgress } from "./changelog.ts";
+import { StaleStateError } from "../state_identity.ts";
 import {
   isTransactionalSink,
   isTransactionalSource,
@@ -145,13 +146,15 @@ export class ExactlyOnceDelivery implements Delivery {
         await store.discardPending();
         checkpoint = current;
       } else {
-        throw new Error(
-          `The committed offsets of group ${JSON.stringify(this.#sources[0].groupId)} ` +
-            `(${describePositions(committed.flat())}) match no checkpoint in ${
-              JSON.stringify(this.#stateDir)
-            }: ` +
-            "was the group or the state directory used by another pipeline, or without exactly-once?",
-        );
+        // Exit 2 with the way out (--reset-state), as for any state that does not fit.
+        throw new StaleStateError(this.#stateDir!, {
+          reason: "other_pipeline",
+          source: this.#sources[0].name,
+          detail: `the committed offsets of group ${JSON.stringify(this.#sources[0].groupId)} ` +
+            `(${describePositions(committed.flat())}) match no checkpoint: ` +
+            "was the group or the state directory used by another pipeline, or without exactly-once, " +
+            "or was a topic created again?",
+        });
       }
     }
     return checkpoint;

@@ -15,6 +15,7 @@
  * @module
  */
 import type { Position } from "../../connectors/types.ts";
+import { removeFiles } from "./checkpoint.ts";
 
 /** One applied batch: which source and partition, and the offset after it. */
 export interface JournalEntry {
@@ -53,6 +54,11 @@ export class ApplyJournal {
     this.#path = `${dir}/${FILE}`;
     this.#file = file;
     this.#entries = entries;
+  }
+
+  /** Removes the journal of `dir` (`--reset-state`); resolves to the paths removed. */
+  static discard(dir: string): Promise<string[]> {
+    return removeFiles(dir, [FILE, `${FILE}.tmp`]);
   }
 
   /**

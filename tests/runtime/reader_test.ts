@@ -8,9 +8,11 @@ import assert from "node:assert/strict";
 import { csv } from "../../formats/csv.ts";
 import { json } from "../../formats/json.ts";
 import type { FormatOptions } from "../../formats/format.ts";
-import type { ErrorPolicy, SourceMessage } from "../../connectors/types.ts";
+import type { DeadLetterSink, ErrorPolicy, SourceMessage } from "../../connectors/types.ts";
+import { BadInputError } from "../../engine/errors.ts";
 import {
   type ClosedBatch,
+  DEFAULT_MAX_MESSAGE_BYTES,
   isCommitMarker,
   SourceReader,
   UpdateKind,
@@ -39,6 +41,8 @@ function reader(options: {
   errorPolicy?: ErrorPolicy;
   primaryKey?: string[];
   diffColumn?: boolean;
+  maxMessageBytes?: number;
+  deadLetter?: DeadLetterSink;
 }) {
   const logger = new RecordingLogger();
   const sourceReader = new SourceReader({
@@ -134,6 +138,77 @@ Deno.test("a commit marker is *COMMIT* alone, surrounding white space (ASCII or 
     assert.ok(!isCommitMarker(bytes(other)), JSON.stringify(other));
   }
   assert.ok(!isCommitMarker(null));
+});
+
+/** Four messages on partition 0: 1, a 40-byte value, 2, *COMMIT*. */
+const withLargeMessage = () => messages(0, 0, ["1", "9".repeat(40), "2", COMMIT]);
+
+Deno.test("a message over maxMessageBytes is bad input under stop: the error names it, too_large", () => {
+  const { reader: r } = reader({
+    format: csv,
+    formatOptions: { header: ["a"] },
+    errorPolicy: "stop",
+    maxMessageBytes: 32,
+  });
+  assert.throws(() => r.accept(withLargeMessage()), (error: unknown) => {
+    assert.ok(error instanceof BadInputError);
+    assert.equal(error.issues[0].code, "too_large");
+    assert.match(error.message, /orders-0@1\b.*40 bytes, over the limit of 32 bytes/);
+    return true;
+  });
+});
+
+Deno.test("a message over maxMessageBytes is skipped under skip, counted, and the rest applied", () => {
+  const { reader: r, logger } = reader({
+    format: csv,
+    formatOptions: { header: ["a"] },
+    errorPolicy: "skip",
+    maxMessageBytes: 32,
+  });
+  const closed = r.accept(withLargeMessage());
+  assert.deepEqual(closed[0].updates.map((u) => u.row.a), ["1", "2"]);
+  assert.equal(closed[0].nextOffset, "4");
+  assert.equal(r.counters.badInput, 1);
+  assert.match(logger.problems()[0].message, /orders-0@1\b.*over the limit.*skipped/);
+});
+
+Deno.test("a message over maxMessageBytes goes to the dead-letter sink, whole, under dead-letter", async () => {
+  const sent: { message: SourceMessage; reason: string }[] = [];
+  const deadLetter: DeadLetterSink = {
+    send(message, reason) {
+      sent.push({ message, reason });
+      return Promise.resolve();
+    },
+    close: () => Promise.resolve(),
+  };
+  const { reader: r } = reader({
+    format: csv,
+    formatOptions: { header: ["a"] },
+    errorPolicy: "dead-letter",
+    deadLetter,
+    maxMessageBytes: 32,
+  });
+  const closed = r.accept(withLargeMessage());
+  await r.deadLettersAcknowledged();
+  assert.deepEqual(closed[0].updates.map((u) => u.row.a), ["1", "2"]);
+  assert.equal(sent.length, 1);
+  assert.equal(sent[0].message.offset, "1");
+  assert.equal(new TextDecoder().decode(sent[0].message.value!), "9".repeat(40));
+  assert.match(sent[0].reason, /too_large|over the limit/);
+  assert.equal(r.counters.deadLettered, 1);
+});
+
+Deno.test("the default limit is Kafka's message.max.bytes: a message of exactly that size passes", () => {
+  assert.equal(DEFAULT_MAX_MESSAGE_BYTES, 1_048_588);
+  const { reader: r } = reader({
+    format: csv,
+    formatOptions: { header: ["a"] },
+    errorPolicy: "stop",
+  });
+  const at = messages(0, 0, ["x".repeat(DEFAULT_MAX_MESSAGE_BYTES), COMMIT]);
+  assert.equal(r.accept(at)[0].updates.length, 1);
+  const over = messages(0, 2, ["x".repeat(DEFAULT_MAX_MESSAGE_BYTES + 1), COMMIT]);
+  assert.throws(() => r.accept(over), /over the limit of 1048588 bytes/);
 });
 
 Deno.test("keyAsRowId: one id per key, a tombstone removes it; it excludes primaryKey and diffColumn", () => {

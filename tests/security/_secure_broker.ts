@@ -1,11 +1,13 @@
 /**
  * The secure broker for security tests: scripts/kafka.sh with KAFKA_SECURITY=1
- * on its own port (29092 unless RIVULET_SECURE_KAFKA_PORT says otherwise), so the
+ * on its own port (RIVULET_SECURE_KAFKA_PORT, else a free block of seven), so the
  * everyday plaintext broker on 9092 stays as it is. Also librdkafka settings for
  * each security mode, so a test (or the seed pipeline) can run over any of them.
  *
  * @module
  */
+import { freePortBlock } from "../support/ports.ts";
+
 const script = new URL("../../scripts/kafka.sh", import.meta.url).pathname;
 
 /** The connection modes the secure broker offers, as the issue lists them. */
@@ -55,13 +57,26 @@ export interface SecureBroker {
   stop(): Promise<void>;
 }
 
-/** The port of the secure broker the tests use. */
-export const securePort: number = Number(Deno.env.get("RIVULET_SECURE_KAFKA_PORT") ?? "29092");
+const givenPort = Deno.env.get("RIVULET_SECURE_KAFKA_PORT");
+/**
+ * The port of the secure broker the tests use: RIVULET_SECURE_KAFKA_PORT, else
+ * the first of seven free ports (plaintext, controller, five secure listeners),
+ * for this test process only.
+ */
+export const securePort: number = givenPort === undefined ? freePortBlock(7) : Number(givenPort);
+/** A broker on a port chosen here lives in a temporary folder, not in .kafka/<port>. */
+const home: string | undefined = givenPort === undefined
+  ? Deno.makeTempDirSync({ prefix: "rivulet-secure-kafka-" })
+  : undefined;
 
 async function kafkaSh(command: string): Promise<{ code: number; text: string }> {
   const output = await new Deno.Command("bash", {
     args: [script, command],
-    env: { KAFKA_PORT: String(securePort), KAFKA_SECURITY: "1" },
+    env: {
+      KAFKA_PORT: String(securePort),
+      KAFKA_SECURITY: "1",
+      ...(home === undefined ? {} : { KAFKA_HOME_DIR: home }),
+    },
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -78,7 +93,9 @@ export async function startSecureBroker(): Promise<SecureBroker> {
   if (started.code !== 0) throw new Error(`Could not start the secure broker:\n${started.text}`);
   const weStartedIt = !/already running/.test(started.text);
   const dir = /material in (\S+)/.exec(started.text)?.[1] ??
-    new URL(`../../.kafka/${securePort}/security`, import.meta.url).pathname;
+    (home === undefined
+      ? new URL(`../../.kafka/${securePort}/security`, import.meta.url).pathname
+      : `${home}/security`);
   const env = Object.fromEntries(
     Deno.readTextFileSync(`${dir}/secrets.env`).trim().split("\n").map((line) => {
       const at = line.indexOf("=");
@@ -109,6 +126,7 @@ export async function startSecureBroker(): Promise<SecureBroker> {
       if (!weStartedIt) return;
       const stopped = await kafkaSh("stop");
       if (stopped.code !== 0) throw new Error(`Could not stop the secure broker:\n${stopped.text}`);
+      if (home !== undefined) await Deno.remove(home, { recursive: true }).catch(() => {});
     },
   };
 }

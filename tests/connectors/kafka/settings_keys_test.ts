@@ -85,13 +85,13 @@ Deno.test("librdkafka's other names for the same settings are honoured too", () 
   );
 });
 
-Deno.test("bad values of honoured keys are errors naming the key and the value", () => {
+Deno.test("bad values of honoured keys are errors naming the key and what it must be, never the value", () => {
   const cases: [Record<string, string>, RegExp][] = [
     [
       { "compression.codec": "brotli" },
-      /compression\.codec.*none, gzip, snappy, lz4 or zstd.*"brotli"/,
+      /compression\.codec.*none, gzip, snappy, lz4 or zstd/,
     ],
-    [{ acks: "2" }, /acks.*all, -1, 1 or 0.*"2"/],
+    [{ acks: "2" }, /acks.*all, -1, 1 or 0/],
     [{ acks: "1", "enable.idempotence": "true" }, /enable\.idempotence.*needs acks=all/],
     [{ "isolation.level": "serializable" }, /isolation\.level.*read_committed or read_uncommitted/],
     [{ "batch.num.messages": "0" }, /batch\.num\.messages.*from 1/],
@@ -99,6 +99,10 @@ Deno.test("bad values of honoured keys are errors naming the key and the value",
   ];
   for (const [settings, message] of cases) {
     assert.throws(() => translateSettings({ ...base, ...settings }, noEnv), message);
+    assert.throws(
+      () => translateSettings({ ...base, ...settings }, noEnv),
+      (error: Error) => !error.message.includes('"brotli"') && !error.message.includes('"2"'),
+    );
   }
 });
 
