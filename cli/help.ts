@@ -90,8 +90,11 @@ Running:
   --reset-state             discard the state saved in --state-dir and start as new
   --exactly-once            outputs and input offsets in one Kafka transaction per checkpoint;
                             readers with isolation.level=read_committed see each change once
-                            (needs --state-dir and Kafka input and output)
+                            (needs --state-dir or --state-store kafka, and Kafka input and output)
   --transactional-id ID     the transactional id (default rivulet-<group.id>); one per pipeline
+  --state-store kafka|local where state lives: local (default, --state-dir) or kafka (a compacted
+                            changelog topic <group.id>-state-changelog, written in each transaction
+                            and restored on start: no local state needed; needs --exactly-once)
   --kafka-client NAME       the Kafka client library: kafkajs (default) or platformatic
                             (@platformatic/kafka); RIVULET_KAFKA_CLIENT chooses when unset
   --config FILE             flags as a JSON object ({"transform": "sum.ts", "topic": ["a"], ...});

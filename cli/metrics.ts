@@ -71,6 +71,19 @@ const metricSpecs: readonly MetricSpec[] = [
     value: (s) => s.connection === "retrying" ? 1 : 0,
   },
   {
+    name: "rivulet_state_restored_records",
+    type: "gauge",
+    help: "Changelog records read while restoring state from Kafka (the kafka state store only).",
+    value: (s) => s.restore?.records,
+  },
+  {
+    name: "rivulet_state_restoring",
+    type: "gauge",
+    help:
+      "1 while state is being restored from its changelog topic, else 0 (the kafka state store only).",
+    value: (s) => s.restore === undefined ? undefined : s.restore.restoring ? 1 : 0,
+  },
+  {
     name: "rivulet_consumer_lag",
     type: "gauge",
     help: "Messages the Kafka source is behind the end of its topics (Kafka sources only).",

@@ -103,6 +103,7 @@ async function runPipeline(pipeline: Pipeline, plan: RunPlan): Promise<PipelineS
     resetState: plan.resetState,
     exactlyOnce: plan.exactlyOnce,
     ...(plan.transactionalId === undefined ? {} : { transactionalId: plan.transactionalId }),
+    ...(plan.stateStore === undefined ? {} : { stateStore: plan.stateStore }),
   });
 }
 

@@ -53,6 +53,7 @@ export const RUN_FLAGS: FlagSpecs = {
   "reset-state": { type: "boolean" },
   "exactly-once": { type: "boolean" },
   "transactional-id": { type: "string" },
+  "state-store": { type: "string" },
   "kafka-client": { type: "string" },
   config: { type: "string" },
   "log-format": { type: "string" },
@@ -157,6 +158,8 @@ export interface RunPlan {
   readonly exactlyOnce: boolean;
   /** The exactly-once producer's transactional id (default `rivulet-<group.id>`). */
   readonly transactionalId?: string;
+  /** Where state lives: `local` (the state directory, default) or `kafka` (changelog topics). */
+  readonly stateStore?: "kafka" | "local";
   /** The Kafka client (`--kafka-client`); unset, `RIVULET_KAFKA_CLIENT` or the default chooses. */
   readonly kafkaClient?: KafkaClientName;
   /** How log lines look. */
@@ -270,9 +273,20 @@ function planOf(
     ? undefined
     : parseWholeNumber("metrics-port", str("metrics-port")!, { min: 0, max: 65535 });
   const exactlyOnce = flags["exactly-once"] === true;
-  if (exactlyOnce && str("state-dir") === undefined) {
+  const stateStore = str("state-store");
+  if (stateStore !== undefined && stateStore !== "kafka" && stateStore !== "local") {
     throw new UsageError(
-      `Flag "--exactly-once" needs "--state-dir": the checkpoint is committed with each transaction`,
+      `Flag "--state-store" must be kafka or local, not ${JSON.stringify(stateStore)}`,
+    );
+  }
+  if (stateStore === "kafka" && !exactlyOnce) {
+    throw new UsageError(
+      `Flag "--state-store kafka" needs "--exactly-once" for now: at-least-once keeps state in "--state-dir"`,
+    );
+  }
+  if (exactlyOnce && str("state-dir") === undefined && stateStore !== "kafka") {
+    throw new UsageError(
+      `Flag "--exactly-once" needs "--state-dir" (or "--state-store kafka"): the state is committed with each transaction`,
     );
   }
   const resetState = flags["reset-state"] === true;
@@ -291,6 +305,7 @@ function planOf(
     ...(kafkaClient === undefined ? {} : { kafkaClient }),
     exactlyOnce,
     ...(str("transactional-id") === undefined ? {} : { transactionalId: str("transactional-id") }),
+    ...(stateStore === undefined ? {} : { stateStore: stateStore as "kafka" | "local" }),
     logFormat: logFormat as LogFormat,
     ...(metricsPort === undefined ? {} : { metricsPort }),
     quiet: flags.quiet === true,

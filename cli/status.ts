@@ -21,6 +21,7 @@ import type { CliLogger } from "./log.ts";
  */
 export function formatStatus(stats: CommandStats): string {
   return [
+    ...(stats.restore?.restoring ? [`restoring state: ${stats.restore.records} records`] : []),
     `messages in ${stats.messagesIn}`,
     ...(stats.lag === undefined ? [] : [`lag ${stats.lag}`]),
     `commits ${stats.commitsApplied}`,

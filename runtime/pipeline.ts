@@ -9,24 +9,12 @@
  * positions and decoder state are checkpointed at commit boundaries and a
  * restart resumes from there.
  *
- * What a crash (SIGKILL at any instant) leaves, by mode:
- * - At-least-once with a state directory: a checkpoint is written only once
- *   every output before it is acknowledged, and only then are its positions
- *   committed to the group; a restart resumes from the checkpoint's own
- *   positions (never the group's offsets), so graph, positions, csv headers
- *   and the last logical time always belong together. Each batch's time is
- *   max(previous + 1, marker timestamp), and the order in which batches of
- *   different partitions were applied is journaled (journal.ts) before
- *   their outputs leave, so the replay of what followed the checkpoint
- *   repeats the same changes exactly (key, values, diff, time). (Only a
- *   machine crash that loses the journal's last unsynced lines, or the
- *   interval commit mode, whose batches depend on timing, can make repeated
- *   changes differ; each key's last change still gives the right table.)
- * - Exactly-once (`exactlyOnce`, Kafka transactions, see transactions.ts):
- *   outputs are visible to `read_committed` readers once, whatever the
- *   partitions.
- * - Without a state directory a restart starts from empty state at the
- *   group's committed offsets.
+ * How outputs and progress leave the pipeline is a delivery mode
+ * (`delivery/delivery.ts`), chosen once per run: offset commits without a
+ * state directory (`delivery/offsets.ts`), checkpoints and an apply journal
+ * with one (`delivery/checkpointed.ts`), Kafka transactions in exactly-once
+ * mode (`delivery/exactly_once.ts`). Each file says what a crash (SIGKILL at
+ * any instant) leaves in its mode. This file is the apply loop they share.
  *
  * @module
  */
@@ -39,14 +27,18 @@ import {
   type DeadLetterSink,
   type ErrorPolicy,
   type Logger,
-  type Position,
   silentLogger,
   type Sink,
   type Source,
   type SourceMessage,
 } from "../connectors/types.ts";
-import { type Checkpoint, CheckpointStore } from "./checkpoint.ts";
-import { ApplyJournal, type JournalEntry } from "./journal.ts";
+import type { Checkpoint } from "./delivery/checkpoint.ts";
+import type { Delivery, DeliveryContext } from "./delivery/delivery.ts";
+import { OffsetsDelivery } from "./delivery/offsets.ts";
+import { CheckpointedDelivery } from "./delivery/checkpointed.ts";
+import { ExactlyOnceDelivery } from "./delivery/exactly_once.ts";
+import { CheckpointStore } from "./delivery/checkpoint.ts";
+import { ApplyJournal } from "./delivery/journal.ts";
 import {
   checkStateIdentity,
   recordStateIdentity,
@@ -54,15 +46,6 @@ import {
   type StateIdentity,
 } from "./state_identity.ts";
 import type { SourceIdentity } from "../connectors/types.ts";
-import {
-  isTransactionalSink,
-  isTransactionalSource,
-  samePositions,
-  type TransactionalSink,
-  type TransactionalSource,
-  TransactionWriter,
-} from "./transactions.ts";
-import type { TopicRecords } from "../connectors/kafka/client.ts";
 import {
   type ClosedBatch,
   type CommitMode,
@@ -135,6 +118,12 @@ export interface RunOptions {
   /** The transactional id of exactly-once mode (default `rivulet-` and the first source's group id). */
   readonly transactionalId?: string;
   /**
+   * Where state lives: `local` (default) in `stateDir`; `kafka` in a
+   * compacted changelog topic written in each transaction, so a restart on
+   * an empty disk restores it (exactly-once mode only, for now).
+   */
+  readonly stateStore?: "kafka" | "local";
+  /**
    * Discards the state saved in `stateDir` and starts as new. Saved state that
    * no longer fits the input (a topic created again, partitions added) is
    * otherwise refused with a {@linkcode StaleStateError}.
@@ -156,24 +145,9 @@ export interface PipelineStats {
   lastTime: Time;
   /** `retrying` while a source, a sink or a transaction waits for Kafka to come back. */
   connection?: "connected" | "retrying";
+  /** The kafka state store: whether state is being restored, and changelog records read so far. */
+  restore?: { readonly restoring: boolean; readonly records: number };
 }
-
-/** Exactly-once mode's state: the records of the open transaction and the writer that commits them. */
-interface ExactlyOnceState {
-  readonly writer: TransactionWriter;
-  readonly sources: readonly TransactionalSource[];
-  records: TopicRecords[];
-  bytes: number;
-  /** Batches were applied since the last transaction was started. */
-  dirty: boolean;
-  /** When the next transaction is due (performance.now()). */
-  due: number;
-  /** The last transaction started; they run one after another. */
-  chain: Promise<void>;
-}
-
-/** Records waiting for a transaction beyond which reading waits for it (bytes, estimated). */
-const maxTransactionBytes = 64 * 1024 * 1024;
 
 interface SourceEntry {
   readonly options: ReadOptions;
@@ -183,8 +157,6 @@ interface SourceEntry {
   readonly applied: Map<string, string>;
   /** The same, for batches whose outputs are acknowledged. */
   readonly acknowledged: Map<string, string>;
-  /** What was last committed to the source, to skip identical commits. */
-  committed: string;
   /**
    * Next offset per `topic\0partition` after the last message handed to the
    * reader: a source that restarts (a Kafka consumer rejoining after a broker
@@ -253,21 +225,14 @@ export class Pipeline {
   #pendingChanges = 0;
   /** The batch being applied, for locating user function errors. */
   #current: { entry: SourceEntry; batch: ClosedBatch } | undefined;
-  #store: CheckpointStore | undefined;
-  #checkpointDue = 0;
-  #checkpointIntervalMs = 1000;
-  #saving: Promise<void> = Promise.resolve();
   /** Dead-letter sends of user function errors in the commit being applied. */
   #userDeadLetters: Promise<void>[] = [];
   #userErrors: ReaderCounters = { messages: 0, rows: 0, badInput: 0, deadLettered: 0 };
-  #exactlyOnce: ExactlyOnceState | undefined;
-  /** At-least-once with a state directory: the order batches were applied in since the checkpoint. */
-  #journal: ApplyJournal | undefined;
-  /** After a restart, the batches to apply first, in the order the journal recorded. */
-  #replay: JournalEntry[] = [];
+  /** How outputs and progress leave: chosen when the run starts. */
+  #delivery: Delivery | undefined;
   /** Set when a checkpoint's sources were saved in another order: saved index to current index. */
   #savedOrder: number[] | undefined;
-  /** Closed batches waiting for their turn in `#replay`, per source and partition, in order. */
+  /** Closed batches waiting for their turn in the delivery's apply order, per source and partition, in order. */
   readonly #held = new Map<string, { entry: SourceEntry; batch: ClosedBatch }[]>();
 
   constructor(options: PipelineOptions = {}) {
@@ -292,7 +257,6 @@ export class Pipeline {
       input,
       applied: new Map(),
       acknowledged: new Map(),
-      committed: "",
       read: new Map(),
     });
     return input as unknown as Table<R>;
@@ -309,14 +273,8 @@ export class Pipeline {
     this.graph.output(entry.table, (batch) => {
       this.#changesOut += batch.changes.length;
       this.#commitChanges += batch.changes.length;
-      const exactlyOnce = this.#exactlyOnce;
-      if (exactlyOnce === undefined) {
-        this.#acks.push(entry.sink.write(batch));
-        return;
-      }
-      const { topic, records, sizes } = (entry.sink as TransactionalSink).commitRecords(batch);
-      exactlyOnce.records.push({ topic, records });
-      for (const size of sizes) exactlyOnce.bytes += size;
+      const ack = this.#delivery!.write(entry.sink, batch);
+      if (ack !== undefined) this.#acks.push(ack);
     });
   }
 
@@ -362,8 +320,10 @@ export class Pipeline {
       deadLettered: this.#userErrors.deadLettered,
       pendingCommits: this.#pendingCommits,
       lastTime: this.#lastTime,
-      connection: this.#exactlyOnce?.writer.retrying ? "retrying" : "connected",
+      connection: this.#delivery?.retrying() ? "retrying" : "connected",
     };
+    const restore = this.#delivery?.restoreProgress?.();
+    if (restore !== undefined) stats.restore = { ...restore };
     const parts = [...this.#sources.map((s) => s.options.source), ...this.sinks()];
     if (parts.some((part) => part.connectionState?.() === "retrying")) {
       stats.connection = "retrying";
@@ -404,7 +364,6 @@ export class Pipeline {
     const stop = () => this.stop();
     options.signal?.addEventListener("abort", stop);
     if (options.signal?.aborted) this.#stopping = true;
-    this.#checkpointIntervalMs = options.checkpointIntervalMs ?? 1000;
     const maxPending = options.maxPendingCommits ?? 1_000;
     this.#maxPendingChanges = options.maxPendingChanges ?? 50_000;
     const timers: ReturnType<typeof setInterval>[] = [];
@@ -413,34 +372,14 @@ export class Pipeline {
       if (options.resetState && options.stateDir !== undefined) {
         await discardSavedState(options.stateDir, this.#logger);
       }
-      const checkpoint = options.exactlyOnce
-        ? await this.#restoreExactlyOnce(options)
-        : await this.#restore(options.stateDir, await this.#loadCheckpoint(options.stateDir));
-      if (options.stateDir !== undefined && this.#exactlyOnce === undefined) {
-        // The journal's lines name sources by their index when they were written.
-        const saved = this.#savedOrder ?? this.#sources.map((_, i) => i);
-        const { journal, replay } = ApplyJournal.open(
-          options.stateDir,
-          saved.map((index) => checkpoint?.sources[index]?.positions ?? []),
-        );
-        if (this.#savedOrder !== undefined) {
-          if (replay.length > 0) {
-            journal.close();
-            throw new Error(
-              `The sources of the pipeline were reordered since it last stopped without a clean ` +
-                `shutdown (state in "${options.stateDir}"): run it once more in the old order ` +
-                `(${
-                  this.#savedOrder.map((i) => JSON.stringify(this.#sources[i].options.source.name))
-                    .join(", ")
-                }) ` +
-                `and stop it cleanly, then reorder`,
-            );
-          }
-          journal.compact([]);
-        }
-        this.#journal = journal;
-        this.#replay = replay;
-      }
+      const delivery = this.#delivery = this.#chooseDelivery(options);
+      const loaded = await delivery.load();
+      // Exactly-once takes the checkpoint as saved: the group's offsets say which one it is.
+      const aligned = loaded === undefined || options.exactlyOnce
+        ? loaded
+        : this.#alignByName(loaded);
+      const checkpoint = await this.#restore(options.stateDir, aligned);
+      delivery.restored(checkpoint, this.#savedOrder);
       await Promise.all(this.#outputs.map((o) => o.sink.open()));
       for (const [index, entry] of this.#sources.entries()) {
         const handler = (messages: readonly SourceMessage[]) =>
@@ -451,13 +390,7 @@ export class Pipeline {
           timers.push(setInterval(() => this.#closeInterval(entry), mode.intervalMs));
         }
       }
-      if (this.#exactlyOnce !== undefined) {
-        timers.push(setInterval(() => this.#commitTransactionIfDue(), this.#checkpointIntervalMs));
-      } else if (this.#store === undefined) {
-        timers.push(
-          setInterval(() => this.#commitOffsets(), options.offsetCommitIntervalMs ?? 1000),
-        );
-      }
+      delivery.start();
       const finished = Promise.all(this.#sources.map((s) => s.options.source.finished));
       finished.then(() => {
         if (!(options.stopWhenFinished ?? true)) return;
@@ -474,18 +407,13 @@ export class Pipeline {
       this.#fail(error);
     } finally {
       for (const timer of timers) clearInterval(timer);
+      this.#delivery?.stop();
       options.signal?.removeEventListener("abort", stop);
       await this.#shutdown();
       this.#running = false;
     }
     if (this.#failure !== undefined) throw this.#failure;
     return this.stats();
-  }
-
-  async #loadCheckpoint(stateDir: string | undefined): Promise<Checkpoint | undefined> {
-    this.#store = stateDir === undefined ? undefined : new CheckpointStore(stateDir);
-    const checkpoint = await this.#store?.load();
-    return checkpoint === undefined ? undefined : this.#alignByName(checkpoint);
   }
 
   /**
@@ -517,80 +445,38 @@ export class Pipeline {
     return { ...checkpoint, sources: order.map((from) => checkpoint.sources[from]) };
   }
 
-  /**
-   * Exactly-once mode: connects the transactional producer (which settles the
-   * transaction a crashed run left open), then restores the checkpoint whose
-   * positions the consumer groups committed: Kafka's transactional offset
-   * commit says which outputs are visible, so it says which state goes with them.
-   */
-  async #restoreExactlyOnce(options: RunOptions): Promise<Checkpoint | undefined> {
-    const stateDir = options.stateDir;
-    if (stateDir === undefined) throw new Error("Exactly-once mode needs a state directory");
-    const sources: TransactionalSource[] = [];
-    for (const { options: { source } } of this.#sources) {
-      if (!isTransactionalSource(source)) {
-        throw new Error(
-          `Exactly-once mode needs Kafka sources; source ${JSON.stringify(source.name)} is not one`,
-        );
-      }
-      sources.push(source);
-    }
-    const sinks: TransactionalSink[] = [];
-    for (const sink of this.sinks()) {
-      if (!isTransactionalSink(sink)) {
-        throw new Error(
-          `Exactly-once mode needs Kafka sinks; sink ${JSON.stringify(sink.name)} is not one`,
-        );
-      }
-      sinks.push(sink);
-    }
-    if (sinks.length === 0) throw new Error("Exactly-once mode needs a Kafka sink");
-    const transactionalId = options.transactionalId ?? `rivulet-${sources[0].groupId}`;
-    const writer = new TransactionWriter({
-      producer: () => sinks[0].transactionalProducer({ transactionalId }),
-      transactionalId,
+  /** The delivery mode of this run: transactions, checkpoints, or offset commits. */
+  #chooseDelivery(options: RunOptions): Delivery {
+    const context: DeliveryContext = {
       logger: this.#logger,
-      maxRequestBytes: Math.min(...sinks.map((sink) => sink.maxRequestBytes)),
-    });
-    await writer.connect();
-    const store = this.#store = new CheckpointStore(stateDir);
-    const { current, pending } = await store.loadCandidates();
-    let checkpoint: Checkpoint | undefined;
-    if (current !== undefined || pending !== undefined) {
-      const committed = await Promise.all(sources.map((source) => source.committedPositions()));
-      const matches = (candidate: Checkpoint | undefined) =>
-        candidate !== undefined &&
-        candidate.sources.every((saved, i) => samePositions(saved.positions, committed[i] ?? []));
-      if (matches(pending)) {
-        await store.promotePending();
-        checkpoint = pending;
-      } else if (
-        matches(current) || (current === undefined && committed.every((c) => c.length === 0))
-      ) {
-        await store.discardPending();
-        checkpoint = current;
-      } else {
-        // Exit 2 with the way out (--reset-state), as for any state that does not fit.
-        throw new StaleStateError(stateDir, {
-          reason: "other_pipeline",
-          source: sources[0].name,
-          detail: `the committed offsets of group ${JSON.stringify(sources[0].groupId)} ` +
-            `(${describePositions(committed.flat())}) match no checkpoint: ` +
-            "was the group or the state directory used by another pipeline, or without exactly-once, " +
-            "or was a topic created again?",
-        });
-      }
-    }
-    this.#exactlyOnce = {
-      writer,
-      sources,
-      records: [],
-      bytes: 0,
-      dirty: false,
-      due: performance.now() + this.#checkpointIntervalMs,
-      chain: Promise.resolve(),
+      sources: this.sources(),
+      sinks: this.sinks(),
+      acknowledgedPositions: () => this.#sources.map((entry) => positionsOf(entry.acknowledged)),
+      capture: () => this.#captureCheckpoint(),
+      acknowledged: () => this.#acknowledged,
+      fail: (error) => this.#fail(error),
+      failed: () => this.#failure !== undefined,
     };
-    return this.#restore(stateDir, checkpoint);
+    if (options.exactlyOnce) {
+      return new ExactlyOnceDelivery(context, {
+        stateDir: options.stateDir,
+        checkpointIntervalMs: options.checkpointIntervalMs,
+        transactionalId: options.transactionalId,
+        stateStore: options.stateStore,
+      });
+    }
+    if (options.stateStore === "kafka") {
+      throw new Error(
+        "The kafka state store needs exactly-once mode for now; at-least-once keeps state in a state directory",
+      );
+    }
+    if (options.stateDir !== undefined) {
+      return new CheckpointedDelivery(context, {
+        stateDir: options.stateDir,
+        checkpointIntervalMs: options.checkpointIntervalMs,
+      });
+    }
+    return new OffsetsDelivery(context, { offsetCommitIntervalMs: options.offsetCommitIntervalMs });
   }
 
   /**
@@ -678,60 +564,8 @@ export class Pipeline {
     if (this.#pendingCommits > maxPending || this.#pendingChanges > this.#maxPendingChanges) {
       await this.#acknowledged.catch(() => {});
     }
-    const exactlyOnce = this.#exactlyOnce;
-    if (exactlyOnce !== undefined && exactlyOnce.bytes > maxTransactionBytes) {
-      await this.#commitTransaction().catch(() => {});
-    } else if (exactlyOnce !== undefined) {
-      // Reading runs ahead of at most one transaction: memory stays bounded.
-      await this.#commitTransactionIfDue()?.catch(() => {});
-    }
-  }
-
-  /** Starts the next transaction when one is due; returns it (or the one running). */
-  #commitTransactionIfDue(): Promise<void> | undefined {
-    const exactlyOnce = this.#exactlyOnce;
-    if (exactlyOnce === undefined || this.#failure !== undefined) return undefined;
-    if (!exactlyOnce.dirty || performance.now() < exactlyOnce.due) return undefined;
-    return this.#commitTransaction();
-  }
-
-  /**
-   * Commits what was applied since the last transaction: a checkpoint at this
-   * commit boundary, its records and its positions as the groups' offsets.
-   */
-  #commitTransaction(): Promise<void> {
-    const exactlyOnce = this.#exactlyOnce!;
-    if (!exactlyOnce.dirty) return exactlyOnce.chain;
-    exactlyOnce.dirty = false;
-    exactlyOnce.due = performance.now() + this.#checkpointIntervalMs;
-    const checkpoint = this.#captureCheckpoint();
-    const records = exactlyOnce.records;
-    exactlyOnce.records = [];
-    exactlyOnce.bytes = 0;
-    // Dead-letter records (sent outside the transaction) are acknowledged first.
-    const acknowledged = this.#acknowledged;
-    const store = this.#store!;
-    const sources = exactlyOnce.sources;
-    const offsets = sources.map((source, i) => ({
-      groupId: source.groupId,
-      positions: checkpoint.sources[i].positions,
-    }));
-    const committed = async () => {
-      const now = await Promise.all(sources.map((source) => source.committedPositions()));
-      return checkpoint.sources.every((saved, i) => samePositions(saved.positions, now[i]));
-    };
-    exactlyOnce.chain = exactlyOnce.chain.then(async () => {
-      await acknowledged;
-      await exactlyOnce.writer.run({
-        records,
-        offsets,
-        beforeCommit: () => store.savePending(checkpoint),
-        committed,
-      });
-      await store.promotePending();
-    });
-    exactlyOnce.chain.catch((error) => this.#fail(error));
-    return exactlyOnce.chain;
+    const delivered = this.#delivery!.afterHandle?.();
+    if (delivered !== undefined) await delivered;
   }
 
   /** The messages not handed to the reader before (a re-read after a consumer restart is dropped). */
@@ -775,8 +609,9 @@ export class Pipeline {
   }
 
   #applyAll(entry: SourceEntry, batches: readonly ClosedBatch[]): void {
+    const order = this.#delivery!.order;
     try {
-      if (this.#replay.length === 0 && this.#held.size === 0) {
+      if (order?.replaying() !== true && this.#held.size === 0) {
         for (const batch of batches) {
           if (this.#failure !== undefined) return;
           this.#apply(entry, batch);
@@ -795,22 +630,23 @@ export class Pipeline {
       this.#fail(error);
     } finally {
       // Before anything yields to the event loop, so before any output leaves.
-      this.#journal?.flush();
+      order?.flush();
     }
   }
 
   /**
-   * After a restart: applies held batches in the journal's order, so that the
-   * replay repeats the same changes at the same times; batches of partitions
-   * the journal does not name wait until it is replayed.
+   * After a restart: applies held batches in the delivery's recorded order,
+   * so that the replay repeats the same changes at the same times; batches
+   * of partitions the order does not name wait until it is replayed.
    */
   #applyHeld(): void {
+    const order = this.#delivery!.order!;
     for (let progressed = true; progressed;) {
       progressed = false;
       for (const [key, queue] of this.#held) {
         while (queue.length > 0 && this.#failure === undefined) {
           const { entry, batch } = queue[0];
-          const turn = this.#turnOf(entry, batch);
+          const turn = order.turnOf(this.#sources.indexOf(entry), batch);
           if (turn === "wait") break;
           queue.shift();
           this.#apply(entry, batch, turn === "replayed");
@@ -819,36 +655,6 @@ export class Pipeline {
         if (queue.length === 0) this.#held.delete(key);
       }
     }
-  }
-
-  /** Whether a held batch is next in the journal's order (`replayed`), free to go (`free`), or waits. */
-  #turnOf(entry: SourceEntry, batch: ClosedBatch): "replayed" | "free" | "wait" {
-    // Batches without rows get no time and no journal line: only their partition's order matters.
-    if (batch.updates.length === 0 || this.#replay.length === 0) return "free";
-    const source = this.#sources.indexOf(entry);
-    const samePartition = (e: JournalEntry) =>
-      e.source === source && e.topic === batch.topic && e.partition === batch.partition;
-    const head = this.#replay[0];
-    if (samePartition(head) && head.nextOffset === batch.nextOffset) {
-      this.#replay.shift();
-      return "replayed";
-    }
-    const expected = this.#replay.find(samePartition);
-    if (expected === undefined || BigInt(batch.nextOffset) < BigInt(expected.nextOffset)) {
-      return expected === undefined ? "wait" : this.#abandonReplay(batch);
-    }
-    return expected === head ? this.#abandonReplay(batch) : "wait";
-  }
-
-  /** The input no longer closes the batches the journal recorded (interval mode, changed input): free order. */
-  #abandonReplay(batch: ClosedBatch): "free" {
-    this.#logger.warn("The replay after a restart cannot follow the recorded order; continuing", {
-      topic: batch.topic,
-      partition: batch.partition,
-      offset: batch.nextOffset,
-    });
-    this.#replay = [];
-    return "free";
   }
 
   /** Applies one batch at one logical time and chains its acknowledgement. */
@@ -874,14 +680,7 @@ export class Pipeline {
             break;
         }
       }
-      if (this.#journal !== undefined && !replayed) {
-        this.#journal.record({
-          source: this.#sources.indexOf(entry),
-          topic: batch.topic,
-          partition: batch.partition,
-          nextOffset: batch.nextOffset,
-        });
-      }
+      if (!replayed) this.#delivery!.order?.record(this.#sources.indexOf(entry), batch);
       this.#current = { entry, batch };
       try {
         this.graph.commit(time);
@@ -892,10 +691,9 @@ export class Pipeline {
       this.#commitsApplied++;
     }
     entry.applied.set(key, batch.nextOffset);
-    if (this.#exactlyOnce !== undefined) this.#exactlyOnce.dirty = true;
     acks.push(entry.reader!.deadLettersAcknowledged());
     if (this.#userDeadLetters.length > 0) acks.push(...this.#userDeadLetters.splice(0));
-    const checkpoint = this.#takeCheckpointIfDue();
+    const onAcknowledged = this.#delivery!.applied();
     this.#pendingCommits++;
     // The closure below must not name `batch`: it would keep the batch's rows and
     // messages alive until the sink acknowledges (up to maxPendingCommits batches).
@@ -907,19 +705,10 @@ export class Pipeline {
       this.#pendingCommits--;
       this.#pendingChanges -= changes;
       entry.acknowledged.set(key, nextOffset);
-      if (checkpoint !== undefined) this.#saveCheckpoint(checkpoint);
+      onAcknowledged?.();
     });
     done.catch((error) => this.#fail(error));
     this.#acknowledged = done;
-  }
-
-  #takeCheckpointIfDue(force = false): Checkpoint | undefined {
-    // Exactly-once mode checkpoints at each transaction instead.
-    if (this.#store === undefined || this.#exactlyOnce !== undefined) return undefined;
-    const now = performance.now();
-    if (!force && now < this.#checkpointDue) return undefined;
-    this.#checkpointDue = now + this.#checkpointIntervalMs;
-    return this.#captureCheckpoint();
   }
 
   /** The state at this commit boundary: the graph, positions and decoders of what was applied. */
@@ -935,44 +724,6 @@ export class Pipeline {
       sources.map((saved) => saved.positions),
     );
     return { version: 1, time: this.#lastTime, graph: this.graph.snapshot(), sources, identity };
-  }
-
-  /** Writes a checkpoint whose outputs are acknowledged, then commits its positions to the sources. */
-  #saveCheckpoint(checkpoint: Checkpoint): void {
-    const store = this.#store!;
-    this.#saving = this.#saving.then(async () => {
-      await store.save(checkpoint);
-      this.#journal?.compact(checkpoint.sources.map((saved) => saved.positions));
-      // The checkpoint's positions are where a restart resumes; the group's
-      // offsets only show progress (lag), so a failed commit (Kafka
-      // unavailable) is not a failure: the next checkpoint commits again.
-      await Promise.all(
-        checkpoint.sources.map((saved, index) =>
-          this.#commitPositions(this.#sources[index], saved.positions).catch((error) =>
-            this.#logger.warn(`Cannot commit offsets: ${messageOf(error)}`, {
-              source: this.#sources[index].options.source.name,
-            })
-          )
-        ),
-      );
-    });
-    this.#saving.catch((error) => this.#fail(error));
-  }
-
-  #commitOffsets(): Promise<void> {
-    return Promise.all(
-      this.#sources.map((entry) => this.#commitPositions(entry, positionsOf(entry.acknowledged))),
-    ).then(() => {}, (error) => {
-      // A failed offset commit loses nothing: the next one covers it.
-      this.#logger.warn(`Cannot commit offsets: ${messageOf(error)}`);
-    });
-  }
-
-  async #commitPositions(entry: SourceEntry, positions: readonly Position[]): Promise<void> {
-    const text = JSON.stringify(positions);
-    if (positions.length === 0 || text === entry.committed) return;
-    await entry.options.source.commit(positions);
-    entry.committed = text;
   }
 
   #onUserFunctionError(error: UserFunctionError): void {
@@ -1031,22 +782,7 @@ export class Pipeline {
     }
     await Promise.allSettled(this.#outputs.map((o) => o.sink.flush()));
     await this.#acknowledged.catch(() => {});
-    const exactlyOnce = this.#exactlyOnce;
-    if (exactlyOnce !== undefined) {
-      if (this.#failure === undefined) await this.#commitTransaction().catch(() => {});
-      await exactlyOnce.chain.catch(() => {});
-      await exactlyOnce.writer.close();
-    } else if (this.#store !== undefined) {
-      if (this.#failure === undefined) {
-        const checkpoint = this.#takeCheckpointIfDue(true);
-        if (checkpoint !== undefined) this.#saveCheckpoint(checkpoint);
-      }
-      await this.#saving.catch(() => {});
-    } else {
-      await this.#commitOffsets();
-    }
-    this.#journal?.close();
-    this.#journal = undefined;
+    await this.#delivery?.shutdown(this.#failure !== undefined);
     await Promise.allSettled([
       ...this.#outputs.map((o) => o.sink.close()),
       // Leave consumer groups at once, so a restart or another member need not wait for the
@@ -1057,7 +793,6 @@ export class Pipeline {
     await Promise.allSettled(this.#shared.map((resource) => resource.close()));
   }
 }
-
 /** `--reset-state`: removes the checkpoints and the apply journal of `stateDir`. */
 async function discardSavedState(stateDir: string, logger: Logger): Promise<void> {
   const removed = [
@@ -1065,13 +800,4 @@ async function discardSavedState(stateDir: string, logger: Logger): Promise<void
     ...await ApplyJournal.discard(stateDir),
   ];
   logger.info("discarded the saved state (reset)", { stateDir, files: removed.length });
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-function describePositions(positions: readonly Position[]): string {
-  if (positions.length === 0) return "none";
-  return positions.map((p) => `${p.topic}-${p.partition}@${p.offset}`).join(", ");
 }

@@ -253,12 +253,27 @@ export interface Admin {
   connect(): Promise<void>;
   /** Names of the topics that exist. */
   listTopics(): Promise<readonly string[]>;
-  /** Creates a topic unless it exists; resolves once it has leaders. */
-  createTopic(options: { readonly topic: string; readonly partitions?: number }): Promise<void>;
+  /**
+   * Creates a topic unless it exists; resolves once it has leaders. `configs`
+   * are topic configurations set at creation (`cleanup.policy`: `compact`).
+   */
+  createTopic(
+    options: {
+      readonly topic: string;
+      readonly partitions?: number;
+      readonly configs?: Readonly<Record<string, string>>;
+    },
+  ): Promise<void>;
   /** Low and high offsets of every partition of a topic. */
   partitionOffsets(topic: string): Promise<readonly PartitionOffsets[]>;
   /** The group's committed positions for the topics (partitions with none are left out). */
   groupPositions(groupId: string, topics: readonly string[]): Promise<readonly Position[]>;
+  /**
+   * A topic's partition count and configuration (every config the broker
+   * reports, defaults included, e.g. `cleanup.policy`). Optional while not
+   * every adapter has it; changelog topics need it.
+   */
+  describeTopic?(topic: string): Promise<TopicDescription>;
   /**
    * For every partition of `topic`, the offset of its first record whose
    * timestamp is at or after `timestampMs` (Kafka's ListOffsets by time);
@@ -268,6 +283,12 @@ export interface Admin {
    */
   offsetsForTimes?(topic: string, timestampMs: number): Promise<readonly Position[]>;
   disconnect(): Promise<void>;
+}
+
+/** What {@linkcode Admin.describeTopic} says of a topic. */
+export interface TopicDescription {
+  readonly partitions: number;
+  readonly configs: Readonly<Record<string, string>>;
 }
 
 /**

@@ -399,6 +399,11 @@ export class KafkaSink<R extends Row = Row> implements Sink<R> {
     return this.#maxRequestBytes;
   }
 
+  /** The Kafka client of this sink's cluster (exactly-once mode writes changelogs through it). */
+  get kafkaClient(): KafkaClient {
+    return this.#client;
+  }
+
   /** A transactional producer on this sink's cluster, for exactly-once mode. */
   transactionalProducer(options: TransactionalProducerOptions): TransactionalProducer {
     return this.#client.transactionalProducer(options);

@@ -175,6 +175,11 @@ export class KafkaSource implements Source {
     reading.catch((error) => this.#fail(error));
   }
 
+  /** The topics this source reads. */
+  get topics(): readonly string[] {
+    return this.#options.topics;
+  }
+
   /** The consumer group whose offsets this source commits. */
   get groupId(): string {
     return this.#groupId;

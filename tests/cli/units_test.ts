@@ -90,10 +90,26 @@ Deno.test("renderMetrics writes every stat as a named counter or gauge", () => {
     rivulet_last_commit_time_ms: "1700000000000",
     rivulet_connection_retrying: "0",
   });
-  assert.deepEqual(Object.keys(values), metricNames.filter((n) => n !== "rivulet_consumer_lag"));
+  // Lag (Kafka sources) and restore progress (the kafka state store) are left out when unknown.
+  const unknown = [
+    "rivulet_consumer_lag",
+    "rivulet_state_restored_records",
+    "rivulet_state_restoring",
+  ];
+  assert.deepEqual(Object.keys(values), metricNames.filter((n) => !unknown.includes(n)));
   for (const name of Object.keys(values)) {
     assert.match(text, new RegExp(`^# TYPE ${name} (counter|gauge)$`, "m"));
   }
+});
+
+Deno.test("restoring state from Kafka shows on the status line and as gauges", () => {
+  const restoring = { ...stats, restore: { restoring: true, records: 1234 } };
+  assert.match(formatStatus(restoring), /^restoring state: 1234 records · /);
+  assert.match(renderMetrics(restoring), /^rivulet_state_restored_records 1234$/m);
+  assert.match(renderMetrics(restoring), /^rivulet_state_restoring 1$/m);
+  const done = { ...stats, restore: { restoring: false, records: 1234 } };
+  assert.doesNotMatch(formatStatus(done), /restoring/);
+  assert.match(renderMetrics(done), /^rivulet_state_restoring 0$/m);
 });
 
 Deno.test("the connection gauge and the status line say when the brokers cannot be reached", () => {

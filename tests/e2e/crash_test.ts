@@ -27,6 +27,7 @@ async function crashRun(
     exactlyOnce: boolean;
     partitions?: number;
     kills?: number;
+    stateStore?: "kafka";
   },
 ) {
   const id = crypto.randomUUID().slice(0, 8);
@@ -38,6 +39,7 @@ async function crashRun(
     output: `crash-out-${options.kind}-${id}`,
     stateDir: await Deno.makeTempDir({ prefix: `rivulet-crash-state-${id}-` }),
     exactlyOnce: options.exactlyOnce,
+    ...(options.stateStore === undefined ? {} : { stateStore: options.stateStore }),
   };
   const kafka = broker.kafka();
   await createTopics(kafka, [run.input], options.partitions ?? 1);
@@ -129,6 +131,41 @@ Deno.test({
         const check = checkOutput(records);
         assert.equal(check.repeats, 0, "no change is seen twice");
         assert.deepEqual(check.tables, input.tables, "the table after every commit");
+        console.log(`  ${check.records} records, no repeats`);
+      }
+    }),
+});
+
+Deno.test({
+  name:
+    "exactly-once with state in Kafka, seed and group-by over 3 partitions, killed repeatedly with no local state: each change once, the final table",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: () =>
+    withBroker(async (broker) => {
+      const inputs = { seed: seed(), groupby: orders(3) };
+      const [sums, totals] = await Promise.all([
+        crashRun(broker, {
+          kind: "seed",
+          input: inputs.seed,
+          exactlyOnce: true,
+          partitions: 3,
+          stateStore: "kafka",
+        }),
+        crashRun(broker, {
+          kind: "groupby",
+          input: inputs.groupby,
+          exactlyOnce: true,
+          partitions: 3,
+          stateStore: "kafka",
+        }),
+      ]);
+      for (const [records, input] of [[sums, inputs.seed], [totals, inputs.groupby]] as const) {
+        const check = checkOutput(records);
+        assert.equal(check.repeats, 0, "no change is seen twice");
+        // The seed's input is all on partition 0: its every commit's table is known.
+        if (input === inputs.seed) assert.deepEqual(check.tables, input.tables);
+        assert.equal(check.tables.at(-1), input.tables.at(-1), "the final table");
         console.log(`  ${check.records} records, no repeats`);
       }
     }),

@@ -3,8 +3,8 @@
  * tells which checkpoint the group's committed offsets belong to.
  */
 import assert from "node:assert/strict";
-import { type Checkpoint, CheckpointStore } from "../../runtime/checkpoint.ts";
-import { samePositions } from "../../runtime/transactions.ts";
+import { type Checkpoint, CheckpointStore } from "../../runtime/delivery/checkpoint.ts";
+import { samePositions } from "../../runtime/delivery/transactions.ts";
 
 function checkpoint(time: number, offset: string): Checkpoint {
   return {

@@ -3,7 +3,7 @@
  * restored checkpoint's positions; compaction; a line cut short by a crash.
  */
 import assert from "node:assert/strict";
-import { ApplyJournal, type JournalEntry } from "../../runtime/journal.ts";
+import { ApplyJournal, type JournalEntry } from "../../runtime/delivery/journal.ts";
 
 const entry = (partition: number, nextOffset: string): JournalEntry => ({
   source: 0,

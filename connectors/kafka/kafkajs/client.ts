@@ -14,6 +14,7 @@ import { Buffer } from "node:buffer";
 import {
   type Admin as KafkajsAdmin,
   CompressionTypes,
+  ConfigResourceTypes,
   type Consumer as KafkajsConsumer,
   type EachBatchPayload,
   type IHeaders,
@@ -43,6 +44,7 @@ import type {
   PartitionOffsets,
   Producer,
   ProducerOptions,
+  TopicDescription,
   TopicPartition,
   TopicRecords,
   Transaction,
@@ -757,11 +759,19 @@ class KafkajsAdminClient implements Admin {
   }
 
   async createTopic(
-    options: { readonly topic: string; readonly partitions?: number },
+    options: {
+      readonly topic: string;
+      readonly partitions?: number;
+      readonly configs?: Readonly<Record<string, string>>;
+    },
   ): Promise<void> {
+    const configEntries = Object.entries(options.configs ?? {}).map(([name, value]) => ({
+      name,
+      value,
+    }));
     try {
       await this.#admin.createTopics({
-        topics: [{ topic: options.topic, numPartitions: options.partitions ?? 1 }],
+        topics: [{ topic: options.topic, numPartitions: options.partitions ?? 1, configEntries }],
         waitForLeaders: true,
       });
     } catch (error) {
@@ -802,6 +812,25 @@ class KafkajsAdminClient implements Admin {
         offset,
       }))
     );
+  }
+
+  async describeTopic(topic: string): Promise<TopicDescription> {
+    const what = `description of topic ${JSON.stringify(topic)}`;
+    const metadata = await guarded(
+      what,
+      this.#secrets,
+      () => this.#admin.fetchTopicMetadata({ topics: [topic] }),
+    );
+    const described = await guarded(what, this.#secrets, () =>
+      this.#admin.describeConfigs({
+        resources: [{ type: ConfigResourceTypes.TOPIC, name: topic }],
+        includeSynonyms: false,
+      }));
+    const configs: Record<string, string> = {};
+    for (const resource of described.resources) {
+      for (const entry of resource.configEntries) configs[entry.configName] = entry.configValue;
+    }
+    return { partitions: metadata.topics[0]?.partitions.length ?? 0, configs };
   }
 
   async offsetsForTimes(topic: string, timestampMs: number): Promise<readonly Position[]> {

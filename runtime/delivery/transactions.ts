@@ -17,21 +17,24 @@
  *
  * @module
  */
-import type { Position, Sink, Source } from "../connectors/types.ts";
-import type { Logger } from "../connectors/types.ts";
+import type { Position, Sink, Source } from "../../connectors/types.ts";
+import type { Logger } from "../../connectors/types.ts";
 import type {
+  KafkaClient,
   ProduceRecord,
   TopicRecords,
   Transaction,
   TransactionalProducer,
   TransactionalProducerOptions,
-} from "../connectors/kafka/client.ts";
-import { KafkaClientError } from "../connectors/kafka/client.ts";
-import type { Batch, Row } from "../engine/types.ts";
+} from "../../connectors/kafka/client.ts";
+import { KafkaClientError } from "../../connectors/kafka/client.ts";
+import type { Batch, Row } from "../../engine/types.ts";
 
 /** A source whose consumer group's offsets a transaction can commit (the Kafka source). */
 export interface TransactionalSource extends Source {
   readonly groupId: string;
+  /** The topics read (the kafka state store sizes its changelog from them). */
+  readonly topics?: readonly string[];
   /** The group's committed positions for the source's topics. */
   committedPositions(): Promise<readonly Position[]>;
 }
@@ -46,6 +49,8 @@ export interface TransactionalSink extends Sink<Row> {
   };
   readonly maxRequestBytes: number;
   transactionalProducer(options: TransactionalProducerOptions): TransactionalProducer;
+  /** The sink's Kafka client (the kafka state store reads and creates its changelog with it). */
+  readonly kafkaClient: KafkaClient;
 }
 
 /** Whether a source can take part in exactly-once mode. */

@@ -8,9 +8,9 @@
  * @module
  */
 import { deserialize, serialize } from "node:v8";
-import type { Position } from "../connectors/types.ts";
-import type { Time } from "../engine/types.ts";
-import type { StateIdentity } from "./state_identity.ts";
+import type { Position } from "../../connectors/types.ts";
+import type { Time } from "../../engine/types.ts";
+import type { StateIdentity } from "../state_identity.ts";
 
 /** What one source saves. */
 export interface SourceCheckpoint {

@@ -14,7 +14,7 @@
  *
  * @module
  */
-import type { Position } from "../connectors/types.ts";
+import type { Position } from "../../connectors/types.ts";
 import { removeFiles } from "./checkpoint.ts";
 
 /** One applied batch: which source and partition, and the offset after it. */

@@ -1,0 +1,289 @@
+/**
+ * Exactly-once delivery on Kafka transactions (`transactions.ts`): the
+ * outputs of the commits since the last checkpoint and the input offsets
+ * that produced them become visible together, once, to `read_committed`
+ * readers, whatever the partitions. A checkpoint is taken at each
+ * transaction; on a restart the consumer groups' committed offsets say which
+ * checkpoint (current or pending) goes with the visible outputs.
+ *
+ * @module
+ */
+import type { Batch, Row } from "../../engine/types.ts";
+import type { Position, Sink } from "../../connectors/types.ts";
+import type { TopicRecords } from "../../connectors/kafka/client.ts";
+import { type Checkpoint, CheckpointStore } from "./checkpoint.ts";
+import type { Delivery, DeliveryContext } from "./delivery.ts";
+import { ChangelogStore, type RestoreProgress } from "./changelog.ts";
+import { StaleStateError } from "../state_identity.ts";
+import {
+  isTransactionalSink,
+  isTransactionalSource,
+  samePositions,
+  type TransactionalSink,
+  type TransactionalSource,
+  TransactionWriter,
+} from "./transactions.ts";
+
+/** Options of {@linkcode ExactlyOnceDelivery}. */
+export interface ExactlyOnceDeliveryOptions {
+  /** Where checkpoints are written; required. */
+  readonly stateDir?: string;
+  /** Least time between transactions (default 1,000 ms). */
+  readonly checkpointIntervalMs?: number;
+  /** The transactional id (default `rivulet-` and the first source's group id). */
+  readonly transactionalId?: string;
+  /**
+   * Where state lives: `local` (default) checkpoints in `stateDir`; `kafka`
+   * writes it to a compacted changelog topic in each transaction and restores
+   * from it, so no local state is needed.
+   */
+  readonly stateStore?: "kafka" | "local";
+}
+
+/** Records waiting for a transaction beyond which reading waits for it (bytes, estimated). */
+const maxTransactionBytes = 64 * 1024 * 1024;
+
+/** Kafka transactions carrying each interval's outputs, checkpoint and input offsets. */
+export class ExactlyOnceDelivery implements Delivery {
+  readonly #context: DeliveryContext;
+  readonly #stateDir: string | undefined;
+  readonly #intervalMs: number;
+  readonly #sources: readonly TransactionalSource[];
+  readonly #writer: TransactionWriter;
+  /** Local checkpoints (`stateStore: "local"`). */
+  readonly #store: CheckpointStore | undefined;
+  /** The changelog topic (`stateStore: "kafka"`). */
+  readonly #changelog: ChangelogStore | undefined;
+  /** The records of the open transaction. */
+  #records: TopicRecords[] = [];
+  #bytes = 0;
+  /** Batches were applied since the last transaction was started. */
+  #dirty = false;
+  /** When the next transaction is due (performance.now()). */
+  #due = 0;
+  /** The last transaction started; they run one after another. */
+  #chain: Promise<void> = Promise.resolve();
+  #timer: ReturnType<typeof setInterval> | undefined;
+
+  /** Throws unless state has a place (a state directory or Kafka) and every source and sink is a Kafka one. */
+  constructor(context: DeliveryContext, options: ExactlyOnceDeliveryOptions) {
+    const stateDir = options.stateDir;
+    const inKafka = options.stateStore === "kafka";
+    if (stateDir === undefined && !inKafka) {
+      throw new Error("Exactly-once mode needs a state directory (or the kafka state store)");
+    }
+    this.#context = context;
+    this.#stateDir = stateDir;
+    this.#intervalMs = options.checkpointIntervalMs ?? 1000;
+    const sources: TransactionalSource[] = [];
+    for (const source of context.sources) {
+      if (!isTransactionalSource(source)) {
+        throw new Error(
+          `Exactly-once mode needs Kafka sources; source ${JSON.stringify(source.name)} is not one`,
+        );
+      }
+      sources.push(source);
+    }
+    const sinks: TransactionalSink[] = [];
+    for (const sink of context.sinks) {
+      if (!isTransactionalSink(sink)) {
+        throw new Error(
+          `Exactly-once mode needs Kafka sinks; sink ${JSON.stringify(sink.name)} is not one`,
+        );
+      }
+      sinks.push(sink);
+    }
+    if (sinks.length === 0) throw new Error("Exactly-once mode needs a Kafka sink");
+    this.#sources = sources;
+    const transactionalId = options.transactionalId ?? `rivulet-${sources[0].groupId}`;
+    this.#writer = new TransactionWriter({
+      producer: () => sinks[0].transactionalProducer({ transactionalId }),
+      transactionalId,
+      logger: context.logger,
+      maxRequestBytes: Math.min(...sinks.map((sink) => sink.maxRequestBytes)),
+    });
+    if (inKafka) {
+      this.#changelog = new ChangelogStore({
+        client: sinks[0].kafkaClient,
+        groupId: sources[0].groupId,
+        inputTopics: sources.flatMap((source) => source.topics ?? []),
+        logger: context.logger,
+      });
+    } else this.#store = new CheckpointStore(stateDir!);
+  }
+
+  /** The changelog's restore progress (`stateStore: "kafka"`), for the status line and metrics. */
+  restoreProgress(): RestoreProgress | undefined {
+    return this.#changelog?.progress;
+  }
+
+  /**
+   * Connects the transactional producer (which settles the transaction a
+   * crashed run left open), then chooses the checkpoint whose positions the
+   * consumer groups committed: Kafka's transactional offset commit says
+   * which outputs are visible, so it says which state goes with them.
+   */
+  async load(): Promise<Checkpoint | undefined> {
+    await this.#writer.connect();
+    this.#due = performance.now() + this.#intervalMs;
+    if (this.#changelog !== undefined) return await this.#loadChangelog(this.#changelog);
+    const store = this.#store!;
+    const { current, pending } = await store.loadCandidates();
+    let checkpoint: Checkpoint | undefined;
+    if (current !== undefined || pending !== undefined) {
+      const committed = await Promise.all(
+        this.#sources.map((source) => source.committedPositions()),
+      );
+      const matches = (candidate: Checkpoint | undefined) =>
+        candidate !== undefined &&
+        candidate.sources.every((saved, i) => samePositions(saved.positions, committed[i] ?? []));
+      if (matches(pending)) {
+        await store.promotePending();
+        checkpoint = pending;
+      } else if (
+        matches(current) || (current === undefined && committed.every((c) => c.length === 0))
+      ) {
+        await store.discardPending();
+        checkpoint = current;
+      } else {
+        // Exit 2 with the way out (--reset-state), as for any state that does not fit.
+        throw new StaleStateError(this.#stateDir!, {
+          reason: "other_pipeline",
+          source: this.#sources[0].name,
+          detail: `the committed offsets of group ${JSON.stringify(this.#sources[0].groupId)} ` +
+            `(${describePositions(committed.flat())}) match no checkpoint: ` +
+            "was the group or the state directory used by another pipeline, or without exactly-once, " +
+            "or was a topic created again?",
+        });
+      }
+    }
+    return checkpoint;
+  }
+
+  /**
+   * Restores what the changelog's committed records hold: the state of the
+   * last committed transaction, whose positions the groups committed with it.
+   */
+  async #loadChangelog(changelog: ChangelogStore): Promise<Checkpoint | undefined> {
+    const checkpoint = await changelog.restore((records) =>
+      this.#writer.run({
+        records: [records],
+        offsets: [],
+        beforeCommit: () => Promise.resolve(),
+        // A marker written twice is harmless: only the last one of a partition is looked for.
+        committed: () => Promise.resolve(false),
+      })
+    );
+    const committed = await Promise.all(
+      this.#sources.map((source) => source.committedPositions()),
+    );
+    const matches = checkpoint === undefined
+      ? committed.every((c) => c.length === 0)
+      : checkpoint.sources.every((saved, i) => samePositions(saved.positions, committed[i] ?? []));
+    if (!matches) {
+      throw new Error(
+        `The committed offsets of group ${JSON.stringify(this.#sources[0].groupId)} ` +
+          `(${
+            describePositions(committed.flat())
+          }) are not those of the state in changelog topic ` +
+          `${JSON.stringify(changelog.topic)} (${
+            describePositions(checkpoint?.sources.flatMap((s) => s.positions) ?? [])
+          }): was the group used without the kafka state store, or the changelog deleted?`,
+      );
+    }
+    return checkpoint;
+  }
+
+  restored(): void {}
+
+  start(): void {
+    this.#timer = setInterval(() => this.#commitIfDue(), this.#intervalMs);
+  }
+
+  /** Takes the batch's records into the open transaction; nothing is sent yet. */
+  write(sink: Sink<Row>, batch: Batch<Row>): undefined {
+    const { topic, records, sizes } = (sink as TransactionalSink).commitRecords(batch);
+    this.#records.push({ topic, records });
+    for (const size of sizes) this.#bytes += size;
+    return undefined;
+  }
+
+  applied(): undefined {
+    this.#dirty = true;
+    return undefined;
+  }
+
+  /** Reading runs ahead of at most one transaction (and a bounded size of records): memory stays bounded. */
+  afterHandle(): Promise<void> | undefined {
+    if (this.#bytes > maxTransactionBytes) return this.#commit().catch(() => {});
+    return this.#commitIfDue()?.catch(() => {});
+  }
+
+  retrying(): boolean {
+    return this.#writer.retrying;
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** Commits a last transaction (unless failed), waits for it and disconnects the producer. */
+  async shutdown(failed: boolean): Promise<void> {
+    if (!failed) await this.#commit().catch(() => {});
+    await this.#chain.catch(() => {});
+    await this.#writer.close();
+  }
+
+  /** Starts the next transaction when one is due; returns it (or the one running). */
+  #commitIfDue(): Promise<void> | undefined {
+    if (this.#context.failed()) return undefined;
+    if (!this.#dirty || performance.now() < this.#due) return undefined;
+    return this.#commit();
+  }
+
+  /**
+   * Commits what was applied since the last transaction: a checkpoint at this
+   * commit boundary, its records and its positions as the groups' offsets.
+   */
+  #commit(): Promise<void> {
+    if (!this.#dirty) return this.#chain;
+    this.#dirty = false;
+    this.#due = performance.now() + this.#intervalMs;
+    const checkpoint = this.#context.capture();
+    const records = this.#records;
+    if (this.#changelog !== undefined) records.push(this.#changelog.records(checkpoint));
+    this.#records = [];
+    this.#bytes = 0;
+    // Dead-letter records (sent outside the transaction) are acknowledged first.
+    const acknowledged = this.#context.acknowledged();
+    const store = this.#store;
+    const sources = this.#sources;
+    const writer = this.#writer;
+    const offsets = sources.map((source, i) => ({
+      groupId: source.groupId,
+      positions: checkpoint.sources[i].positions,
+    }));
+    const committed = async () => {
+      const now = await Promise.all(sources.map((source) => source.committedPositions()));
+      return checkpoint.sources.every((saved, i) => samePositions(saved.positions, now[i]));
+    };
+    this.#chain = this.#chain.then(async () => {
+      await acknowledged;
+      await writer.run({
+        records,
+        offsets,
+        beforeCommit: () => store?.savePending(checkpoint) ?? Promise.resolve(),
+        committed,
+      });
+      await store?.promotePending();
+    });
+    this.#chain.catch((error) => this.#context.fail(error));
+    return this.#chain;
+  }
+}
+
+function describePositions(positions: readonly Position[]): string {
+  if (positions.length === 0) return "none";
+  return positions.map((p) => `${p.topic}-${p.partition}@${p.offset}`).join(", ");
+}
