@@ -33,6 +33,7 @@ import type {
 } from "./client.ts";
 import type { ClientConfig } from "./config.ts";
 import { closest } from "../closest.ts";
+import { explainLoadFailure } from "./platformatic/wasm_file.ts";
 import { type Logger, silentLogger } from "../types.ts";
 
 /** The Kafka client implementations rivulet knows, by name. */
@@ -147,7 +148,13 @@ export async function loadKafkaClient(name: KafkaClientName): Promise<KafkaClien
       };
     }
     case "platformatic": {
-      const { createPlatformaticClient } = await import("./platformatic/client.ts");
+      let adapter: typeof import("./platformatic/client.ts");
+      try {
+        adapter = await import("./platformatic/client.ts");
+      } catch (error) {
+        throw explainLoadFailure(error);
+      }
+      const { createPlatformaticClient } = adapter;
       return (config, logger = silentLogger) => createPlatformaticClient(config, { logger });
     }
     default:

@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { explainConnectionFailure } from "../../connectors/kafka/connection_failure.ts";
 import type { ClientConfig } from "../../connectors/kafka/config.ts";
 import { makeTestClient, testClientName } from "../support/kafka.ts";
+import { platformaticWasmFile } from "../../connectors/kafka/platformatic/wasm_file.ts";
 import { SettingsError, translateSettings } from "../../connectors/kafka/settings.ts";
 import type { Logger } from "../../connectors/types.ts";
 import { type SecureBroker, securityModes, startSecureBroker } from "./_secure_broker.ts";
@@ -115,6 +116,8 @@ async function failingConnection(settings: Record<string, string>) {
   return { error, failure, output, elapsedMs };
 }
 
+/** Files the chosen client reads when it loads: part of the narrowest --allow-read. */
+const clientLoadReads = testClientName === "platformatic" ? [platformaticWasmFile()] : [];
 const connectCheck = new URL("./_connect_check.ts", import.meta.url).pathname;
 const deno = new URL("../../scripts/deno", import.meta.url).pathname;
 /** Environment variables kafkajs reads when it loads: part of the narrowest --allow-env. */
@@ -348,7 +351,8 @@ Deno.test({
       });
       const narrow = {
         net: `127.0.0.1:${b.ports.saslSsl}`,
-        read: [`${b.dir}/ca.pem`],
+        // The platformatic client also reads its WebAssembly file when it loads (wasm_file.ts).
+        read: [`${b.dir}/ca.pem`, ...clientLoadReads],
       };
 
       await t.step(
@@ -406,7 +410,7 @@ Deno.test({
         async () => {
           const { code, output } = await runConnectCheck({
             ...narrow,
-            read: [],
+            read: clientLoadReads,
             settings: seedFile(),
             env: { RIVULET_KAFKA_PASSWORD: b.secrets.password },
           });
@@ -418,6 +422,25 @@ Deno.test({
           assertNoSecret(output, secrets);
         },
       );
+
+      await t.step({
+        name: "the platformatic client without its WebAssembly file granted says what to grant",
+        ignore: testClientName !== "platformatic",
+        fn: async () => {
+          const { code, output } = await runConnectCheck({
+            ...narrow,
+            read: [`${b.dir}/ca.pem`],
+            settings: seedFile(),
+            env: { RIVULET_KAFKA_PASSWORD: b.secrets.password },
+          });
+          assert.notEqual(code, 0, output);
+          assert.match(
+            output,
+            /The platformatic Kafka client reads its WebAssembly helpers .* grant it with --allow-read=\/\S*native\.wasm/,
+          );
+          assertNoSecret(output, secrets);
+        },
+      });
     } finally {
       await broker?.stop();
     }
