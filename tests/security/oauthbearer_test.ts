@@ -11,10 +11,10 @@ import { Buffer } from "node:buffer";
 import * as rw from "../../mod.ts";
 import { translateSettings } from "../../connectors/kafka/settings.ts";
 import { KafkaSource } from "../../connectors/kafka/source.ts";
-import { createKafkajsClient, oauthBearerToken } from "../../connectors/kafka/kafkajs/client.ts";
+import { oauthBearerToken } from "../../connectors/kafka/oauthbearer_token.ts";
 import type { LogFields, Logger } from "../../connectors/types.ts";
 import { Collector, text } from "../connectors/kafka/_support.ts";
-import { uniqueTopic } from "../support/kafka.ts";
+import { makeTestClient, uniqueTopic } from "../support/kafka.ts";
 import { freePortBlock } from "../support/ports.ts";
 
 const script = new URL("../../scripts/kafka.sh", import.meta.url).pathname;
@@ -94,10 +94,10 @@ async function roundTrip(settings: Record<string, string>, logger: Logger): Prom
     await Deno.remove(file);
   }
   const { config } = translateSettings({ ...settings, "group.id": uniqueTopic("oauth-group") });
-  // The kafkajs adapter: its OAUTHBEARER exchange is the one under test here.
+  // The client under test (RIVULET_KAFKA_CLIENT): its OAUTHBEARER exchange is the one tested here.
   const source = new KafkaSource({
     config,
-    client: createKafkajsClient(config, { logger }),
+    client: makeTestClient(config, logger),
     topics: [topic],
     logger,
   });
@@ -193,7 +193,7 @@ Deno.test({
       "bootstrap.servers": listener,
       "socket.connection.setup.timeout.ms": "3000",
     });
-    const admin = createKafkajsClient(config).admin();
+    const admin = makeTestClient(config).admin();
     // The broker answers ApiVersions before authentication, then closes the
     // connection at the first request of a client that did not authenticate.
     await assert.rejects(admin.connect().then(() => admin.listTopics()));

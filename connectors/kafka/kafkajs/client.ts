@@ -28,7 +28,10 @@ import {
   type TopicMessages,
 } from "kafkajs";
 import * as kafkajsNamespace from "kafkajs";
-import type { ClientConfig, CompressionCodec, OauthBearerTokenSource } from "../config.ts";
+import type { ClientConfig, CompressionCodec } from "../config.ts";
+import { oauthBearerToken } from "../oauthbearer_token.ts";
+
+export { oauthBearerToken };
 import type { LogFields, Logger, Position, SourceMessage } from "../../types.ts";
 import { silentLogger } from "../../types.ts";
 import { firstConnection } from "../connection_error.ts";
@@ -272,72 +275,6 @@ function saslAuthenticationError(): new (message: string) => Error {
     throw new Error("kafkajs no longer exports KafkaJSSASLAuthenticationError");
   }
   return found as new (message: string) => Error;
-}
-
-/**
- * Reads an OAUTHBEARER token from its source (exported for tests). A failure
- * names the file or the command, never the token or the command's output.
- */
-export async function oauthBearerToken(source: OauthBearerTokenSource): Promise<string> {
-  let token: string;
-  if (source.kind === "file") {
-    try {
-      token = (await Deno.readTextFile(source.path)).trim();
-    } catch (error) {
-      throw new KafkaClientError(
-        `Cannot read the OAUTHBEARER token file ${JSON.stringify(source.path)} ` +
-          `(rivulet.sasl.oauthbearer.token.file): ${(error as Error).name}`,
-        { retriable: false },
-      );
-    }
-  } else if (source.kind === "command") {
-    const [program, ...args] = source.command;
-    let output: Deno.CommandOutput;
-    try {
-      output = await new Deno.Command(program, { args, stdout: "piped", stderr: "null" }).output();
-    } catch (error) {
-      throw new KafkaClientError(
-        `Cannot run the OAUTHBEARER token command ${JSON.stringify(program)} ` +
-          `(rivulet.sasl.oauthbearer.token.command): ${(error as Error).name}` +
-          (error instanceof Deno.errors.NotCapable
-            ? ` (grant it with --allow-run=${program})`
-            : ""),
-        { retriable: false },
-      );
-    }
-    if (!output.success) {
-      throw new KafkaClientError(
-        `The OAUTHBEARER token command ${JSON.stringify(program)} ` +
-          `(rivulet.sasl.oauthbearer.token.command) exited with code ${output.code}`,
-        { retriable: false },
-      );
-    }
-    token = new TextDecoder().decode(output.stdout).trim();
-  } else {
-    return unsecuredJwt(source);
-  }
-  if (token === "") {
-    throw new KafkaClientError(
-      `The OAUTHBEARER token ${
-        source.kind === "file" ? `file ${JSON.stringify(source.path)}` : "command"
-      } gave an empty token`,
-      { retriable: false },
-    );
-  }
-  return token;
-}
-
-/** librdkafka's unsecured JWT: `{"alg":"none"}`, the principal as `sub`, no signature. */
-function unsecuredJwt(source: Extract<OauthBearerTokenSource, { kind: "unsecured-jwt" }>): string {
-  const now = Date.now() / 1000;
-  const claims: Record<string, unknown> = {
-    sub: source.principal,
-    iat: now,
-    exp: now + source.lifeSeconds,
-  };
-  if (source.scope.length > 0) claims.scope = source.scope;
-  const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
-  return `${part({ alg: "none" })}.${part(claims)}.`;
 }
 
 const compressionTypes: Readonly<Record<CompressionCodec, CompressionTypes>> = {

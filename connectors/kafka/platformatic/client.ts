@@ -18,10 +18,13 @@ import "./_env_guard.ts";
 import { Buffer } from "node:buffer";
 import {
   Admin as PlatformaticAdmin,
+  AuthenticationError,
+  ConfigResourceTypes,
   Consumer as PlatformaticConsumer,
   type MessagesStream,
   Producer as PlatformaticProducer,
   type ProducerOptions as PlatformaticProducerOptions,
+  type SASLCustomAuthenticator,
 } from "@platformatic/kafka";
 import "./_env_restore.ts";
 import type { ConnectionOptions as TlsConnectionOptions } from "node:tls";
@@ -39,6 +42,7 @@ import type {
   PartitionOffsets,
   Producer,
   ProducerOptions,
+  TopicDescription,
   TopicPartition,
   TopicRecords,
   Transaction,
@@ -47,6 +51,7 @@ import type {
 } from "../client.ts";
 import { apiIds, clientError, guarded } from "./errors.ts";
 import { KafkaClientError } from "../client.ts";
+import { oauthBearerToken } from "../oauthbearer_token.ts";
 
 /** Options for {@linkcode createPlatformaticClient}. */
 export interface PlatformaticClientOptions {
@@ -115,10 +120,18 @@ export function createPlatformaticClient(
   };
 }
 
+// One list per configuration: OAUTHBEARER tokens join it as they are fetched
+// (by any connection of any part), so every message made later scrubs them.
+const secretsByConfig = new WeakMap<ClientConfig, string[]>();
+
 function secretsOf(config: ClientConfig): string[] {
-  const secrets: string[] = [];
-  if (config.sasl !== undefined) secrets.push(config.sasl.password);
-  if (config.tls?.keyPassword !== undefined) secrets.push(config.tls.keyPassword);
+  let secrets = secretsByConfig.get(config);
+  if (secrets === undefined) {
+    secrets = [];
+    if (config.sasl !== undefined) secrets.push(config.sasl.password);
+    if (config.tls?.keyPassword !== undefined) secrets.push(config.tls.keyPassword);
+    secretsByConfig.set(config, secrets);
+  }
   return secrets;
 }
 
@@ -167,6 +180,9 @@ export function baseOptions(config: ClientConfig) {
       mechanism: "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512";
       username: string;
       password: string;
+    } | {
+      mechanism: "OAUTHBEARER";
+      authenticate: SASLCustomAuthenticator;
     };
     timeout?: number;
     metadataMaxAge?: number;
@@ -190,15 +206,18 @@ export function baseOptions(config: ClientConfig) {
       ...(tls.keyPassword === undefined ? {} : { passphrase: tls.keyPassword }),
     };
   }
-  if (config.sasl?.mechanism === "oauthbearer") {
-    // Not wired to the library's token provider yet: refused rather than sent as another mechanism.
-    throw new KafkaClientError(
-      "sasl.mechanism OAUTHBEARER is not supported by the platformatic Kafka client yet: " +
-        "use --kafka-client kafkajs",
-      { retriable: false, kind: "sasl_mechanism", setting: "sasl.mechanism" },
-    );
-  }
-  if (config.sasl !== undefined) {
+  if (config.sasl?.oauthBearer !== undefined) {
+    const source = config.sasl.oauthBearer;
+    const secrets = secretsOf(config);
+    options.sasl = {
+      mechanism: "OAUTHBEARER",
+      authenticate: oauthBearerAuthenticator(async () => {
+        const token = await oauthBearerToken(source);
+        if (!secrets.includes(token)) secrets.push(token);
+        return token;
+      }),
+    };
+  } else if (config.sasl !== undefined) {
     const mechanism = config.sasl.mechanism === "plain"
       ? "PLAIN"
       : config.sasl.mechanism === "scram-sha-256"
@@ -207,6 +226,55 @@ export function baseOptions(config: ClientConfig) {
     options.sasl = { mechanism, username: config.sasl.username, password: config.sasl.password };
   }
   return options;
+}
+
+/**
+ * SASL/OAUTHBEARER (RFC 7628) as Kafka's Java client speaks it, through the
+ * library's custom authenticator hook. The library's own mechanism takes any
+ * answer as success (its validator is not wired by default): a refused token
+ * would fail later as a closed connection. Here a non-empty answer is the
+ * broker's error (JSON with a `status`); the client acknowledges it with
+ * %x01, as the RFC requires, and fails with an authentication error naming
+ * that status, never the token.
+ */
+type SaslAuthenticateResponse = Parameters<Parameters<SASLCustomAuthenticator>[6]>[1];
+
+function oauthBearerAuthenticator(token: () => Promise<string>): SASLCustomAuthenticator {
+  return (_mechanism, connection, saslAuthenticate, _username, _password, _token, callback) => {
+    const where = `${connection.host}:${connection.port}`;
+    token().then(
+      (value) => {
+        const initial = Buffer.from(`n,,\u0001auth=Bearer ${value}\u0001\u0001`, "utf8");
+        saslAuthenticate(connection, initial, (error, response) => {
+          if (error) {
+            callback(error, undefined as unknown as SaslAuthenticateResponse);
+            return;
+          }
+          const answer = response?.authBytes;
+          if (answer === undefined || answer === null || answer.length === 0) {
+            callback(null, response);
+            return;
+          }
+          let status = "an error";
+          try {
+            status = String(JSON.parse(Buffer.from(answer).toString("utf8")).status ?? status);
+          } catch {
+            // not JSON: keep the generic word
+          }
+          const refused = new AuthenticationError(
+            `SASL OAUTHBEARER authentication failed: the broker at ${where} answered ${status}`,
+          );
+          // The broker ends the exchange once acknowledged; its answer changes nothing.
+          saslAuthenticate(
+            connection,
+            Buffer.from([1]),
+            () => callback(refused, undefined as unknown as SaslAuthenticateResponse),
+          );
+        });
+      },
+      (error) => callback(error, undefined as unknown as SaslAuthenticateResponse),
+    );
+  };
 }
 
 const noHeaders: Readonly<Record<string, string>> = Object.freeze({});
@@ -974,6 +1042,30 @@ class PlatformaticAdminClient implements Admin {
           low: String(lows.get(p.partitionIndex) ?? 0n),
           high: String(p.offset),
         })).sort((a, b) => a.partition - b.partition);
+      },
+    );
+  }
+
+  async describeTopic(topic: string): Promise<TopicDescription> {
+    return await guarded(
+      `description of topic ${JSON.stringify(topic)}`,
+      this.#secrets,
+      async () => {
+        // Fresh metadata: a topic just created may be cached as missing or partitionless.
+        const metadata = await this.#admin.metadata({ topics: [topic], forceUpdate: true });
+        const described = await this.#admin.describeConfigs({
+          resources: [{ resourceType: ConfigResourceTypes.TOPIC, resourceName: topic }],
+          includeSynonyms: false,
+        });
+        const configs: Record<string, string> = {};
+        for (const resource of described) {
+          for (const entry of resource.configs) {
+            if (entry.value !== null && entry.value !== undefined) {
+              configs[entry.name] = entry.value;
+            }
+          }
+        }
+        return { partitions: metadata.topics.get(topic)?.partitionsCount ?? 0, configs };
       },
     );
   }
