@@ -211,6 +211,25 @@ export function clientContract(
     }
   });
 
+  test("admin: describeTopic gives a topic's partition count and its cleanup policy", async (client) => {
+    await using admin = await connectedAdmin(client);
+    assert.ok(admin.describeTopic !== undefined, "changelog topics need describeTopic");
+    const compacted = unique("contract-describe-compact");
+    await admin.createTopic({
+      topic: compacted,
+      partitions: 2,
+      configs: { "cleanup.policy": "compact" },
+    });
+    const described = await admin.describeTopic!(compacted);
+    assert.equal(described.partitions, 2);
+    assert.equal(described.configs["cleanup.policy"], "compact");
+    const plain = await createTopic(client, "contract-describe-plain", 3);
+    const plainDescribed = await admin.describeTopic!(plain);
+    assert.equal(plainDescribed.partitions, 3);
+    // A broker reports its default ("delete"); the in-memory cluster leaves it unset.
+    assert.equal(plainDescribed.configs["cleanup.policy"] ?? "delete", "delete");
+  });
+
   test("idempotent acks=all production keeps keys, values, headers, partitions and order", async (client) => {
     const topic = await createTopic(client, "contract-produce", 2);
     const producer = client.producer({ idempotent: true });
