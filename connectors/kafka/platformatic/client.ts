@@ -982,7 +982,11 @@ class PlatformaticAdminClient implements Admin {
   }
 
   async createTopic(
-    options: { readonly topic: string; readonly partitions?: number },
+    options: {
+      readonly topic: string;
+      readonly partitions?: number;
+      readonly configs?: Readonly<Record<string, string>>;
+    },
   ): Promise<void> {
     const what = `creation of topic ${JSON.stringify(options.topic)}`;
     try {
@@ -990,6 +994,8 @@ class PlatformaticAdminClient implements Admin {
         topics: [options.topic],
         partitions: options.partitions ?? 1,
         replicas: -1,
+        // Topic configs such as cleanup.policy=compact (changelog topics).
+        configs: Object.entries(options.configs ?? {}).map(([name, value]) => ({ name, value })),
       });
     } catch (error) {
       // Created meanwhile by someone else: that is what was wanted.
