@@ -734,7 +734,20 @@ function groupByTopic(partitions: readonly TopicPartition[]): Map<string, number
 
 type FetchedPartition = FetchResponse["responses"][number]["partitions"][number];
 
-/** The records of one partition's fetch response from `from` on, without control records. */
+/** Record batch attributes: bit 4, the batch belongs to a transaction. */
+const isTransactionalBatch = 0b1_0000;
+/** Record batch attributes: bit 5, a control batch (a transaction marker). */
+const isControlBatch = 0b10_0000;
+
+/** A control record's key is (version INT16, type INT16); type 0 is ABORT, 1 COMMIT. */
+function isAbortMarker(key: Buffer | null | undefined): boolean {
+  return key !== null && key !== undefined && key.length >= 4 && key.readInt16BE(2) === 0;
+}
+
+/**
+ * The records of one partition's fetch response from `from` on, without
+ * control records and without aborted transactions' records.
+ */
 function toBatch(
   topic: string,
   partition: number,
@@ -747,11 +760,33 @@ function toBatch(
   }
   const messages: SourceMessage[] = [];
   let next = from;
+  // read_committed: the broker sends aborted transactions' records too, with
+  // the list of aborted transactions (producer, first offset); the client
+  // drops them, as Kafka's Java client does. A producer's records are dropped
+  // from its aborted transaction's first offset until that transaction's
+  // ABORT marker: later transactions of the same producer (a restarted
+  // transactional id keeps its producer id) are kept. The list is empty under
+  // read_uncommitted. @platformatic/kafka 2.12.1 does not do this itself.
+  const aborted = [...(response.abortedTransactions ?? [])].sort((a, b) =>
+    a.firstOffset < b.firstOffset ? -1 : a.firstOffset > b.firstOffset ? 1 : 0
+  );
+  let nextAborted = 0;
+  const abortedProducers = new Set<bigint>();
   for (const recordBatch of recordBatches) {
     const last = recordBatch.firstOffset + BigInt(recordBatch.lastOffsetDelta);
     if (last + 1n > next) next = last + 1n;
-    // Transaction markers carry no data.
-    if ((recordBatch.attributes & 0b10_0000) !== 0) continue;
+    while (nextAborted < aborted.length && aborted[nextAborted].firstOffset <= last) {
+      abortedProducers.add(aborted[nextAborted++].producerId);
+    }
+    const transactional = (recordBatch.attributes & isTransactionalBatch) !== 0;
+    if ((recordBatch.attributes & isControlBatch) !== 0) {
+      // Transaction markers carry no data; an ABORT marker ends its producer's aborted records.
+      if (transactional && isAbortMarker(recordBatch.records[0]?.key)) {
+        abortedProducers.delete(recordBatch.producerId);
+      }
+      continue;
+    }
+    if (transactional && abortedProducers.has(recordBatch.producerId)) continue;
     const firstOffset = recordBatch.firstOffset;
     const firstTimestamp = recordBatch.firstTimestamp;
     for (const record of recordBatch.records) {
