@@ -7,6 +7,8 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
+import { resolveKafkaClientName } from "../../connectors/kafka/clients.ts";
+import { platformaticWasmFile } from "../../connectors/kafka/platformatic/wasm_file.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 /** The seed's transform: `value` parsed as an integer, reduced to `sum`. */
@@ -15,6 +17,14 @@ export const sumTransform: string = `${root}examples/sum.ts`;
 export const passwordVariable = "RIVULET_KAFKA_PASSWORD";
 /** Variables kafkajs reads when it loads. */
 const kafkajsEnv = "NODE_ENV,KAFKAJS_*";
+
+/**
+ * The client under test (RIVULET_KAFKA_CLIENT), named on the command line: the
+ * narrow `--allow-env` does not let the run read the variable itself.
+ */
+const clientName = resolveKafkaClientName();
+/** Files the client reads when it loads (the platformatic client's WebAssembly). */
+const clientLoadReads = clientName === "platformatic" ? [platformaticWasmFile()] : [];
 
 /** Settings keys whose values are files the run must be allowed to read. */
 const fileKeys = ["ssl.ca.location", "ssl.certificate.location", "ssl.key.location"];
@@ -61,10 +71,12 @@ export async function startRun(options: RunOptions): Promise<Run> {
       "run",
       "--no-prompt",
       `--allow-net=${options.settings["bootstrap.servers"]}`,
-      `--allow-read=${[sumTransform, settingsFile, ...files].join(",")}`,
+      `--allow-read=${[sumTransform, settingsFile, ...files, ...clientLoadReads].join(",")}`,
       `--allow-env=${kafkajsEnv},${passwordVariable}`,
       `${root}main.ts`,
       "run",
+      "--kafka-client",
+      clientName,
       "--transform",
       sumTransform,
       "--topic",
