@@ -520,6 +520,37 @@ export function clientContract(
     assert.deepEqual(reader.values(), ["old-committed", "new-1", "new-2"]);
   });
 
+  test("read_committed: one producer's committed and aborted transactions interleaved, only the committed read", async (client) => {
+    const topic = await createTopic(client, "contract-interleaved");
+    const producer = client.transactionalProducer({ transactionalId: unique("contract-mixed") });
+    await producer.connect();
+    const expected: string[] = [];
+    try {
+      for (let round = 0; round < 8; round++) {
+        const transaction = await producer.begin();
+        const values = [0, 1, 2].map((i) => `r${round}-${i}`);
+        await transaction.send([{ topic, records: values.map((value) => ({ key: null, value })) }]);
+        // Aborted every third round and the last: an abort between commits and at the end.
+        if (round % 3 === 1 || round === 7) await transaction.abort();
+        else {
+          await transaction.commit();
+          expected.push(...values);
+        }
+      }
+    } finally {
+      await producer.disconnect();
+    }
+    await using reader = await new Member(client, {
+      groupId: group(),
+      topics: [topic],
+      autoOffsetReset: "earliest",
+      isolation: "read_committed",
+    }).start();
+    await reader.waitFor(expected.length);
+    await delay(quietMs);
+    assert.deepEqual(reader.values(), expected);
+  });
+
   test("read_committed: records of an open transaction wait for its commit", async (client) => {
     const topic = await createTopic(client, "contract-isolation");
     await produce(client, topic, ["plain-1"]);
