@@ -131,7 +131,8 @@ function encodeObject(value: object | null, path: string): string {
 const nativeBase64 = (Uint8Array.prototype as { toBase64?: (this: Uint8Array) => string })
   .toBase64;
 
-function toBase64(bytes: Uint8Array): string {
+/** Standard base64 of bytes (how JSON output carries a bytes value). */
+export function toBase64(bytes: Uint8Array): string {
   if (nativeBase64 !== undefined) return nativeBase64.call(bytes);
   let binary = "";
   for (let i = 0; i < bytes.length; i++) binary += String.fromCharCode(bytes[i]);

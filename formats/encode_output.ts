@@ -28,7 +28,7 @@
  */
 
 import type { Change, Row, Time, Value } from "../engine/types.ts";
-import { encodeChange, encodeJsonValue } from "./encode_json.ts";
+import { encodeChange, encodeJsonValue, toBase64 } from "./encode_json.ts";
 
 /** The output formats of the Kafka sink. */
 export type OutputFormatName = "json" | "dsv" | "plaintext" | "raw";
@@ -320,15 +320,4 @@ function describe(v: Value | undefined): string {
   if (Array.isArray(v)) return "an array";
   if (typeof v === "object") return "an object";
   return `the ${typeof v} ${JSON.stringify(typeof v === "bigint" ? v.toString() : v)}`;
-}
-
-// Uint8Array.prototype.toBase64 is in V8 (Deno 2.x) but not yet in the lib types.
-const nativeBase64 = (Uint8Array.prototype as { toBase64?: (this: Uint8Array) => string })
-  .toBase64;
-
-function toBase64(bytes: Uint8Array): string {
-  if (nativeBase64 !== undefined) return nativeBase64.call(bytes);
-  let binary = "";
-  for (let i = 0; i < bytes.length; i++) binary += String.fromCharCode(bytes[i]);
-  return btoa(binary);
 }

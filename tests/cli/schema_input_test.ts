@@ -93,7 +93,7 @@ Deno.test("rivulet run --schema-file: a file that is not JSON is named by line a
   assert.equal(result.code, 2, result.stderr);
   assert.match(
     result.stderr,
-    /schema file ".*schema\.json" is not valid JSON: error at line 3, column 12/,
+    /schema file ".*schema\.json" is not valid JSON: .* at line 3, column 12/,
   );
   assert.ok(!result.stderr.includes("hunter2"), "the file's contents stay out of the error");
 
