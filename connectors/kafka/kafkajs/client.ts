@@ -37,7 +37,6 @@ import { silentLogger } from "../../types.ts";
 import { firstConnection } from "../connection_error.ts";
 import { scrubSecrets } from "../error_classification.ts";
 import { kafkajsClientError } from "./errors.ts";
-import { KafkaClientError } from "../client.ts";
 import type {
   Admin,
   ConsumerCallbacks,

@@ -50,7 +50,6 @@ import type {
   TransactionalProducerOptions,
 } from "../client.ts";
 import { apiIds, clientError, guarded } from "./errors.ts";
-import { KafkaClientError } from "../client.ts";
 import { oauthBearerToken } from "../oauthbearer_token.ts";
 
 /** Options for {@linkcode createPlatformaticClient}. */
