@@ -442,7 +442,15 @@ export class Pipeline {
     );
     // savedOrder[i]: the index in the new order of the source that was i-th when saved.
     this.#savedOrder = saved.map((name) => names.indexOf(name));
-    return { ...checkpoint, sources: order.map((from) => checkpoint.sources[from]) };
+    const identity = checkpoint.identity;
+    return {
+      ...checkpoint,
+      sources: order.map((from) => checkpoint.sources[from]),
+      // The identity is recorded in the saved order too: it follows the names with the rest.
+      ...(identity === undefined || identity.sources.length !== saved.length
+        ? {}
+        : { identity: { sources: order.map((from) => identity.sources[from]) } }),
+    };
   }
 
   /** The delivery mode of this run: transactions, checkpoints, or offset commits. */
