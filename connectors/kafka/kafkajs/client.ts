@@ -53,6 +53,7 @@ import type {
   TransactionalProducer,
   TransactionalProducerOptions,
 } from "../client.ts";
+import { type ClientPart, ClientParts } from "../client_parts.ts";
 
 /** Options for {@linkcode createKafkajsClient}. */
 export interface KafkajsClientOptions {
@@ -84,24 +85,8 @@ export function createKafkajsClient(
   const kafka = new Kafka(kafkajsConfig(config, logger, secrets));
   const failFast = firstConnectionCheck(config, logger, secrets);
   // Parts connected and not yet disconnected: close() disconnects what their owners left open.
-  const live = new Set<{ disconnect(): Promise<void> }>();
-  const tracked = <Part extends { connect(): Promise<void>; disconnect(): Promise<void> }>(
-    part: Part,
-  ): Part => {
-    const connect = part.connect.bind(part);
-    const disconnect = part.disconnect.bind(part);
-    return Object.assign(part, {
-      connect: async () => {
-        live.add(part);
-        await failFast();
-        await connect();
-      },
-      disconnect: async () => {
-        live.delete(part);
-        await disconnect();
-      },
-    });
-  };
+  const parts = new ClientParts(failFast);
+  const tracked = <Part extends ClientPart>(part: Part): Part => parts.track(part);
   return {
     consumer: (consumerOptions) =>
       tracked(new KafkajsGroupConsumer({ kafka, config, options: consumerOptions, secrets })),
@@ -110,11 +95,7 @@ export function createKafkajsClient(
     transactionalProducer: (txOptions) =>
       tracked(new KafkajsTransactionalProducer(kafka, config, txOptions, secrets)),
     admin: () => tracked(new KafkajsAdminClient(kafka.admin(), secrets)),
-    close: async () => {
-      const left = [...live];
-      live.clear();
-      await Promise.allSettled(left.map((part) => part.disconnect()));
-    },
+    close: () => parts.closeAll(),
   };
 }
 

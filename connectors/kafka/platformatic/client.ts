@@ -51,6 +51,7 @@ import type {
 } from "../client.ts";
 import { apiIds, clientError, guarded } from "./errors.ts";
 import { oauthBearerToken } from "../oauthbearer_token.ts";
+import { type ClientPart, ClientParts } from "../client_parts.ts";
 
 /** Options for {@linkcode createPlatformaticClient}. */
 export interface PlatformaticClientOptions {
@@ -83,24 +84,8 @@ export function createPlatformaticClient(
   const groupProtocol = options.groupProtocol ?? config.groupProtocol ?? "classic";
   const failFast = firstConnectionCheck(config, secrets);
   // Parts connected and not yet disconnected: close() disconnects what their owners left open.
-  const live = new Set<{ disconnect(): Promise<void> }>();
-  const tracked = <Part extends { connect(): Promise<void>; disconnect(): Promise<void> }>(
-    part: Part,
-  ): Part => {
-    const connect = part.connect.bind(part);
-    const disconnect = part.disconnect.bind(part);
-    return Object.assign(part, {
-      connect: async () => {
-        live.add(part);
-        await failFast();
-        await connect();
-      },
-      disconnect: async () => {
-        live.delete(part);
-        await disconnect();
-      },
-    });
-  };
+  const parts = new ClientParts(failFast);
+  const tracked = <Part extends ClientPart>(part: Part): Part => parts.track(part);
   return {
     consumer: (consumerOptions) =>
       tracked(
@@ -111,11 +96,7 @@ export function createPlatformaticClient(
     transactionalProducer: (txOptions) =>
       tracked(new PlatformaticTransactionalProducer(config, txOptions, secrets)),
     admin: () => tracked(new PlatformaticAdminClient(config, secrets)),
-    close: async () => {
-      const left = [...live];
-      live.clear();
-      await Promise.allSettled(left.map((part) => part.disconnect()));
-    },
+    close: () => parts.closeAll(),
   };
 }
 
