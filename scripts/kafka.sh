@@ -188,10 +188,30 @@ last_log_lines() {
   done
 }
 
+# Whether something accepts connections on 127.0.0.1:$1.
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# Whether process $1 holds the listening socket of 127.0.0.1:$2 (IPv4 or IPv6 table).
+listens_on() {
+  local hex inode
+  hex="$(printf '%04X' "$2")"
+  for inode in $(awk -v port=":$hex" '$4 == "0A" && substr($2, length($2) - 4) == port { print $10 }' \
+    /proc/net/tcp /proc/net/tcp6 2>/dev/null); do
+    if find "/proc/$1/fd" -lname "socket:\[$inode\]" 2>/dev/null | grep -q .; then return 0; fi
+  done
+  return 1
+}
+
 start() {
   if pid="$(running_pid)"; then
     say "already running (pid $pid) on 127.0.0.1:$port"
     return 0
+  fi
+  # Another process (another project's broker, another checkout's) holds the port:
+  # its answers must not be taken for this broker's.
+  if port_in_use "$port"; then
+    say "127.0.0.1:$port is already in use by another process; choose another KAFKA_PORT"
+    return 1
   fi
   fetch
   write_config
@@ -223,6 +243,14 @@ start() {
   done
   if ! wait "$ready_pid"; then
     say "no client could use the broker within ${ready_seconds}s"
+    last_log_lines
+    stop
+    return 1
+  fi
+  # Two starts that found the port free at once: the one whose broker did not
+  # bind it was answered by the other's.
+  if ! listens_on "$broker_pid" "$port"; then
+    say "another process answered on 127.0.0.1:$port, not the broker started here (pid $broker_pid)"
     last_log_lines
     stop
     return 1

@@ -233,6 +233,12 @@ export interface TransactionalProducerOptions {
 
 /** A producer whose records and offsets are committed atomically. */
 export interface TransactionalProducer {
+  /**
+   * Connects and registers the transactional id with its coordinator
+   * (InitProducerId): this fences any earlier producer with the same id and
+   * settles its open transaction (a commit it had asked for completes, the
+   * rest is aborted) before it resolves, so offsets read afterwards are final.
+   */
   connect(): Promise<void>;
   /** Begins a transaction; one at a time. */
   begin(): Promise<Transaction>;

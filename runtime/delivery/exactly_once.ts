@@ -124,7 +124,7 @@ export class ExactlyOnceDelivery implements Delivery {
    * which outputs are visible, so it says which state goes with them.
    */
   async load(): Promise<Checkpoint | undefined> {
-    await this.#writer.connect();
+    await this.#writer.settle();
     this.#due = performance.now() + this.#intervalMs;
     if (this.#changelog !== undefined) return await this.#loadChangelog(this.#changelog);
     const store = this.#store!;

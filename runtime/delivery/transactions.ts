@@ -109,23 +109,50 @@ export class TransactionWriter {
   /**
    * Connects the producer. This fences any earlier producer with the same
    * transactional id and settles its open transaction, so the groups'
-   * committed offsets read afterwards are final.
+   * committed offsets read afterwards are final (each adapter's `connect`
+   * registers the transactional id; see `TransactionalProducer.connect`).
    */
   async connect(): Promise<void> {
     if (this.#producer !== undefined) return;
     const producer = this.#options.producer();
-    await producer.connect();
+    try {
+      await producer.connect();
+    } catch (error) {
+      await producer.disconnect().catch(() => {});
+      throw error;
+    }
     this.#producer = producer;
   }
 
-  /** Commits records and offsets in one transaction; retries it while Kafka is unavailable. */
+  /** {@linkcode connect}, retried while Kafka is unavailable (a restart during a broker outage). */
+  async settle(): Promise<void> {
+    await this.#retrying("Cannot reach the transaction coordinator; retrying", () => this.connect());
+  }
+
+  /**
+   * Commits records and offsets in one transaction; retries it while Kafka
+   * is unavailable. After a failed attempt the transaction may have committed
+   * (the answer was lost), so before each new attempt a new producer settles
+   * it and the groups' offsets say whether it did: sending it again would
+   * write it twice.
+   */
   async run(content: TransactionContent): Promise<void> {
+    let outcomeUnknown = false;
+    await this.#retrying("Kafka transaction failed; retrying", async () => {
+      await this.connect();
+      if (outcomeUnknown && await content.committed()) return;
+      outcomeUnknown = true;
+      await this.#attempt(this.#producer!, content);
+    });
+  }
+
+  /** Runs `step` until it succeeds, a non-retriable error, or the retry time is spent. */
+  async #retrying(warning: string, step: () => Promise<void>): Promise<void> {
     const deadline = Date.now() + (this.#options.retryForMs ?? 300_000);
     let delayMs = 500;
     for (let attempts = 1;; attempts++) {
       try {
-        await this.connect();
-        await this.#attempt(this.#producer!, content);
+        await step();
         this.retrying = false;
         return;
       } catch (error) {
@@ -133,7 +160,7 @@ export class TransactionWriter {
         await this.#discardProducer();
         if (!retriable || Date.now() + delayMs > deadline) throw error;
         this.retrying = true;
-        this.#options.logger.warn("Kafka transaction failed; retrying", {
+        this.#options.logger.warn(warning, {
           transactionalId: this.#options.transactionalId,
           error: error instanceof Error ? error.message : String(error),
           attempts,
@@ -141,20 +168,6 @@ export class TransactionWriter {
         });
         await new Promise((resolve) => setTimeout(resolve, delayMs));
         delayMs = Math.min(delayMs * 2, 10_000);
-        // A new producer settles the failed transaction; if it had committed
-        // (the answer was lost), sending it again would write it twice.
-        try {
-          await this.connect();
-          if (await content.committed()) {
-            this.retrying = false;
-            return;
-          }
-        } catch (checkError) {
-          await this.#discardProducer();
-          this.#options.logger.warn("Cannot check the outcome of the failed transaction yet", {
-            error: checkError instanceof Error ? checkError.message : String(checkError),
-          });
-        }
       }
     }
   }

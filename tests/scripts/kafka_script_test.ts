@@ -82,14 +82,35 @@ Deno.test({
   fn: async () => {
     const home = await Deno.makeTempDir({ prefix: "rivulet-kafka-script-" });
     const env = { KAFKA_PORT: String(port), KAFKA_HOME_DIR: home, KAFKA_READY_SECONDS: "30" };
-    // Someone else holds the client port: the broker cannot bind it.
-    const squatter = Deno.listen({ hostname: "127.0.0.1", port });
+    // Someone else holds the controller port: the broker cannot bind it.
+    const squatter = Deno.listen({ hostname: "127.0.0.1", port: port + 1 });
     try {
       const result = await kafkaSh("start", env);
       assert.notEqual(result.code, 0);
       assert.match(result.text, /the broker's last log lines/);
       assert.match(result.text, /Address already in use|bind/i, "the broker's own reason is shown");
       assert.deepEqual(brokerPids(home), []);
+    } finally {
+      squatter.close();
+      await kafkaSh("stop", env);
+      await Deno.remove(home, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "kafka.sh refuses a client port another process holds, rather than taking its answers",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const home = await Deno.makeTempDir({ prefix: "rivulet-kafka-script-" });
+    const env = { KAFKA_PORT: String(port), KAFKA_HOME_DIR: home, KAFKA_READY_SECONDS: "30" };
+    const squatter = Deno.listen({ hostname: "127.0.0.1", port });
+    try {
+      const result = await kafkaSh("start", env);
+      assert.equal(result.code, 1, result.text);
+      assert.match(result.text, new RegExp(`127\\.0\\.0\\.1:${port} is already in use`));
+      assert.deepEqual(brokerPids(home), [], "no broker was started");
     } finally {
       squatter.close();
       await kafkaSh("stop", env);

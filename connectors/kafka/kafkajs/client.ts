@@ -606,12 +606,18 @@ class KafkajsTransactionalProducer implements TransactionalProducer {
     });
   }
 
+  /**
+   * kafkajs' own `connect` asks for an idempotent producer id without the
+   * transactional id: the transactional one is asked for at the first
+   * transaction. So one is begun and aborted here (nothing was added to it:
+   * kafkajs sends nothing for it) to register the id before this resolves.
+   */
   connect(): Promise<void> {
-    return guarded(
-      "transactional producer connection",
-      this.#secrets,
-      () => this.#producer.connect(),
-    );
+    return guarded("transactional producer connection", this.#secrets, async () => {
+      await this.#producer.connect();
+      const transaction = await this.#producer.transaction();
+      await transaction.abort();
+    });
   }
 
   async begin(): Promise<Transaction> {

@@ -886,8 +886,8 @@ class PlatformaticTransactionalProducer implements TransactionalProducer {
   }
 
   /**
-   * Registers the transactional id with its coordinator (InitProducerId), as
-   * kafkajs' connect does: this fences any earlier producer with the same id
+   * Registers the transactional id with its coordinator (InitProducerId), as the
+   * kafkajs adapter's connect does: this fences any earlier producer with the same id
    * and settles its open transaction, so committed offsets read afterwards
    * are final. The library does that only at the first transaction, so one is
    * begun and cancelled here (nothing was added to it: the broker never knew it).

@@ -495,18 +495,20 @@ export function clientContract(
       })();
       const open = await old.begin();
       await open.send([{ topic, records: [{ key: null, value: "old-open" }] }]);
-      // Connecting with the same id fences the old producer and aborts its open transaction.
+      // Connecting with the same id fences the old producer and aborts its
+      // open transaction before connect resolves (not at the first begin):
+      // exactly-once restarts read the groups' offsets right after it.
       await restarted.connect();
-      for (const round of [1, 2]) {
-        const transaction = await restarted.begin();
-        await transaction.send([{ topic, records: [{ key: null, value: `new-${round}` }] }]);
-        await transaction.commit();
-      }
       await assert.rejects(open.commit(), (error: unknown) => {
         assert.ok(error instanceof KafkaClientError, String(error));
         assert.equal(error.retriable, false, error.message);
         return true;
       });
+      for (const round of [1, 2]) {
+        const transaction = await restarted.begin();
+        await transaction.send([{ topic, records: [{ key: null, value: `new-${round}` }] }]);
+        await transaction.commit();
+      }
     } finally {
       await old.disconnect().catch(() => {});
       await restarted.disconnect();
