@@ -173,13 +173,20 @@ export function encodeRecordBatch(
   let maxTimestamp = firstTimestamp;
   const deltas = new Array<number>(count);
   let size = batchPrefixBytes + batchHeaderBytes;
+  let previousTimestamp = firstTimestamp;
+  let previousDelta = 0;
   for (let i = 0; i < count; i++) {
     const message = messages[i];
     let timestamp = message.timestamp ?? now;
     if (typeof timestamp === "number") timestamp = BigInt(timestamp);
     message.timestamp = timestamp;
-    if (timestamp > maxTimestamp) maxTimestamp = timestamp;
-    const delta = Number(timestamp - firstTimestamp);
+    // Records of one request mostly share one timestamp: no BigInt arithmetic for them.
+    if (timestamp !== previousTimestamp) {
+      if (timestamp > maxTimestamp) maxTimestamp = timestamp;
+      previousDelta = Number(timestamp - firstTimestamp);
+      previousTimestamp = timestamp;
+    }
+    const delta = previousDelta;
     deltas[i] = delta;
     const key = settledField(message, "key");
     const value = settledField(message, "value");
