@@ -420,7 +420,7 @@ export class ChangelogStore {
           return Promise.resolve();
         },
         onFatal: reject,
-      });
+      }, startAt === undefined ? {} : { startAt });
       await done;
     } finally {
       consumer.pause();
