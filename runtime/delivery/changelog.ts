@@ -277,6 +277,10 @@ export class ChangelogStore {
     logger.info("restored state from the changelog", {
       topic: this.topic,
       from: this.progress.from ?? "beginning",
+      // Where the tail read after the cache started, per partition (p@offset).
+      ...(this.progress.from === "cache" && cache !== undefined
+        ? { tail: cache.offsets.map((offset, partition) => `${partition}@${offset}`).join(",") }
+        : {}),
       records: this.progress.records,
       entries: entries.size,
       recordsPerSecond: Math.round(this.progress.records / Math.max(seconds, 1e-3)),
