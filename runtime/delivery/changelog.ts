@@ -215,6 +215,10 @@ export class ChangelogStore {
   #incarnation: ChangelogIncarnation | undefined;
   /** Each entry's bytes as last written: what a checkpoint compares with. */
   #written = new Map<string, Uint8Array>();
+  /** The cache files being written, one after another. */
+  #cacheWriting: Promise<void> = Promise.resolve();
+  /** The newest cache not yet being written. */
+  #nextCache: ChangelogCache | undefined;
 
   constructor(options: ChangelogStoreOptions) {
     this.#options = options;
@@ -466,36 +470,47 @@ export class ChangelogStore {
   /**
    * Saves `entries` (a committed checkpoint's, and nothing was written to the
    * changelog after them) to the local cache with the changelog's end
-   * offsets. A failure is logged: the cache is a shortcut, the state is in
-   * the changelog.
+   * offsets. Resolves once the offsets are read (before anything more is
+   * written to the changelog); the file is written in the background, one
+   * at a time, a newer cache replacing one still waiting. A failure is
+   * logged: the cache is a shortcut, the state is in the changelog.
    */
   async saveCache(entries: ChangelogEntries): Promise<void> {
     const admin = this.#admin;
     const incarnation = this.#incarnation;
-    if (this.#cache === undefined || admin === undefined || incarnation === undefined) return;
+    const store = this.#cache;
+    if (store === undefined || admin === undefined || incarnation === undefined) return;
+    let cache: ChangelogCache;
     try {
       const savedAtMs = Date.now();
       const offsets = [...await admin.partitionOffsets(this.topic)]
         .sort((a, b) => a.partition - b.partition)
         .map((p) => p.high);
-      await this.#cache.save({
-        version: 1,
-        topic: this.topic,
-        offsets,
-        incarnation,
-        savedAtMs,
-        entries,
-      });
+      cache = { version: 1, topic: this.topic, offsets, incarnation, savedAtMs, entries };
     } catch (error) {
-      this.#options.logger.warn("Cannot save the local cache of the changelog", {
-        path: this.#cache.path,
-        error: error instanceof Error ? error.message : String(error),
-      });
+      this.#cacheFailed(error);
+      return;
     }
+    const waiting = this.#nextCache !== undefined;
+    this.#nextCache = cache;
+    if (waiting) return; // the write already queued takes the newer cache
+    this.#cacheWriting = this.#cacheWriting.then(async () => {
+      const next = this.#nextCache!;
+      this.#nextCache = undefined;
+      await store.save(next).catch((error) => this.#cacheFailed(error));
+    });
   }
 
-  /** Disconnects the admin the cache used. */
+  #cacheFailed(error: unknown): void {
+    this.#options.logger.warn("Cannot save the local cache of the changelog", {
+      path: this.#cache?.path ?? null,
+      error: error instanceof Error ? error.message : String(error),
+    });
+  }
+
+  /** Waits for the cache's last write, then disconnects the admin the cache used. */
   async close(): Promise<void> {
+    await this.#cacheWriting;
     await this.#admin?.disconnect().catch(() => {});
     this.#admin = undefined;
   }

@@ -14,9 +14,9 @@
  *
  * @module
  */
-import { deserialize, serialize } from "node:v8";
 import type { PartitionOffsets } from "../../connectors/kafka/client.ts";
 import { removeFiles } from "./checkpoint.ts";
+import { messageOf } from "./delivery.ts";
 
 const FILE = "changelog-cache.bin";
 
@@ -66,13 +66,9 @@ export class ChangelogCacheStore {
       throw error;
     }
     try {
-      const cache = deserialize(bytes) as ChangelogCache;
-      if (cache?.version !== 1 || !(cache.entries instanceof Map)) {
-        return { unusable: `the local cache "${this.path}" has an unknown version` };
-      }
-      return cache;
+      return decodeCache(bytes);
     } catch (error) {
-      return { unusable: `the local cache "${this.path}" cannot be read: ${String(error)}` };
+      return { unusable: `the local cache "${this.path}" cannot be read: ${messageOf(error)}` };
     }
   }
 
@@ -82,7 +78,7 @@ export class ChangelogCacheStore {
     const temporary = `${this.path}.tmp`;
     const file = await Deno.open(temporary, { write: true, create: true, truncate: true });
     try {
-      const bytes = serialize(cache);
+      const bytes = encodeCache(cache);
       let written = 0;
       while (written < bytes.length) written += await file.write(bytes.subarray(written));
       await file.sync();
@@ -91,6 +87,77 @@ export class ChangelogCacheStore {
     }
     await Deno.rename(temporary, this.path);
   }
+}
+
+/** The file's first bytes: what it is and the format's version. */
+const MAGIC = "rivulet-changelog-cache/1\n";
+
+/**
+ * The file: the magic line, a 4-byte length and the JSON of everything but
+ * the entries (and their count), then per entry a 4-byte key length, the key (UTF-8), a 4-byte
+ * value length and the value. One buffer written at once: 100,000 entries
+ * take milliseconds, where `v8.serialize` of the Map took most of a second.
+ */
+export function encodeCache(cache: ChangelogCache): Uint8Array {
+  const encoder = new TextEncoder();
+  const { entries, ...rest } = cache;
+  // The count is checked on reading: a file cut between two entries is refused too.
+  const head = encoder.encode(JSON.stringify({ ...rest, count: entries.size }));
+  const keys: Uint8Array[] = [];
+  let size = MAGIC.length + 4 + head.length;
+  for (const [key, value] of entries) {
+    const bytes = encoder.encode(key);
+    keys.push(bytes);
+    size += 8 + bytes.length + value.length;
+  }
+  const out = new Uint8Array(size);
+  const view = new DataView(out.buffer);
+  let at = encoder.encodeInto(MAGIC, out).written;
+  view.setUint32(at, head.length);
+  out.set(head, at += 4);
+  at += head.length;
+  let index = 0;
+  for (const value of entries.values()) {
+    const key = keys[index++];
+    view.setUint32(at, key.length);
+    out.set(key, at += 4);
+    at += key.length;
+    view.setUint32(at, value.length);
+    out.set(value, at += 4);
+    at += value.length;
+  }
+  return out;
+}
+
+/** Reads what {@linkcode encodeCache} wrote; throws on anything else (or a cut file). */
+export function decodeCache(bytes: Uint8Array): ChangelogCache {
+  const decoder = new TextDecoder();
+  if (decoder.decode(bytes.subarray(0, MAGIC.length)) !== MAGIC) {
+    throw new Error("not a changelog cache of this version");
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let at = MAGIC.length;
+  const take = (): Uint8Array => {
+    if (at + 4 > bytes.length) throw new Error("the file is cut short");
+    const length = view.getUint32(at);
+    at += 4;
+    if (at + length > bytes.length) throw new Error("the file is cut short");
+    const part = bytes.subarray(at, at + length);
+    at += length;
+    return part;
+  };
+  const { count, ...rest } = JSON.parse(decoder.decode(take())) as
+    & Omit<ChangelogCache, "entries">
+    & { readonly count: number };
+  if (rest?.version !== 1) throw new Error("unknown version");
+  const entries = new Map<string, Uint8Array>();
+  while (at < bytes.length) {
+    const key = decoder.decode(take());
+    // A copy: the value must not keep the whole file's buffer alive.
+    entries.set(key, take().slice());
+  }
+  if (entries.size !== count) throw new Error("the file is cut short");
+  return { ...rest, entries };
 }
 
 /** Kafka's default `delete.retention.ms`: how long tombstones outlive compaction (24 h). */
