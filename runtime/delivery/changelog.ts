@@ -423,7 +423,9 @@ export class ChangelogStore {
             }
             this.progress.records++;
             if (message.value === null) entries.delete(key);
-            else entries.set(key, message.value);
+            // A copy: a fetched value may be a view of the whole fetch response, which
+            // would stay in memory (and be copied by each deserialize of a view).
+            else entries.set(key, new Uint8Array(message.value));
           }
           return Promise.resolve();
         },
