@@ -218,6 +218,8 @@ export class ChangelogStore {
   #incarnation: ChangelogIncarnation | undefined;
   /** Each entry's bytes as last written: what a checkpoint compares with. */
   #written = new Map<string, Uint8Array>();
+  /** Per partition, where the last restore's read ended (its end marker's offset), for the log. */
+  #readEnd: readonly string[] = [];
   /** The cache files being written, one after another. */
   #cacheWriting: Promise<void> = Promise.resolve();
   /** The newest cache not yet being written. */
@@ -288,6 +290,8 @@ export class ChangelogStore {
       ...(this.progress.from === "cache" && cache !== undefined
         ? { tail: cache.offsets.map((offset, partition) => `${partition}@${offset}`).join(",") }
         : {}),
+      // Where the read ended, per partition (the offsets of this restore's end markers).
+      end: this.#readEnd.map((offset, partition) => `${partition}@${offset}`).join(","),
       records: this.progress.records,
       entries: entries.size,
       recordsPerSecond: Math.round(this.progress.records / Math.max(seconds, 1e-3)),
@@ -380,6 +384,8 @@ export class ChangelogStore {
       autoOffsetReset: "earliest",
     });
     const ended = new Set<number>();
+    /** Per partition, the offset of this read's end marker: where the read stopped. */
+    const endOffsets: string[] = [];
     const { promise: done, resolve, reject } = Promise.withResolvers<void>();
     const decoder = new TextDecoder();
     const text = (bytes: Uint8Array | null) => bytes === null ? null : decoder.decode(bytes);
@@ -414,6 +420,7 @@ export class ChangelogStore {
             if (tailStart !== undefined && BigInt(message.offset) < tailStart[partition]) continue;
             if (key === END_MARKER_KEY) {
               if (text(message.value) === nonce) {
+                endOffsets[partition] = message.offset;
                 ended.add(partition);
                 if (ended.size === this.#partitions) resolve();
               }
@@ -442,6 +449,7 @@ export class ChangelogStore {
       this.progress.restoring = false;
     }
     if (misfit !== undefined) return { misfit };
+    this.#readEnd = endOffsets;
     return { entries, ...(incarnation === undefined ? {} : { incarnation }) };
   }
 

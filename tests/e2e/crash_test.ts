@@ -219,16 +219,17 @@ Deno.test({
       for (const restore of restores.slice(1)) {
         if (restore.from !== "cache") continue;
         fromCache++;
-        // Written after the cache: state records from the cache's offsets up to this restore's
-        // end markers (the first ones after the cache: the killed run wrote none later).
+        // Written after the cache: the changelog's state records from the cache's offsets up to
+        // this restore's end markers (both logged), counted in the topic itself.
+        const at = (field: unknown) =>
+          new Map(
+            String(field).split(",").map((part) => part.split("@").map(Number) as [number, number]),
+          );
+        const [tail, end] = [at(restore.tail), at(restore.end)];
         let written = 0;
-        for (const part of String(restore.tail).split(",")) {
-          const [partition, offset] = part.split("@").map(Number);
-          const end = changelog.find((r) =>
-            r.partition === partition && r.offset >= offset && r.key === "restore-end"
-          )!.offset;
+        for (const [partition, from] of tail) {
           written += state.filter((r) =>
-            r.partition === partition && r.offset >= offset && r.offset < end
+            r.partition === partition && r.offset >= from && r.offset < end.get(partition)!
           ).length;
         }
         const restored = Number(restore.records);
