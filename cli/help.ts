@@ -95,7 +95,9 @@ Running:
   --transactional-id ID     the transactional id (default rivulet-<group.id>); one per pipeline
   --state-store kafka|local where state lives: local (default, --state-dir) or kafka (a compacted
                             changelog topic <group.id>-state-changelog, written in each transaction
-                            and restored on start: no local state needed; needs --exactly-once)
+                            and restored on start: no local state needed; needs --exactly-once;
+                            with --state-dir, the directory is a cache: a restart reads only the
+                            changelog's tail after it)
   --kafka-client NAME       the Kafka client library: kafkajs (default) or platformatic
                             (@platformatic/kafka); RIVULET_KAFKA_CLIENT chooses when unset
   --config FILE             flags as a JSON object ({"transform": "sum.ts", "topic": ["a"], ...});

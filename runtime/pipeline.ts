@@ -37,6 +37,7 @@ import type { Delivery, DeliveryContext } from "./delivery/delivery.ts";
 import { OffsetsDelivery } from "./delivery/offsets.ts";
 import { CheckpointedDelivery } from "./delivery/checkpointed.ts";
 import { ExactlyOnceDelivery } from "./delivery/exactly_once.ts";
+import { ChangelogCacheStore } from "./delivery/changelog_cache.ts";
 import { CheckpointStore } from "./delivery/checkpoint.ts";
 import { ApplyJournal } from "./delivery/journal.ts";
 import {
@@ -145,8 +146,16 @@ export interface PipelineStats {
   lastTime: Time;
   /** `retrying` while a source, a sink or a transaction waits for Kafka to come back. */
   connection?: "connected" | "retrying";
-  /** The kafka state store: whether state is being restored, and changelog records read so far. */
-  restore?: { readonly restoring: boolean; readonly records: number };
+  /**
+   * The kafka state store: whether state is being restored, changelog records
+   * read so far, and whether the restore started from the local cache (the
+   * changelog's tail only) or the changelog's beginning.
+   */
+  restore?: {
+    readonly restoring: boolean;
+    readonly records: number;
+    readonly from?: "cache" | "beginning";
+  };
 }
 
 interface SourceEntry {
@@ -807,6 +816,7 @@ export class Pipeline {
 async function discardSavedState(stateDir: string, logger: Logger): Promise<void> {
   const removed = [
     ...await CheckpointStore.discard(stateDir),
+    ...await ChangelogCacheStore.discard(stateDir),
     ...await ApplyJournal.discard(stateDir),
   ];
   logger.info("discarded the saved state (reset)", { stateDir, files: removed.length });

@@ -26,7 +26,11 @@ import {
 
 /** Options of {@linkcode ExactlyOnceDelivery}. */
 export interface ExactlyOnceDeliveryOptions {
-  /** Where checkpoints are written; required. */
+  /**
+   * Where checkpoints are written; required with the local state store. With
+   * the kafka state store it is optional and holds a local cache of the
+   * changelog, so that a restart reads only the changelog's tail.
+   */
   readonly stateDir?: string;
   /** Least time between transactions (default 1,000 ms). */
   readonly checkpointIntervalMs?: number;
@@ -115,6 +119,7 @@ export class ExactlyOnceDelivery implements Delivery {
         groupId: sources[0].groupId,
         inputTopics: sources.flatMap((source) => source.topics ?? []),
         logger: context.logger,
+        ...(stateDir === undefined ? {} : { cacheDir: stateDir }),
       });
     } else this.#store = new CheckpointStore(stateDir!);
   }
@@ -250,6 +255,7 @@ export class ExactlyOnceDelivery implements Delivery {
     if (!failed) await this.#commit().catch(() => {});
     await this.#chain.catch(() => {});
     await this.#writer.close();
+    await this.#changelog?.close();
   }
 
   /** Starts the next transaction when one is due; returns it (or the one running). */
@@ -269,7 +275,10 @@ export class ExactlyOnceDelivery implements Delivery {
     this.#due = performance.now() + this.#intervalMs;
     const checkpoint = this.#context.capture();
     const records = this.#records;
-    if (this.#changelog !== undefined) records.push(this.#changelog.records(checkpoint));
+    const changelog = this.#changelog;
+    if (changelog !== undefined) records.push(changelog.records(checkpoint));
+    // What the local cache saves once this transaction is committed (and before the next starts).
+    const cached = changelog?.caching ? changelog.entries() : undefined;
     this.#records = [];
     this.#bytes = 0;
     // Dead-letter records (sent outside the transaction) are acknowledged first.
@@ -294,6 +303,7 @@ export class ExactlyOnceDelivery implements Delivery {
         committed,
       });
       await store?.promotePending();
+      if (cached !== undefined) await changelog!.saveCache(cached);
     });
     this.#chain.catch((error) => this.#context.fail(error));
     return this.#chain;

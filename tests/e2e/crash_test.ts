@@ -14,6 +14,7 @@ import {
   lastRecordTable,
   OwnBroker,
   type PipelineRun,
+  readPartitions,
   seedInput,
 } from "./fixtures/crash_harness.ts";
 
@@ -28,6 +29,12 @@ async function crashRun(
     partitions?: number;
     kills?: number;
     stateStore?: "kafka";
+    /** With the kafka state store: keep the state directory as its local cache. */
+    stateCache?: boolean;
+    /** Receives each pipeline process's log lines. */
+    logs?: string[][];
+    /** Called while the pipeline of round `k` runs, before it is killed, with the state directory. */
+    during?: (round: number, stateDir: string) => Promise<void>;
   },
 ) {
   const id = crypto.randomUUID().slice(0, 8);
@@ -40,6 +47,7 @@ async function crashRun(
     stateDir: await Deno.makeTempDir({ prefix: `rivulet-crash-state-${id}-` }),
     exactlyOnce: options.exactlyOnce,
     ...(options.stateStore === undefined ? {} : { stateStore: options.stateStore }),
+    ...(options.stateCache ? { stateCache: true } : {}),
   };
   const kafka = broker.kafka();
   await createTopics(kafka, [run.input], options.partitions ?? 1);
@@ -52,6 +60,10 @@ async function crashRun(
       kills: options.kills ?? kills,
       isolation: "read_committed",
       everyCommit: (options.partitions ?? 1) === 1,
+      ...(options.logs === undefined ? {} : { logs: options.logs }),
+      ...(options.during === undefined
+        ? {}
+        : { during: (round: number) => options.during!(round, run.stateDir) }),
     });
   } finally {
     await Deno.remove(run.stateDir, { recursive: true });
@@ -168,5 +180,81 @@ Deno.test({
         assert.equal(check.tables.at(-1), input.tables.at(-1), "the final table");
         console.log(`  ${check.records} records, no repeats`);
       }
+    }),
+});
+
+/** The fields of each "restored state from the changelog" line of one process's log. */
+function restoreLines(lines: readonly string[]): Record<string, unknown>[] {
+  const prefix = "info restored state from the changelog ";
+  return lines.filter((line) => line.startsWith(prefix)).map((line) =>
+    JSON.parse(line.slice(prefix.length))
+  );
+}
+
+Deno.test({
+  name:
+    "exactly-once with state in Kafka and the local cache kept, group-by over 3 partitions, killed 5 times: each restart reads only the changelog's tail",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: () =>
+    withBroker(async (broker) => {
+      const input = groupbyInput({ orders: 20_000, perCommit: 20, chunkCount: 5, partitions: 3 });
+      const logs: string[][] = [];
+      const records = await crashRun(broker, {
+        kind: "groupby",
+        input,
+        exactlyOnce: true,
+        partitions: 3,
+        kills: 5,
+        stateStore: "kafka",
+        stateCache: true,
+        logs,
+        // The first run is killed only once it saved a cache, so that every restart has one.
+        during: async (round, stateDir) => {
+          for (let i = 0; round === 0 && i < 600; i++) {
+            if (
+              await Deno.stat(`${stateDir}/changelog-cache.bin`).then(() => true, () => false)
+            ) return;
+            await new Promise((resolve) => setTimeout(resolve, 100));
+          }
+        },
+      });
+      const check = checkOutput(records);
+      assert.equal(check.repeats, 0, "no change is seen twice");
+      assert.equal(check.tables.at(-1), input.tables.at(-1), "the final table");
+      const restores = logs.map((lines) => restoreLines(lines)[0]);
+      assert.ok(restores.every((r) => r !== undefined), "every process restored");
+      const topic = String(restores[0].topic);
+      // The changelog as it is now: what each restart's tail held, and the whole log.
+      const changelog = await readPartitions(broker.kafka(), topic);
+      const state = changelog.filter((r) => r.key !== "restore-end" && r.key !== "incarnation");
+      const figures: string[] = [];
+      let fromCache = 0;
+      for (const restore of restores.slice(1)) {
+        if (restore.from !== "cache") continue;
+        fromCache++;
+        // Written after the cache: the changelog's state records from the cache's offsets up to
+        // this restore's end markers (both logged), counted in the topic itself.
+        const at = (field: unknown) =>
+          new Map(
+            String(field).split(",").map((part) => part.split("@").map(Number) as [number, number]),
+          );
+        const [tail, end] = [at(restore.tail), at(restore.end)];
+        let written = 0;
+        for (const [partition, from] of tail) {
+          written += state.filter((r) =>
+            r.partition === partition && r.offset >= from && r.offset < end.get(partition)!
+          ).length;
+        }
+        const restored = Number(restore.records);
+        assert.ok(restored <= written, `restored ${restored}, written after the cache ${written}`);
+        assert.ok(restored < state.length, `restored ${restored}, whole log ${state.length}`);
+        figures.push(`${restored}/${written}`);
+      }
+      assert.equal(fromCache, restores.length - 1, "every restart restores from the cache");
+      console.log(
+        `  ${check.records} records, no repeats; restored/written after the cache per restart: ` +
+          `${figures.join(" ")}; the whole changelog: ${state.length} state records`,
+      );
     }),
 });

@@ -22,14 +22,18 @@ export interface MemoryRun {
 }
 
 /** A pipeline of `run.kind` reading and writing the in-memory cluster. */
-export function memoryPipeline(kafka: MemoryKafka, run: MemoryRun): rw.Pipeline {
+export function memoryPipeline(
+  kafka: MemoryKafka,
+  run: MemoryRun,
+  logger?: rw.Logger,
+): rw.Pipeline {
   const config: ClientConfig = {
     brokers: ["memory:0"],
     clientId: "rivulet-test",
     groupId: run.group,
     autoOffsetReset: "earliest",
   };
-  const pipeline = new rw.Pipeline();
+  const pipeline = new rw.Pipeline(logger === undefined ? {} : { logger });
   const source: KafkaSource = new KafkaSource({
     config,
     topics: [run.input],

@@ -22,7 +22,7 @@ import {
   snapshotDir,
 } from "./_memory_pipelines.ts";
 import type { Pipeline } from "../../mod.ts";
-import type { Position } from "../../connectors/types.ts";
+import type { Logger, Position } from "../../connectors/types.ts";
 
 function names(kind: MemoryRun["kind"], suffix = ""): MemoryRun {
   return { kind, group: `g-${kind}`, input: `in-${kind}`, output: `out-${kind}${suffix}` };
@@ -289,4 +289,167 @@ Deno.test("exactly-once with the kafka state store: a changelog of the wrong sha
     pipeline.run({ exactlyOnce: true, stateStore: "kafka" }),
     /Changelog topic "g-seed-state-changelog" has cleanup.policy=delete, not compact/,
   );
+});
+
+/** The changelog's committed state records (neither restore end markers nor incarnation records). */
+function changelogStateRecords(kafka: MemoryKafka, topic: string): number {
+  const decoder = new TextDecoder();
+  return kafka.records(topic).filter((m) => {
+    const key = m.key === null ? "" : decoder.decode(m.key);
+    return key !== "restore-end" && key !== "incarnation";
+  }).length;
+}
+
+/** A logger that keeps its lines as `message {fields}`. */
+function keptLines(lines: string[]): Logger {
+  const keep = (message: string, fields?: Record<string, unknown>) =>
+    lines.push(`${message} ${JSON.stringify(fields ?? {})}`);
+  return { debug: () => {}, info: keep, warn: keep, error: keep };
+}
+
+Deno.test("exactly-once with the kafka state store and a local cache: a restart reads only the changelog's tail", async () => {
+  const run = names("groupby", "-cached");
+  const kafka = setUp(run, 3);
+  const changelog = `${run.group}-state-changelog`;
+  const input = groupbyInput({ orders: 3_000, perCommit: 20, chunkCount: 4, partitions: 3 });
+  const stateDir = await Deno.makeTempDir({ prefix: "rivulet-cache-" });
+  const oldCache = await Deno.makeTempDir({ prefix: "rivulet-cache-old-" });
+  const emptyDir = await Deno.makeTempDir({ prefix: "rivulet-cache-empty-" });
+  const options = (dir: string) =>
+    ({ exactlyOnce: true, stateStore: "kafka", stateDir: dir, checkpointIntervalMs: 20 }) as const;
+  /** The committed offsets' sum once every commit of the input appended so far is committed. */
+  const complete = () =>
+    [0, 1, 2].reduce((n, p) => n + Number(afterLastMarker(kafka, run.input, p)), 0);
+  /** Runs until every commit of the input appended so far is committed; returns the restore figures. */
+  const runUntilCommitted = async (dir: string, lines: string[] = []) => {
+    const pipeline = memoryPipeline(kafka, run, keptLines(lines));
+    const running = pipeline.run(options(dir));
+    await kafka.waitUntil(() =>
+      pipeline.stats().restore?.from !== undefined &&
+      pipeline.stats().restore?.restoring === false &&
+      committedSum(kafka, run.group) === complete()
+    );
+    const restore = pipeline.stats().restore!;
+    return { pipeline, running, restore };
+  };
+  try {
+    // 1. A first start restores nothing; a clean stop leaves the cache of the last transaction.
+    appendChunk(kafka, run.input, input.chunks[0]);
+    const first = await runUntilCommitted(stateDir);
+    assert.deepEqual({ ...first.restore }, { restoring: false, records: 0, from: "beginning" });
+    await stopped(first.pipeline, first.running);
+    snapshotDir(stateDir, oldCache);
+    const afterFirst = changelogStateRecords(kafka, changelog);
+    assert.ok(afterFirst > 0);
+
+    // 2. A restart with the cache reads the tail only: nothing was written after the cache.
+    const second = await runUntilCommitted(stateDir);
+    assert.deepEqual({ ...second.restore }, { restoring: false, records: 0, from: "cache" });
+    // ... then crashes: a transaction fails after others were committed.
+    const half = Math.floor(input.chunks[1].length / 2);
+    const committedBefore = committedSum(kafka, run.group);
+    appendChunk(kafka, run.input, input.chunks[1].slice(0, half));
+    await kafka.waitUntil(() => committedSum(kafka, run.group) > committedBefore);
+    kafka.failNext("transaction.commit", { retriable: false });
+    appendChunk(kafka, run.input, input.chunks[1].slice(half));
+    await assert.rejects(second.running, /Injected transaction.commit failure/);
+
+    // 3. The cache of the last committed transaction: only the aborted one follows it.
+    const third = await runUntilCommitted(stateDir);
+    assert.deepEqual({ ...third.restore }, { restoring: false, records: 0, from: "cache" });
+    await stopped(third.pipeline, third.running);
+    const afterThird = changelogStateRecords(kafka, changelog);
+
+    // 4. An older cache (of step 1): its tail is what steps 2 and 3 wrote, at most.
+    appendChunk(kafka, run.input, input.chunks[2]);
+    const fourth = await runUntilCommitted(oldCache);
+    const writtenSinceOld = afterThird - afterFirst;
+    assert.equal(fourth.restore.from, "cache");
+    assert.ok(
+      fourth.restore.records > 0 && fourth.restore.records <= writtenSinceOld,
+      `restored ${fourth.restore.records}, written after the cache ${writtenSinceOld}`,
+    );
+    await stopped(fourth.pipeline, fourth.running);
+
+    // 5. No cache: the whole changelog.
+    const all = changelogStateRecords(kafka, changelog);
+    const lines: string[] = [];
+    const fifth = await runUntilCommitted(emptyDir, lines);
+    assert.deepEqual({ ...fifth.restore }, { restoring: false, records: all, from: "beginning" });
+    assert.ok(fourth.restore.records < all, `tail ${fourth.restore.records}, whole ${all}`);
+    assert.ok(lines.some((l) => /not from the local cache.*there is no local cache/.test(l)));
+    appendChunk(kafka, run.input, input.chunks[3]);
+    await kafka.waitUntil(() => endsWith(outputRecords(kafka, run.output), input.tables.at(-1)!));
+    await stopped(fifth.pipeline, fifth.running);
+    console.log(
+      `  restored per start: 0, 0 (cache), 0 (cache after a crash), ${fourth.restore.records} ` +
+        `(an older cache; ${writtenSinceOld} written after it), ${all} (no cache)`,
+    );
+
+    const check = checkOutput(outputRecords(kafka, run.output));
+    assert.equal(check.repeats, 0, "read_committed sees each change once");
+    assert.equal(check.tables.at(-1), input.tables.at(-1));
+  } finally {
+    for (const dir of [stateDir, oldCache, emptyDir]) await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("exactly-once with the kafka state store: a cache that does not fit the changelog is replaced by a full restore, said in a log line", async () => {
+  const run = names("seed", "-misfit");
+  const input = seedInput({ values: 400, perCommit: 10, chunkCount: 2 });
+  const stateDir = await Deno.makeTempDir({ prefix: "rivulet-cache-" });
+  const options = {
+    exactlyOnce: true,
+    stateStore: "kafka",
+    stateDir,
+    checkpointIntervalMs: 20,
+  } as const;
+  const startStop = async (kafka: MemoryKafka, chunks: number, lines: string[] = []) => {
+    const pipeline = memoryPipeline(kafka, run, keptLines(lines));
+    const running = pipeline.run(options);
+    await kafka.waitUntil(() => committedSum(kafka, run.group) === messagesIn(input, chunks));
+    await stopped(pipeline, running);
+    return pipeline.stats().restore!;
+  };
+  try {
+    // The cache of a changelog that is then deleted and created again (another cluster here),
+    // where as many records were written since: the offsets fit, the incarnation record does not.
+    const before = setUp(run, 1);
+    appendChunk(before, run.input, input.chunks[0]);
+    await startStop(before, 1);
+    const cacheOfBefore = await Deno.makeTempDir({ prefix: "rivulet-cache-before-" });
+    snapshotDir(stateDir, cacheOfBefore);
+    const again = setUp(run, 1);
+    appendChunk(again, run.input, input.chunks[0]);
+    await startStop(again, 1); // its own full restore, from scratch, into stateDir
+    await startStop(again, 1); // (a restart from the cache: the offsets grow past the old cache's)
+    snapshotDir(cacheOfBefore, stateDir);
+    await Deno.remove(cacheOfBefore, { recursive: true });
+    const lines: string[] = [];
+    const restore = await startStop(again, 1, lines);
+    assert.equal(restore.from, "beginning");
+    assert.equal(restore.records, changelogStateRecords(again, `${run.group}-state-changelog`));
+    assert.ok(
+      lines.some((l) => /not from the local cache.*incarnation record is not at/.test(l)),
+      lines.join("\n"),
+    );
+
+    // Tombstones are kept delete.retention.ms: a cache older than that may miss deletions.
+    const short = setUp(run, 1);
+    short.createTopic(`${run.group}-state-changelog`, 1, {
+      "cleanup.policy": "compact",
+      "delete.retention.ms": "0",
+    });
+    await Deno.remove(stateDir, { recursive: true });
+    appendChunk(short, run.input, input.chunks[0]);
+    await startStop(short, 1);
+    const shortLines: string[] = [];
+    appendChunk(short, run.input, input.chunks[1]);
+    const shortRestore = await startStop(short, 2, shortLines);
+    assert.equal(shortRestore.from, "beginning");
+    assert.ok(shortLines.some((l) => /delete\.retention\.ms/.test(l)), shortLines.join("\n"));
+    assert.ok(endsWith(outputRecords(short, run.output), input.tables.at(-1)!));
+  } finally {
+    await Deno.remove(stateDir, { recursive: true }).catch(() => {});
+  }
 });
