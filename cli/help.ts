@@ -87,7 +87,8 @@ Sink:
 Running:
   --state-dir DIR           checkpoint state in DIR; a restart resumes from it (state that no
                             longer fits the topics, e.g. a topic created again, is refused: exit 2)
-  --reset-state             discard the state saved in --state-dir and start as new
+  --reset-state             discard the saved state (--state-dir, or the kafka store's changelog) and
+                            start as new
   --exactly-once            outputs and input offsets in one Kafka transaction per checkpoint;
                             readers with isolation.level=read_committed see each change once
                             (needs --state-dir or --state-store kafka, and Kafka input and output)

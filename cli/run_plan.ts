@@ -290,9 +290,9 @@ function planOf(
     );
   }
   const resetState = flags["reset-state"] === true;
-  if (resetState && str("state-dir") === undefined) {
+  if (resetState && str("state-dir") === undefined && stateStore !== "kafka") {
     throw new UsageError(
-      `Flag "--reset-state" needs "--state-dir": it discards the state saved there`,
+      `Flag "--reset-state" needs "--state-dir" (or "--state-store kafka"): it discards the state saved there`,
     );
   }
   if (str("transactional-id") !== undefined && !exactlyOnce) {

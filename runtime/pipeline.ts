@@ -378,7 +378,7 @@ export class Pipeline {
       const aligned = loaded === undefined || options.exactlyOnce
         ? loaded
         : this.#alignByName(loaded);
-      const checkpoint = await this.#restore(options.stateDir, aligned);
+      const checkpoint = await this.#restore(options.stateDir, aligned, delivery.changelogTopic);
       delivery.restored(checkpoint, this.#savedOrder);
       await Promise.all(this.#outputs.map((o) => o.sink.open()));
       for (const [index, entry] of this.#sources.entries()) {
@@ -471,6 +471,7 @@ export class Pipeline {
         checkpointIntervalMs: options.checkpointIntervalMs,
         transactionalId: options.transactionalId,
         stateStore: options.stateStore,
+        resetState: options.resetState,
       });
     }
     if (options.stateStore === "kafka") {
@@ -495,8 +496,9 @@ export class Pipeline {
   async #restore(
     stateDir: string | undefined,
     checkpoint: Checkpoint | undefined,
+    changelogTopic: string | undefined,
   ): Promise<Checkpoint | undefined> {
-    if (stateDir !== undefined) {
+    if (stateDir !== undefined || changelogTopic !== undefined) {
       this.#identities = await Promise.all(this.#sources.map((s) => s.options.source.identity?.()));
       if (checkpoint !== undefined) {
         const check = checkStateIdentity({
@@ -504,7 +506,7 @@ export class Pipeline {
           positions: checkpoint.sources.map((saved) => saved.positions),
           current: this.#identities,
         });
-        if (!check.ok) throw new StaleStateError(stateDir, check.refusal);
+        if (!check.ok) throw new StaleStateError(stateDir, check.refusal, changelogTopic);
       }
     }
     if (checkpoint !== undefined) {

@@ -207,30 +207,36 @@ export function recordStateIdentity(
 export class StaleStateError extends Error {
   /** What does not fit. */
   readonly refusal: StaleStateRefusal;
-  /** The state directory holding the refused state. */
-  readonly stateDir: string;
+  /** The state directory holding the refused state (local store). */
+  readonly stateDir: string | undefined;
+  /** The changelog topic holding the refused state (kafka store). */
+  readonly changelogTopic: string | undefined;
   /**
-   * Creates the error with a message naming the state directory and the way out.
+   * Creates the error with a message naming where the state is and the way out.
    *
-   * @param stateDir the directory holding the refused state
+   * @param stateDir the directory holding the refused state, if it is local
    * @param refusal what does not fit
+   * @param changelogTopic the changelog topic holding it, if it lives in Kafka
    */
-  constructor(stateDir: string, refusal: StaleStateRefusal) {
+  constructor(stateDir: string | undefined, refusal: StaleStateRefusal, changelogTopic?: string) {
     const where = refusal.topic === undefined
       ? ""
       : ` topic ${JSON.stringify(refusal.topic)}${
         refusal.partition === undefined ? "" : ` partition ${refusal.partition}`
       }`;
+    const place = changelogTopic === undefined
+      ? JSON.stringify(stateDir)
+      : `changelog topic ${JSON.stringify(changelogTopic)}`;
+    const otherwise = changelogTopic === undefined ? "another --state-dir" : "another group.id";
     super(
-      `The saved state in ${
-        JSON.stringify(stateDir)
-      } does not fit the input (${refusal.reason}): ` +
+      `The saved state in ${place} does not fit the input (${refusal.reason}): ` +
         `source ${JSON.stringify(refusal.source)}${where}: ${refusal.detail}. ` +
         `Resuming from it would skip or double-count messages. Run with --reset-state ` +
-        `(option resetState) to discard the saved state and start as new, or use another --state-dir`,
+        `(option resetState) to discard the saved state and start as new, or use ${otherwise}`,
     );
     this.name = "StaleStateError";
     this.refusal = refusal;
     this.stateDir = stateDir;
+    this.changelogTopic = changelogTopic;
   }
 }

@@ -249,12 +249,18 @@ start() {
   fi
   # Two starts that found the port free at once: the one whose broker did not
   # bind it was answered by the other's.
-  if ! listens_on "$broker_pid" "$port"; then
+  local looked=0
+  until listens_on "$broker_pid" "$port"; do
+    looked=$((looked + 1))
+    if [ "$looked" -lt 20 ] && kill -0 "$broker_pid" 2>/dev/null; then
+      sleep 0.25
+      continue
+    fi
     say "another process answered on 127.0.0.1:$port, not the broker started here (pid $broker_pid)"
     last_log_lines
     stop
     return 1
-  fi
+  done
   say "ready on 127.0.0.1:$port (pid $(cat "$pid_file"))"
   if [ "$oauth" = 1 ]; then
     say "OAUTHBEARER listener (unsecured JWT validator): SASL_PLAINTEXT $((port + 7))"

@@ -26,6 +26,7 @@ import {
 import type { Logger } from "../../connectors/types.ts";
 import { snapshotEntries, snapshotFromEntries } from "../../engine/snapshot_entries.ts";
 import type { Checkpoint } from "./checkpoint.ts";
+import type { StateIdentity } from "../state_identity.ts";
 
 /** A changelog topic that exists but cannot hold a state store as it is. */
 export class ChangelogTopicError extends Error {
@@ -135,11 +136,13 @@ const END_MARKER_KEY = "restore-end";
 /** The prefix of the keys of engine state entries. */
 const GRAPH_PREFIX = "g/";
 
-/** Positions, decoders and time: what a restart needs beside the operator state. */
+/** Positions, decoders, time and identity: what a restart needs beside the operator state. */
 interface ChangelogMeta {
   readonly version: 1;
   readonly time: Checkpoint["time"];
   readonly sources: Checkpoint["sources"];
+  /** What the state belongs to, checked on restore as a local checkpoint's is. */
+  readonly identity?: StateIdentity;
 }
 
 /** FNV-1a of a key: its partition, the same whichever client writes it. */
@@ -281,6 +284,7 @@ export class ChangelogStore {
       time: saved.time,
       graph: snapshotFromEntries(graph),
       sources: saved.sources,
+      ...(saved.identity === undefined ? {} : { identity: saved.identity }),
     };
   }
 
@@ -290,7 +294,12 @@ export class ChangelogStore {
     for (const [key, value] of snapshotEntries(checkpoint.graph)) {
       now.set(GRAPH_PREFIX + key, serialize(value));
     }
-    const meta: ChangelogMeta = { version: 1, time: checkpoint.time, sources: checkpoint.sources };
+    const meta: ChangelogMeta = {
+      version: 1,
+      time: checkpoint.time,
+      sources: checkpoint.sources,
+      ...(checkpoint.identity === undefined ? {} : { identity: checkpoint.identity }),
+    };
     now.set(META_KEY, serialize(meta));
     const records: ProduceRecord[] = [];
     for (const [key, value] of now) {

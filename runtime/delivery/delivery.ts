@@ -73,6 +73,8 @@ export interface ApplyOrder {
 export interface Delivery {
   /** Present when a restart must replay batches in a recorded order. */
   readonly order?: ApplyOrder;
+  /** The changelog topic state is restored from, when it lives in Kafka (named in refusals). */
+  readonly changelogTopic?: string;
   /** What a (re)start resumes from: a checkpoint, or nothing for empty state. */
   load(): Promise<Checkpoint | undefined>;
   /**

@@ -38,6 +38,11 @@ export interface ExactlyOnceDeliveryOptions {
    * from it, so no local state is needed.
    */
   readonly stateStore?: "kafka" | "local";
+  /**
+   * `--reset-state` with the kafka store: the changelog's state is read (so
+   * that the first transaction tombstones every entry it held) and discarded.
+   */
+  readonly resetState?: boolean;
 }
 
 /** Records waiting for a transaction beyond which reading waits for it (bytes, estimated). */
@@ -64,6 +69,7 @@ export class ExactlyOnceDelivery implements Delivery {
   /** The last transaction started; they run one after another. */
   #chain: Promise<void> = Promise.resolve();
   #timer: ReturnType<typeof setInterval> | undefined;
+  readonly #reset: boolean;
 
   /** Throws unless state has a place (a state directory or Kafka) and every source and sink is a Kafka one. */
   constructor(context: DeliveryContext, options: ExactlyOnceDeliveryOptions) {
@@ -75,6 +81,7 @@ export class ExactlyOnceDelivery implements Delivery {
     this.#context = context;
     this.#stateDir = stateDir;
     this.#intervalMs = options.checkpointIntervalMs ?? 1000;
+    this.#reset = options.resetState === true;
     const sources: TransactionalSource[] = [];
     for (const source of context.sources) {
       if (!isTransactionalSource(source)) {
@@ -110,6 +117,11 @@ export class ExactlyOnceDelivery implements Delivery {
         logger: context.logger,
       });
     } else this.#store = new CheckpointStore(stateDir!);
+  }
+
+  /** The changelog topic (`stateStore: "kafka"`). */
+  get changelogTopic(): string | undefined {
+    return this.#changelog?.topic;
   }
 
   /** The changelog's restore progress (`stateStore: "kafka"`), for the status line and metrics. */
@@ -174,6 +186,10 @@ export class ExactlyOnceDelivery implements Delivery {
         committed: () => Promise.resolve(false),
       })
     );
+    if (this.#reset) {
+      this.#context.logger.info("discarded the saved state (reset)", { topic: changelog.topic });
+      return undefined;
+    }
     const committed = await Promise.all(
       this.#sources.map((source) => source.committedPositions()),
     );
@@ -181,15 +197,16 @@ export class ExactlyOnceDelivery implements Delivery {
       ? committed.every((c) => c.length === 0)
       : checkpoint.sources.every((saved, i) => samePositions(saved.positions, committed[i] ?? []));
     if (!matches) {
-      throw new Error(
-        `The committed offsets of group ${JSON.stringify(this.#sources[0].groupId)} ` +
-          `(${
-            describePositions(committed.flat())
-          }) are not those of the state in changelog topic ` +
-          `${JSON.stringify(changelog.topic)} (${
+      // Exit 2 with the way out (--reset-state), as for any state that does not fit.
+      throw new StaleStateError(this.#stateDir, {
+        reason: "other_pipeline",
+        source: this.#sources[0].name,
+        detail: `the committed offsets of group ${JSON.stringify(this.#sources[0].groupId)} ` +
+          `(${describePositions(committed.flat())}) are not those of the state (${
             describePositions(checkpoint?.sources.flatMap((s) => s.positions) ?? [])
-          }): was the group used without the kafka state store, or the changelog deleted?`,
-      );
+          }): was the group used without the kafka state store, the changelog deleted, ` +
+          "or a topic created again?",
+      }, changelog.topic);
     }
     return checkpoint;
   }

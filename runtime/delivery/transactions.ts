@@ -126,7 +126,10 @@ export class TransactionWriter {
 
   /** {@linkcode connect}, retried while Kafka is unavailable (a restart during a broker outage). */
   async settle(): Promise<void> {
-    await this.#retrying("Cannot reach the transaction coordinator; retrying", () => this.connect());
+    await this.#retrying(
+      "Cannot reach the transaction coordinator; retrying",
+      () => this.connect(),
+    );
   }
 
   /**

@@ -50,6 +50,8 @@ function args(s: Setup, output: string, extra: string[] = []): string[] {
   // The three-partition scenario names the column up front (a csv header is known per topic and
   // partitions are read in no fixed order); the seed's stream carries a header message.
   const header = s.input.startsWith("stale-partitions") ? ["--header", "value"] : [];
+  // The kafka state store needs no local directory: none is given, so none is used.
+  const stateDir = extra.includes("--state-store") ? [] : ["--state-dir", ".state/sum"];
   return [
     "run",
     "--transform",
@@ -62,8 +64,7 @@ function args(s: Setup, output: string, extra: string[] = []): string[] {
     "csv",
     "--output-topic",
     output,
-    "--state-dir",
-    ".state/sum",
+    ...stateDir,
     "--quiet",
     ...header,
     ...extra,
@@ -114,8 +115,8 @@ async function runUntil(
   return tableOf(await consumeAll(output, { timeoutMs: 2_000 }));
 }
 
-/** Runs the command once more with the saved state; it must refuse. */
-async function refused(s: Setup, extra: string[] = []): Promise<string> {
+/** Runs the command once more with the saved state; it must refuse, naming where the state is. */
+async function refused(s: Setup, extra: string[] = [], place = /\.state\/sum/): Promise<string> {
   const output = uniqueTopic("stale-refused");
   const child = spawnRivulet(args(s, output, extra), {
     flags: ["--allow-write=.state"],
@@ -128,7 +129,7 @@ async function refused(s: Setup, extra: string[] = []): Promise<string> {
   const stderr = new TextDecoder().decode(ended.stderr);
   assert.equal(ended.code, 2, stderr);
   assert.equal(new TextDecoder().decode(ended.stdout), "");
-  assert.match(stderr, /\.state\/sum/, "names the state directory");
+  assert.match(stderr, place, "names where the state is");
   assert.match(stderr, /--reset-state/, "names the way out");
   return stderr;
 }
@@ -197,4 +198,14 @@ Deno.test("exactly-once: a topic created again leaves committed offsets that mat
   const stderr = await refused(s, ["--exactly-once"]);
   assert.match(stderr, /match no checkpoint/);
   assert.deepEqual(await runUntil(s, 3, ["--exactly-once", "--reset-state"]), [[3, 1]]);
+});
+
+Deno.test("kafka state store: a topic created again no longer fits the changelog's state; exit 2 naming the changelog topic, then --reset-state gives sum 3", async () => {
+  const s = await setup("stale-store");
+  const kafkaStore = ["--exactly-once", "--state-store", "kafka"];
+  assert.deepEqual(await runUntil(s, 45, kafkaStore), [[45, 1]]);
+  await recreate(s.input, 1);
+  await produce(s.input, ["value", "0", "*COMMIT*", "1", "*COMMIT*", "2", "*COMMIT*"]);
+  await refused(s, kafkaStore, /changelog topic "stale-store-group[^"]*-state-changelog"/);
+  assert.deepEqual(await runUntil(s, 3, [...kafkaStore, "--reset-state"]), [[3, 1]]);
 });
