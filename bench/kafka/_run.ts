@@ -44,6 +44,17 @@ export type RunSpec =
     | { readonly kind: "consume"; readonly topic: string; readonly messages: number }
     /** rivulet's KafkaClient adapter of the client, counting the batches it hands over. */
     | { readonly kind: "adapter-consume"; readonly topic: string; readonly messages: number }
+    /**
+     * rivulet's KafkaClient adapter of the client: its group consumer, and
+     * its producer sending one record per message read, one request per
+     * handed-over batch, awaited (as the sink sends: one request at a time).
+     */
+    | {
+      readonly kind: "adapter-consume-produce";
+      readonly topic: string;
+      readonly outTopic: string;
+      readonly messages: number;
+    }
     /** A bare consumer of the client's own API that produces one record per message read. */
     | {
       readonly kind: "consume-produce";
@@ -218,6 +229,45 @@ async function adapterConsume(spec: Extract<RunSpec, { kind: "adapter-consume" }
   return { messages: seen, seconds: (endedAt - joinedAt) / 1000 };
 }
 
+/**
+ * The consume + produce ceiling of rivulet's adapter of a client: the work of
+ * the bare `consume-produce` ceiling (one keyed record per message, acks=all,
+ * idempotent, one request at a time), done through rivulet's `KafkaClient`,
+ * so that both clients produce requests of the same size.
+ */
+async function adapterConsumeProduce(spec: Extract<RunSpec, { kind: "adapter-consume-produce" }>) {
+  const config = benchConfig();
+  const client = await createKafkaClient(spec.client ?? resolveKafkaClientName(), config);
+  const consumer = client.consumer({
+    groupId: config.groupId!,
+    topics: [spec.topic],
+    autoOffsetReset: "earliest",
+  });
+  const producer = client.producer({ idempotent: true });
+  await consumer.connect();
+  await producer.connect();
+  let joinedAt = 0;
+  let seen = 0;
+  let written = 0;
+  let done!: (at: number) => void;
+  const finished = new Promise<number>((resolve) => (done = resolve));
+  await consumer.run({
+    onAssigned: () => void (joinedAt ||= performance.now()),
+    onBatch: async (batch) => {
+      seen += batch.messages.length;
+      const records = batch.messages.map((m) => ({ key: m.offset, value: m.value, partition: 0 }));
+      await producer.send([{ topic: spec.outTopic, records }]);
+      written += records.length;
+      if (seen >= spec.messages) done(performance.now());
+    },
+  });
+  const endedAt = await finished;
+  await consumer.disconnect();
+  await producer.disconnect();
+  await client.close();
+  return { messages: seen, seconds: (endedAt - joinedAt) / 1000, outputRecords: written };
+}
+
 /** A sink that passes everything on and says when the n-th write is acknowledged. */
 class CountingSink implements Sink<Row> {
   readonly name: string;
@@ -373,6 +423,8 @@ if (import.meta.main) {
   } else {
     const result = spec.kind === "adapter-consume"
       ? await adapterConsume(spec)
+      : spec.kind === "adapter-consume-produce"
+      ? await adapterConsumeProduce(spec)
       : spec.kind === "consume" || spec.kind === "consume-produce"
       ? (spec.client === "platformatic"
         ? await bareConsumePlatformatic(spec)

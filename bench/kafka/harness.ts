@@ -229,6 +229,18 @@ async function throughput(): Promise<Figure[]> {
   );
   figures.push(
     ...await alternated(
+      (client) => `rivulet's ${client} adapter: consume + produce (seed csv topic)`,
+      (client, outTopic) => ({
+        kind: "adapter-consume-produce",
+        client,
+        topic: seed,
+        outTopic,
+        messages,
+      }),
+    ),
+  );
+  figures.push(
+    ...await alternated(
       groupbyCeiling,
       (client) => ({ kind: "consume", client, topic: groupbyTopic, messages }),
     ),

@@ -52,6 +52,7 @@ import type {
 import { apiIds, clientError, guarded } from "./errors.ts";
 import { oauthBearerToken } from "../oauthbearer_token.ts";
 import { type ClientPart, ClientParts } from "../client_parts.ts";
+import { useFastProduceRequests } from "./produce_request.ts";
 
 /** Options for {@linkcode createPlatformaticClient}. */
 export interface PlatformaticClientOptions {
@@ -267,23 +268,49 @@ function asBuffer(bytes: Uint8Array | string | null): Buffer | undefined {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-function toMessages(batches: readonly TopicRecords[]) {
-  const messages = [];
+/**
+ * A key or value as the producers take it: bytes, or text where
+ * `useFastProduceRequests` is in place (see {@linkcode toMessages}).
+ */
+type KeyOrValue = Buffer | string;
+
+/** A record as the library's `send` takes it. */
+interface LibraryMessage {
+  topic: string;
+  /** Text only where the producer takes it (see {@linkcode toMessages}). */
+  key: KeyOrValue | undefined;
+  value: KeyOrValue | undefined;
+  headers?: Record<string, Buffer>;
+  partition?: number;
+}
+
+/**
+ * The library's messages for rivulet's records. With `textAllowed` (the
+ * producer encodes its own requests: `useFastProduceRequests`), the text keys
+ * and values of records whose partition is given stay text, written straight
+ * into the request; otherwise every one becomes a `Buffer`. A record without
+ * headers gets no headers object: the library would turn an empty one into
+ * two Maps.
+ */
+function toMessages(batches: readonly TopicRecords[], textAllowed: boolean): LibraryMessage[] {
+  const messages: LibraryMessage[] = [];
   for (const { topic, records } of batches) {
     for (const record of records) {
-      const headers: Record<string, Buffer> = {};
+      const asText = textAllowed && record.partition !== undefined;
+      const message: LibraryMessage = {
+        topic,
+        key: asText && typeof record.key === "string" ? record.key : asBuffer(record.key),
+        value: asText && typeof record.value === "string" ? record.value : asBuffer(record.value),
+      };
       if (record.headers !== undefined) {
+        const headers: Record<string, Buffer> = {};
         for (const [name, value] of Object.entries(record.headers)) {
           headers[name] = asBuffer(value) ?? Buffer.alloc(0);
         }
+        message.headers = headers;
       }
-      messages.push({
-        topic,
-        key: asBuffer(record.key),
-        value: asBuffer(record.value),
-        headers,
-        ...(record.partition === undefined ? {} : { partition: record.partition }),
-      });
+      if (record.partition !== undefined) message.partition = record.partition;
+      messages.push(message);
     }
   }
   return messages;
@@ -804,10 +831,12 @@ function headerStrings(
 }
 
 class PlatformaticProducerClient implements Producer {
-  readonly #producer: PlatformaticProducer<Buffer, Buffer, string, Buffer>;
+  readonly #producer: PlatformaticProducer<KeyOrValue, KeyOrValue, string, Buffer>;
   readonly #secrets: readonly string[];
   readonly #idempotent: boolean;
   readonly #acks: number;
+  /** Whether text keys and values may go to the library as they are (see toMessages). */
+  readonly #textAllowed: boolean;
 
   constructor(config: ClientConfig, options: ProducerOptions = {}, secrets: readonly string[]) {
     this.#secrets = secrets;
@@ -819,6 +848,7 @@ class PlatformaticProducerClient implements Producer {
       idempotent: this.#idempotent,
       acks,
     }));
+    this.#textAllowed = useFastProduceRequests(this.#producer);
   }
 
   connect(): Promise<void> {
@@ -828,7 +858,7 @@ class PlatformaticProducerClient implements Producer {
   }
 
   async send(batches: readonly TopicRecords[]): Promise<void> {
-    const messages = toMessages(batches);
+    const messages = toMessages(batches, this.#textAllowed);
     if (messages.length === 0) return;
     await guarded(
       "produce request",
@@ -844,8 +874,8 @@ class PlatformaticProducerClient implements Producer {
 
 function producerOptions(
   config: ClientConfig,
-  extra: Partial<PlatformaticProducerOptions<Buffer, Buffer, string, Buffer>>,
-): PlatformaticProducerOptions<Buffer, Buffer, string, Buffer> {
+  extra: Partial<PlatformaticProducerOptions<KeyOrValue, KeyOrValue, string, Buffer>>,
+): PlatformaticProducerOptions<KeyOrValue, KeyOrValue, string, Buffer> {
   return {
     ...baseOptions(config),
     autocreateTopics: false,
@@ -858,9 +888,11 @@ function producerOptions(
 }
 
 class PlatformaticTransactionalProducer implements TransactionalProducer {
-  readonly #producer: PlatformaticProducer<Buffer, Buffer, string, Buffer>;
+  readonly #producer: PlatformaticProducer<KeyOrValue, KeyOrValue, string, Buffer>;
   readonly #config: ClientConfig;
   readonly #secrets: readonly string[];
+  /** Whether text keys and values may go to the library as they are (see toMessages). */
+  readonly #textAllowed: boolean;
   /** Group coordinators found so far, by group id: offsets go to them. */
   readonly #coordinators = new Map<string, number>();
 
@@ -883,6 +915,7 @@ class PlatformaticTransactionalProducer implements TransactionalProducer {
       // transaction timeout here, kafkajs' default of 60 s unless told.
       timeout: options.transactionTimeoutMs ?? 60_000,
     }));
+    this.#textAllowed = useFastProduceRequests(this.#producer);
   }
 
   /**
@@ -923,7 +956,7 @@ class PlatformaticTransactionalProducer implements TransactionalProducer {
     );
     return {
       send: async (batches) => {
-        const messages = toMessages(batches);
+        const messages = toMessages(batches, this.#textAllowed);
         if (messages.length === 0) return;
         await guarded(
           "transactional produce request",

@@ -10,8 +10,8 @@ import {
 } from "../../../connectors/kafka/platformatic/client.ts";
 import { translateSettings } from "../../../connectors/kafka/settings.ts";
 import { SettingsError } from "../../../connectors/kafka/_settings_error.ts";
-import { testKafka } from "../../support/kafka.ts";
-import { brokerTest, testConfig } from "./_support.ts";
+import { createTopics, testKafka, uniqueTopic } from "../../support/kafka.ts";
+import { brokerTest, testConfig, text } from "./_support.ts";
 
 const noEnv = { env: () => undefined };
 
@@ -104,3 +104,76 @@ Deno.test({
     assert.deepEqual(await classicView("consumer"), { state: "Dead", members: 0 });
   },
 });
+
+/**
+ * The adapter's producers encode their requests themselves
+ * (`platformatic/produce_request.ts`) and pass text keys and values of records
+ * with a partition as text; compressed batches and records the library
+ * partitions go through the library's own encoder, the text turned into
+ * bytes first. Each way, what the broker stores is what was sent.
+ */
+for (const compression of ["none", "gzip", "lz4", "snappy"] as const) {
+  Deno.test({
+    name:
+      `platformatic producer, compression ${compression}: text and bytes reach the broker intact`,
+    ...brokerTest,
+    fn: async () => {
+      const topic = uniqueTopic(`platformatic-produce-${compression}`);
+      await createTopics([topic], 2);
+      const config = testConfig({ compression });
+      const client = createPlatformaticClient(config);
+      try {
+        const producer = client.producer({ idempotent: true });
+        await producer.connect();
+        await producer.send([{
+          topic,
+          records: [
+            { key: "0123abcd", value: '{"sum":1}', partition: 0 },
+            { key: "grüße", value: "東京 🚀", partition: 0, headers: { h: "é" } },
+            { key: new Uint8Array([0, 255]), value: "", partition: 1 },
+            { key: null, value: "x".repeat(5_000), partition: 1 },
+            // No partition: the library hashes the key's bytes to choose one.
+            { key: "by-key", value: "partitioned by the library" },
+          ],
+        }]);
+        await producer.disconnect();
+        const consumer = client.consumer({
+          groupId: config.groupId!,
+          topics: [topic],
+          autoOffsetReset: "earliest",
+        });
+        await consumer.connect();
+        const seen: string[] = [];
+        let all!: () => void;
+        const arrived = new Promise<void>((resolve) => (all = resolve));
+        const timer = setTimeout(all, 30_000);
+        await consumer.run({
+          onBatch: (batch) => {
+            for (const m of batch.messages) {
+              const key = m.key === null ? "null" : [...m.key].join(",");
+              seen.push(`${key} ${text(m.value)} ${JSON.stringify(m.headers)}`);
+            }
+            if (seen.length >= 5) all();
+            return Promise.resolve();
+          },
+        });
+        await arrived;
+        clearTimeout(timer);
+        await consumer.disconnect();
+        const bytes = (s: string) => [...new TextEncoder().encode(s)].join(",");
+        assert.deepEqual(
+          seen.sort(),
+          [
+            `${bytes("0123abcd")} {"sum":1} {}`,
+            `${bytes("by-key")} partitioned by the library {}`,
+            `${bytes("grüße")} 東京 🚀 {"h":"é"}`,
+            `0,255  {}`,
+            `null ${"x".repeat(5_000)} {}`,
+          ].sort(),
+        );
+      } finally {
+        await client.close();
+      }
+    },
+  });
+}
