@@ -46,6 +46,17 @@ const SHORT_MESSAGE = 32;
 /** The text of `bytes` if they are all ASCII, else undefined. */
 function shortAscii(bytes: Uint8Array): string | undefined {
   for (let i = 0; i < bytes.length; i++) if (bytes[i] >= 0x80) return undefined;
+  // Up to 3 bytes (the seed's "17"): direct calls, without apply's argument list.
+  switch (bytes.length) {
+    case 0:
+      return "";
+    case 1:
+      return String.fromCharCode(bytes[0]);
+    case 2:
+      return String.fromCharCode(bytes[0], bytes[1]);
+    case 3:
+      return String.fromCharCode(bytes[0], bytes[1], bytes[2]);
+  }
   return String.fromCharCode.apply(null, bytes as unknown as number[]);
 }
 

@@ -538,8 +538,9 @@ const maxOffsetInId = 2 ** 48;
 function unkeyedId(state: PartitionState, offset: string, index: number): RowId {
   const position = Number(offset);
   if (position < maxOffsetInId && index < 0xffff) {
+    // The first (usually only) row of a message: a constant suffix, two strings fewer.
     return state.idPrefix + position.toString(16).padStart(12, "0") +
-      index.toString(16).padStart(4, "0");
+      (index === 0 ? "0000" : index.toString(16).padStart(4, "0"));
   }
   return hashValues([state.topic, state.partition, offset, index]);
 }

@@ -1,5 +1,5 @@
 /**
- * Four repairs of kafkajs 2.2.4 internals, applied for their side effect when
+ * Five repairs of kafkajs 2.2.4 internals, applied for their side effect when
  * `client.ts` is imported (it imports this module before kafkajs itself).
  * Each keeps kafkajs' behaviour and changes only what is named here; the
  * version is pinned in deno.json, so the internals they touch do not move.
@@ -35,6 +35,15 @@
  *    plain JavaScript; anything else (headers, non-ASCII text, huge deltas)
  *    goes through kafkajs' own encoder. The bytes are the same. It is put in
  *    the module cache like (2), before kafkajs' produce request loads it.
+ * 5. Every fetched record's offset and timestamp were computed with 64-bit
+ *    `Long`s (BigInts): its timestamp delta read byte by byte into a `Long`,
+ *    then the batch's first offset and timestamp parsed from text, added and
+ *    turned back into text, about ten BigInt objects a record, the largest
+ *    cost of a fetch after the bytes themselves. The replacement record
+ *    decoder parses the batch's first offset and timestamp once and adds the
+ *    deltas as numbers (exact below 2^53; larger values and any odd record go
+ *    through kafkajs' own decoder). The record is the same. It is put in the
+ *    module cache before kafkajs' record batch decoder loads it.
  *
  * @module
  */
@@ -275,10 +284,181 @@ const repairedWriters = {
   writeVarLong: Encoder.prototype.writeVarLong,
 };
 
+// Repair 5.
+/** The part of kafkajs' protocol decoder the record decoder reads through. */
+export interface RecordDecoderInput {
+  buffer: Buffer;
+  offset: number;
+  readVarIntArray<T>(reader: (decoder: RecordDecoderInput) => T): T[];
+}
+
+/** What kafkajs' record batch decoder hands its record decoder (the fields read here). */
+export interface RecordBatchContext {
+  firstOffset?: string;
+  firstTimestamp?: string;
+  magicByte?: number;
+  isControlBatch?: boolean;
+  timestampType?: number;
+  maxTimestamp?: string;
+}
+
+/** A record as kafkajs' record decoder returns it. */
+export interface DecodedRecord {
+  magicByte: number | undefined;
+  attributes: number;
+  timestamp: string;
+  offset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Record<string, unknown>;
+  isControlRecord: boolean;
+  batchContext: RecordBatchContext;
+}
+
+const recordDecoderModule = "protocol/recordBatch/record/v0/decoder.js";
+assertNotLoadedYet("record decoder", ["protocol/recordBatch/v0/decoder.js"]);
+const kafkajsDecodeRecord = require(modulePath(recordDecoderModule)) as (
+  decoder: RecordDecoderInput,
+  batchContext?: RecordBatchContext,
+) => DecodedRecord;
+const headerDecoder = require(modulePath("protocol/recordBatch/header/v0/decoder.js")) as (
+  decoder: RecordDecoderInput,
+) => { key: string; value: Buffer | null };
+const logAppendTime = 1;
+
+/** The batch whose first offset and timestamp are parsed below: one parse per batch. */
+let parsedContext: RecordBatchContext | undefined;
+let firstOffset = NaN;
+let firstTimestamp = NaN;
+
+/** kafkajs' reduction of a record's headers to an object (a repeated name gets an array). */
+function headersObject(headers: readonly { key: string; value: Buffer | null }[]) {
+  return headers.reduce(
+    (obj: Record<string, unknown>, { key, value }) => ({
+      ...obj,
+      [key]: obj[key] === undefined
+        ? value
+        : Array.isArray(obj[key])
+        ? (obj[key] as unknown[]).concat([value])
+        : [obj[key], value],
+    }),
+    {},
+  );
+}
+
+/**
+ * The replacement of kafkajs' record decoder (exported for the test that
+ * compares their records): the same record, with the offset and timestamp
+ * computed as numbers instead of 64-bit `Long`s (a timestamp delta of up to 7
+ * varint bytes, sums within 2^53); anything else goes to kafkajs' decoder.
+ */
+export function decodeRecord(
+  decoder: RecordDecoderInput,
+  batchContext: RecordBatchContext = {},
+): DecodedRecord {
+  if (batchContext !== parsedContext) {
+    parsedContext = batchContext;
+    firstOffset = Number(batchContext.firstOffset);
+    firstTimestamp = Number(batchContext.firstTimestamp);
+  }
+  const buf = decoder.buffer;
+  const start = decoder.offset;
+  if (start >= buf.length) return kafkajsDecodeRecord(decoder, batchContext);
+  let pos = start;
+  const attributes = (buf[pos++] << 24) >> 24;
+  // Timestamp delta: a zig-zag varlong, read as a number while it fits 49 bits.
+  let unsigned = 0;
+  let scale = 1;
+  let byte: number;
+  let bytes = 0;
+  let longer: boolean;
+  do {
+    byte = buf[pos++];
+    unsigned += (byte & 0x7f) * scale;
+    scale *= 128;
+    longer = byte >= 0x80;
+  } while (longer && ++bytes < 7);
+  if (longer) {
+    decoder.offset = start;
+    return kafkajsDecodeRecord(decoder, batchContext);
+  }
+  // Offset delta: a zig-zag varint, the same arithmetic as kafkajs' readVarInt.
+  let result = 0;
+  let shift = 0;
+  do {
+    byte = buf[pos++];
+    result += (byte & 0x7f) << shift;
+    shift += 7;
+  } while (byte >= 0x80);
+  const timestampDelta = unsigned % 2 === 0 ? unsigned / 2 : -(unsigned + 1) / 2;
+  const offset = firstOffset + ((result >>> 1) ^ -(result & 1));
+  const { timestampType, maxTimestamp } = batchContext;
+  const appendTime = timestampType === logAppendTime && maxTimestamp;
+  const timestamp = firstTimestamp + timestampDelta;
+  if (!Number.isSafeInteger(offset) || (!appendTime && !Number.isSafeInteger(timestamp))) {
+    decoder.offset = start;
+    return kafkajsDecodeRecord(decoder, batchContext);
+  }
+  const key = readBytes(decoder, buf, pos);
+  pos = decoder.offset;
+  const value = readBytes(decoder, buf, pos);
+  pos = decoder.offset;
+  let headers: Record<string, unknown>;
+  if (buf[pos] === 0 || buf[pos] === 1) {
+    // A count of 0 (varint 0) or -1 (varint 1): no headers.
+    decoder.offset = pos + 1;
+    headers = {};
+  } else {
+    headers = headersObject(decoder.readVarIntArray(headerDecoder));
+  }
+  return {
+    magicByte: batchContext.magicByte,
+    attributes,
+    timestamp: appendTime ? maxTimestamp : String(timestamp),
+    offset: String(offset),
+    key,
+    value,
+    headers,
+    isControlRecord: batchContext.isControlBatch ?? false,
+    batchContext,
+  };
+}
+
+/** kafkajs' readVarIntBytes from `pos`: null for length -1, else a view of the bytes. */
+function readBytes(decoder: RecordDecoderInput, buf: Buffer, pos: number): Buffer | null {
+  let result = 0;
+  let shift = 0;
+  let byte: number;
+  do {
+    byte = buf[pos++];
+    result += (byte & 0x7f) << shift;
+    shift += 7;
+  } while (byte >= 0x80);
+  const length = (result >>> 1) ^ -(result & 1);
+  if (length === -1) {
+    decoder.offset = pos;
+    return null;
+  }
+  decoder.offset = pos + length;
+  return buf.slice(pos, pos + length);
+}
+
+replaceModule("record decoder", recordDecoderModule, decodeRecord);
+
+/** kafkajs' own record decoder, which repair 5 replaced (for the test that compares the two). */
+export function decodeRecordWithKafkajs(
+  decoder: RecordDecoderInput,
+  batchContext: RecordBatchContext,
+): DecodedRecord {
+  return kafkajsDecodeRecord(decoder, batchContext);
+}
+
 // The modules that capture repairs 2 and 4 load now, while the module cache
 // holds the replacements.
 require(modulePath("producer/sendMessages.js"));
 require(modulePath("protocol/requests/produce/v3/request.js"));
+// The record batch decoder captures repair 5.
+require(modulePath("protocol/recordBatch/v0/decoder.js"));
 
 /**
  * Encodes one record with rivulet's repaired record encoder, and with
