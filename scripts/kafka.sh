@@ -182,10 +182,16 @@ format_storage() {
 cluster_id() { printf 'rivulet-local-%08d' "$port" | base64 | tr '+/' '-_' | cut -c1-22; }
 
 last_log_lines() {
+  # The first errors say why; a broker's shutdown after them can log more than the last lines hold.
+  if [ -f "$log_dir/server.log" ] && grep -qE ' (ERROR|FATAL) ' "$log_dir/server.log"; then
+    say "the broker's first errors:"
+    grep -m 5 -A 3 -E ' (ERROR|FATAL) ' "$log_dir/server.log" >&2 || true
+  fi
   say "the broker's last log lines:"
   for f in "$log_dir/server.log" "$log_dir/stdout.log"; do
     [ -f "$f" ] && tail -n 40 "$f" >&2
   done
+  return 0
 }
 
 # Whether something accepts connections on 127.0.0.1:$1.
