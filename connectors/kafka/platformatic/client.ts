@@ -1010,6 +1010,10 @@ class PlatformaticTransactionalProducer implements TransactionalProducer {
   }
 }
 
+/** ListOffsets' special timestamps: a partition's first offset and its end. */
+const earliestOffset = -2n;
+const latestOffset = -1n;
+
 class PlatformaticAdminClient implements Admin {
   readonly #admin: PlatformaticAdmin;
   readonly #secrets: readonly string[];
@@ -1075,29 +1079,37 @@ class PlatformaticAdminClient implements Admin {
       `offset lookup of topic ${JSON.stringify(topic)}`,
       this.#secrets,
       async () => {
-        const metadata = await this.#admin.metadata({ topics: [topic] });
-        const count = metadata.topics.get(topic)?.partitionsCount ?? 0;
-        const at = (timestamp: bigint) =>
-          this.#admin.listOffsets({
-            topics: [{
-              name: topic,
-              partitions: Array.from({ length: count }, (_, partitionIndex) => ({
-                partitionIndex,
-                timestamp,
-              })),
-            }],
-          });
-        const [low, high] = await Promise.all([at(-2n), at(-1n)]);
-        const lows = new Map(
-          low.flatMap((t) => t.partitions).map((p) => [p.partitionIndex, p.offset]),
-        );
-        return high.flatMap((t) => t.partitions).map((p) => ({
-          partition: p.partitionIndex,
-          low: String(lows.get(p.partitionIndex) ?? 0n),
-          high: String(p.offset),
+        const [lows, highs] = await this.#offsetsAt(topic, [earliestOffset, latestOffset]);
+        return [...highs].map(([partition, high]) => ({
+          partition,
+          low: String(lows.get(partition) ?? 0n),
+          high: String(high),
         })).sort((a, b) => a.partition - b.partition);
       },
     );
+  }
+
+  /** Each partition's offset at each of `timestamps` (ListOffsets; -2 earliest, -1 latest), in order. */
+  async #offsetsAt(
+    topic: string,
+    timestamps: readonly bigint[],
+  ): Promise<Map<number, bigint>[]> {
+    const metadata = await this.#admin.metadata({ topics: [topic] });
+    const count = metadata.topics.get(topic)?.partitionsCount ?? 0;
+    return await Promise.all(timestamps.map(async (timestamp) => {
+      const answer = await this.#admin.listOffsets({
+        topics: [{
+          name: topic,
+          partitions: Array.from({ length: count }, (_, partitionIndex) => ({
+            partitionIndex,
+            timestamp,
+          })),
+        }],
+      });
+      return new Map(
+        answer.flatMap((t) => t.partitions).map((p) => [p.partitionIndex, p.offset]),
+      );
+    }));
   }
 
   async describeTopic(topic: string): Promise<TopicDescription> {
@@ -1129,27 +1141,12 @@ class PlatformaticAdminClient implements Admin {
       `offset lookup by time of topic ${JSON.stringify(topic)}`,
       this.#secrets,
       async () => {
-        const metadata = await this.#admin.metadata({ topics: [topic] });
-        const count = metadata.topics.get(topic)?.partitionsCount ?? 0;
-        const at = (timestamp: bigint) =>
-          this.#admin.listOffsets({
-            topics: [{
-              name: topic,
-              partitions: Array.from({ length: count }, (_, partitionIndex) => ({
-                partitionIndex,
-                timestamp,
-              })),
-            }],
-          });
-        const [byTime, high] = await Promise.all([at(BigInt(timestampMs)), at(-1n)]);
-        const ends = new Map(
-          high.flatMap((t) => t.partitions).map((p) => [p.partitionIndex, p.offset]),
-        );
+        const [byTime, ends] = await this.#offsetsAt(topic, [BigInt(timestampMs), latestOffset]);
         // No record at or after the time: the partition's end.
-        return byTime.flatMap((t) => t.partitions).map((p) => ({
+        return [...byTime].map(([partition, offset]) => ({
           topic,
-          partition: p.partitionIndex,
-          offset: String(p.offset >= 0n ? p.offset : ends.get(p.partitionIndex) ?? 0n),
+          partition,
+          offset: String(offset >= 0n ? offset : ends.get(partition) ?? 0n),
         })).sort((a, b) => a.partition - b.partition);
       },
     );
