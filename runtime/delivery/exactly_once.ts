@@ -148,12 +148,9 @@ export class ExactlyOnceDelivery implements Delivery {
     const { current, pending } = await store.loadCandidates();
     let checkpoint: Checkpoint | undefined;
     if (current !== undefined || pending !== undefined) {
-      const committed = await Promise.all(
-        this.#sources.map((source) => source.committedPositions()),
-      );
+      const committed = await this.#committedPositions();
       const matches = (candidate: Checkpoint | undefined) =>
-        candidate !== undefined &&
-        candidate.sources.every((saved, i) => samePositions(saved.positions, committed[i] ?? []));
+        candidate !== undefined && holdsPositions(candidate, committed);
       if (matches(pending)) {
         await store.promotePending();
         checkpoint = pending;
@@ -195,12 +192,10 @@ export class ExactlyOnceDelivery implements Delivery {
       this.#context.logger.info("discarded the saved state (reset)", { topic: changelog.topic });
       return undefined;
     }
-    const committed = await Promise.all(
-      this.#sources.map((source) => source.committedPositions()),
-    );
+    const committed = await this.#committedPositions();
     const matches = checkpoint === undefined
       ? committed.every((c) => c.length === 0)
-      : checkpoint.sources.every((saved, i) => samePositions(saved.positions, committed[i] ?? []));
+      : holdsPositions(checkpoint, committed);
     if (!matches) {
       // Exit 2 with the way out (--reset-state), as for any state that does not fit.
       throw new StaleStateError(this.#stateDir, {
@@ -258,6 +253,11 @@ export class ExactlyOnceDelivery implements Delivery {
     await this.#changelog?.close();
   }
 
+  /** The consumer groups' committed positions, one list per source. */
+  #committedPositions(): Promise<(readonly Position[])[]> {
+    return Promise.all(this.#sources.map((source) => source.committedPositions()));
+  }
+
   /** Starts the next transaction when one is due; returns it (or the one running). */
   #commitIfDue(): Promise<void> | undefined {
     if (this.#context.failed()) return undefined;
@@ -290,10 +290,7 @@ export class ExactlyOnceDelivery implements Delivery {
       groupId: source.groupId,
       positions: checkpoint.sources[i].positions,
     }));
-    const committed = async () => {
-      const now = await Promise.all(sources.map((source) => source.committedPositions()));
-      return checkpoint.sources.every((saved, i) => samePositions(saved.positions, now[i]));
-    };
+    const committed = async () => holdsPositions(checkpoint, await this.#committedPositions());
     this.#chain = this.#chain.then(async () => {
       await acknowledged;
       await writer.run({
@@ -308,6 +305,14 @@ export class ExactlyOnceDelivery implements Delivery {
     this.#chain.catch((error) => this.#context.fail(error));
     return this.#chain;
   }
+}
+
+/** Whether the groups' committed positions (one list per source) are exactly the checkpoint's. */
+function holdsPositions(
+  checkpoint: Checkpoint,
+  committed: readonly (readonly Position[])[],
+): boolean {
+  return checkpoint.sources.every((saved, i) => samePositions(saved.positions, committed[i] ?? []));
 }
 
 function describePositions(positions: readonly Position[]): string {
