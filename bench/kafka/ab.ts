@@ -12,6 +12,8 @@
  * scripts/deno run --allow-all bench/kafka/ab.ts --runs 5 /tmp/before .
  * scripts/deno run --allow-all bench/kafka/ab.ts "/tmp/before|--max-semi-space-size=8" \
  *   "/tmp/before|--max-semi-space-size=16"            # V8 flags per tree ("tree|flags")
+ * scripts/deno run --allow-all bench/kafka/ab.ts ".||RIVULET_KAFKA_CLIENT=kafkajs" \
+ *   ".||RIVULET_KAFKA_CLIENT=platformatic"            # environment per run ("tree|flags|K=V,K=V")
  * ```
  *
  * Options: `--runs N` (default 5), `--messages N` (seed topic size, default
@@ -85,7 +87,13 @@ const results = new Map<string, { wall: number[]; cpu: number[] }>();
 for (let round = 0; round < Number(values.runs); round++) {
   const order = round % 2 === 0 ? positionals : [...positionals].reverse();
   for (const spec of order) {
-    const [tree, flags] = spec.includes("|") ? spec.split("|") : [spec, values.flags];
+    const [tree, givenFlags, givenEnv] = spec.split("|");
+    const flags = givenFlags || values.flags;
+    const extraEnv = Object.fromEntries(
+      (givenEnv ?? "").split(",").filter((pair) => pair.includes("=")).map((pair) =>
+        pair.split("=", 2) as [string, string]
+      ),
+    );
     const output = uniqueTopic("ab-out");
     await createTopics([output]);
     const started = performance.now();
@@ -101,6 +109,7 @@ for (let round = 0; round < Number(values.runs); round++) {
         RIVULET_BENCH_INPUT: input,
         RIVULET_BENCH_OUTPUT: output,
         RIVULET_BENCH_GROUP: `bench-ab-${crypto.randomUUID()}`,
+        ...extraEnv,
       },
       stdout: "null",
       stderr: "inherit",

@@ -15,6 +15,7 @@
  * @module
  */
 import "./_env_guard.ts";
+import "./_lazy_validators.ts";
 import { Buffer } from "node:buffer";
 import {
   Admin as PlatformaticAdmin,
@@ -27,6 +28,7 @@ import {
   type SASLCustomAuthenticator,
 } from "@platformatic/kafka";
 import "./_env_restore.ts";
+import "./_lazy_validators_check.ts";
 import type { ConnectionOptions as TlsConnectionOptions } from "node:tls";
 import type { ClientConfig } from "../config.ts";
 import type { Logger, Position, SourceMessage } from "../../types.ts";
@@ -751,10 +753,14 @@ function isAbortMarker(key: Buffer | null | undefined): boolean {
   return key !== null && key !== undefined && key.length >= 4 && key.readInt16BE(2) === 0;
 }
 
+/** Offsets and timestamps up to this are added as numbers (with room for a record's delta). */
+const maxSafeOffset = BigInt(Number.MAX_SAFE_INTEGER) - (1n << 32n);
+
 /**
  * The records of one partition's fetch response from `from` on, without
  * control records and without aborted transactions' records.
  */
+
 function toBatch(
   topic: string,
   partition: number,
@@ -794,9 +800,38 @@ function toBatch(
       continue;
     }
     if (transactional && abortedProducers.has(recordBatch.producerId)) continue;
+    const records = recordBatch.records;
+    if (last <= maxSafeOffset && recordBatch.firstTimestamp <= maxSafeOffset) {
+      // The usual case, in numbers: a BigInt sum and its decimal string cost an
+      // allocation and a C++ call each per message, and a string made from a
+      // small integer keeps it cached, so rivulet's Number(offset) is free.
+      const firstOffset = Number(recordBatch.firstOffset);
+      const firstTimestamp = Number(recordBatch.firstTimestamp);
+      const start = Number(from);
+      // A batch's records mostly share a timestamp: its string is made once.
+      let timestampMs = NaN;
+      let timestamp = "";
+      for (let i = 0; i < records.length; i++) {
+        const record = records[i];
+        const offset = firstOffset + record.offsetDelta;
+        if (offset < start) continue;
+        const ms = firstTimestamp + Number(record.timestampDelta);
+        if (ms !== timestampMs) timestamp = String(timestampMs = ms);
+        messages.push({
+          topic,
+          partition,
+          offset: String(offset),
+          timestamp,
+          key: record.key,
+          value: record.value,
+          headers: headerStrings(record.headers),
+        });
+      }
+      continue;
+    }
     const firstOffset = recordBatch.firstOffset;
     const firstTimestamp = recordBatch.firstTimestamp;
-    for (const record of recordBatch.records) {
+    for (const record of records) {
       const offset = firstOffset + BigInt(record.offsetDelta);
       if (offset < from) continue;
       messages.push({
