@@ -31,7 +31,10 @@ const original = prototype.compile;
 let deferred = 0;
 
 function compileWhenUsed(this: object, schema: unknown, meta?: boolean): AnyValidate {
-  const ajv = this;
+  return deferredValidator(this, schema, meta);
+}
+
+function deferredValidator(ajv: object, schema: unknown, meta?: boolean): AnyValidate {
   let compiled: AnyValidate | undefined;
   deferred++;
   const validate: AnyValidate = function (this: unknown, data: unknown, ...rest: unknown[]) {
