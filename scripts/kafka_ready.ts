@@ -8,7 +8,7 @@
  * connections it only knocks on it, every 250 ms, so a start is noticed at
  * once rather than after a client's connection backoff.
  *
- * Usage: deno run --allow-net=127.0.0.1 --allow-env scripts/kafka_ready.ts BROKER SECONDS
+ * Usage: deno run --allow-net=127.0.0.1 --allow-env --allow-read scripts/kafka_ready.ts BROKER SECONDS
  *
  * @module
  */

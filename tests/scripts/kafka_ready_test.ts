@@ -16,6 +16,8 @@ async function kafkaReady(broker: string, seconds: number) {
       "--quiet",
       "--allow-net=127.0.0.1",
       "--allow-env",
+      // As kafka.sh: the platformatic client reads its WebAssembly file when it loads.
+      "--allow-read",
       script,
       broker,
       String(seconds),
