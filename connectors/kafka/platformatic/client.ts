@@ -760,7 +760,6 @@ const maxSafeOffset = BigInt(Number.MAX_SAFE_INTEGER) - (1n << 32n);
  * The records of one partition's fetch response from `from` on, without
  * control records and without aborted transactions' records.
  */
-
 function toBatch(
   topic: string,
   partition: number,
