@@ -303,7 +303,12 @@ export class Pipeline {
     const entry = this.#sources.find((s) => s.options.source === source);
     if (entry === undefined) return;
     entry.reader?.dropPartitions(partitions);
+    const index = this.#sources.indexOf(entry);
     for (const { topic, partition } of partitions) {
+      // Closed batches held for their turn in a replay are not applied either: they are read
+      // again from `applied` below, and kept they would be applied twice (shifting every later
+      // batch's time, so the replay would no longer repeat the same changes).
+      this.#held.delete(`${index}\0${topic}\0${partition}`);
       const key = `${topic}\0${partition}`;
       const applied = entry.applied.get(key);
       if (applied === undefined) entry.read.delete(key);
