@@ -38,8 +38,8 @@ import type { StateIdentity } from "../state_identity.ts";
 export class ChangelogTopicError extends Error {
   /** The topic refused. */
   readonly topic: string;
-  constructor(topic: string, message: string) {
-    super(message);
+  constructor(topic: string, message: string, options?: ErrorOptions) {
+    super(message, options);
     this.name = "ChangelogTopicError";
     this.topic = topic;
   }
@@ -95,7 +95,17 @@ export async function ensureChangelogTopic(
     } catch (error) {
       // A loaded broker can be slow to publish a new topic's metadata: the creation may have
       // succeeded; the description below waits for it.
-      if (!(error instanceof KafkaClientError) || !error.retriable) throw error;
+      if (!(error instanceof KafkaClientError) || !error.retriable) {
+        // Typically no right to create topics: say which topic, and the ways out.
+        throw new ChangelogTopicError(
+          topic,
+          `Cannot create changelog topic ${JSON.stringify(topic)} (state of --state-store kafka): ${
+            error instanceof Error ? error.message : String(error)
+          }. Grant the right to create it, create it yourself (cleanup.policy=compact, ` +
+            `${partitions} partitions), or keep state locally with --state-store local --state-dir DIR`,
+          { cause: error },
+        );
+      }
     }
     created = true;
   }
