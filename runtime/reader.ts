@@ -349,15 +349,23 @@ export class SourceReader {
       return true;
     }
     const info: MessageInfo = message;
-    let rows: readonly Row[];
+    let rows: readonly Row[] | undefined;
+    let single: Row | undefined;
     try {
-      const result = this.#decoder(message.topic).decode(message.value ?? empty, info);
-      if (result.kind === "wait") {
-        state.waiting.push(message);
-        this.#someWaiting = true;
-        return false;
+      const decoder = this.#decoder(message.topic);
+      // The usual message, one row: without decode()'s result object and arrays.
+      if (decoder.decodeRow !== undefined && this.#options.keyColumns === undefined) {
+        single = decoder.decodeRow(message.value ?? empty, info);
       }
-      rows = result.rows;
+      if (single === undefined) {
+        const result = decoder.decode(message.value ?? empty, info);
+        if (result.kind === "wait") {
+          state.waiting.push(message);
+          this.#someWaiting = true;
+          return false;
+        }
+        rows = result.rows;
+      }
     } catch (error) {
       if (!isFormatError(error)) throw error;
       this.#bad(message, error.code, error.message, error.column);
@@ -366,12 +374,16 @@ export class SourceReader {
       if (this.#someWaiting && !this.#retrying) this.#retryWaiting(message.topic, closed);
       return true;
     }
-    if (this.#options.keyColumns !== undefined && rows.length > 0) {
-      const keyRow = this.#keyRow(message);
-      if (keyRow === undefined) return true;
-      rows = rows.map((row) => ({ ...row, ...keyRow }));
+    if (single !== undefined) {
+      this.#addRow(state, message, single, 0);
+    } else {
+      if (this.#options.keyColumns !== undefined && rows!.length > 0) {
+        const keyRow = this.#keyRow(message);
+        if (keyRow === undefined) return true;
+        rows = rows!.map((row) => ({ ...row, ...keyRow }));
+      }
+      for (let i = 0; i < rows!.length; i++) this.#addRow(state, message, rows![i], i);
     }
-    for (let i = 0; i < rows.length; i++) this.#addRow(state, message, rows[i], i);
     if (this.#someWaiting && !this.#retrying) this.#retryWaiting(message.topic, closed);
     return true;
   }
