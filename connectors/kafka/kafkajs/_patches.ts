@@ -180,12 +180,16 @@ const recordModule = "protocol/recordBatch/record/v0/index.js";
 assertNotLoadedYet("record encoder", ["protocol/requests/produce/v3/request.js"]);
 const kafkajsRecord = require(modulePath(recordModule)) as (input: RecordInput) => Encoder;
 
-/** The encoded length of a key or value: -1 for null, undefined when kafkajs must encode it. */
-function fieldLength(field: Uint8Array | string | null | undefined): number | undefined {
+/**
+ * The encoded length of a key or value if it is ASCII text (its length) or
+ * bytes, -1 for null, undefined when kafkajs must encode it. Rather than
+ * checking each character first, the writer checks the text as it copies it
+ * (`writeField` returns false on a character past ASCII).
+ */
+function assumedLength(field: Uint8Array | string | null | undefined): number | undefined {
   if (field === null || field === undefined) return -1;
-  if (typeof field !== "string") return Buffer.isBuffer(field) ? field.length : undefined;
-  for (let i = 0; i < field.length; i++) if (field.charCodeAt(i) > 0x7f) return undefined;
-  return field.length;
+  if (typeof field === "string") return field.length;
+  return Buffer.isBuffer(field) ? field.length : undefined;
 }
 
 function varIntSize(value: number): number {
@@ -198,21 +202,28 @@ function varIntSize(value: number): number {
   return bytes;
 }
 
+/** Writes a field's length and bytes; false when a string holds a character past ASCII. */
 function writeField(
   encoder: Encoder,
   field: Uint8Array | string | null | undefined,
   length: number,
-) {
+): boolean {
   encoder.writeVarInt(length);
-  if (length <= 0) return;
+  if (length <= 0) return true;
   if (typeof field === "string") {
     const buf = encoder.buf;
     let offset = encoder.offset;
-    for (let i = 0; i < length; i++) buf[offset++] = field.charCodeAt(i);
+    let high = 0;
+    for (let i = 0; i < length; i++) {
+      const code = field.charCodeAt(i);
+      high |= code;
+      buf[offset++] = code;
+    }
     encoder.offset = offset;
-  } else {
-    encoder.writeBufferInternal(field as Buffer);
+    return high <= 0x7f;
   }
+  encoder.writeBufferInternal(field as Buffer);
+  return true;
 }
 
 /**
@@ -231,8 +242,8 @@ function writeRecordInto(
   if (headers !== undefined) {
     for (const _ in headers) return false;
   }
-  const keyLength = fieldLength(key);
-  const valueLength = fieldLength(value);
+  const keyLength = assumedLength(key);
+  const valueLength = assumedLength(value);
   // Deltas in int32 range have the same zig-zag varint whether 32 or 64 bits wide.
   if (
     keyLength === undefined || valueLength === undefined || typeof timestampDelta !== "number" ||
@@ -245,9 +256,14 @@ function writeRecordInto(
     varIntSize(valueLength) + Math.max(0, valueLength) +
     1; // no headers: a zero count
   encoder.ensureAvailable(varIntSize(bodySize) + bodySize);
+  const start = encoder.offset;
   encoder.writeVarInt(bodySize).writeInt8(0).writeVarInt(timestampDelta).writeVarInt(offsetDelta);
-  writeField(encoder, key, keyLength);
-  writeField(encoder, value, valueLength);
+  // Text is taken as ASCII, and checked while it is copied: otherwise the
+  // record is taken back and left to kafkajs' encoder.
+  if (!writeField(encoder, key, keyLength) || !writeField(encoder, value, valueLength)) {
+    encoder.offset = start;
+    return false;
+  }
   encoder.writeVarInt(0);
   return true;
 }
@@ -256,8 +272,8 @@ function writeRecordInto(
 export function encodeRecord(input: RecordInput): Encoder {
   // At least the record's size: five varints of up to 5 bytes, the attributes
   // and the header count, the key and the value.
-  const keyLength = fieldLength(input.key) ?? 0;
-  const valueLength = fieldLength(input.value) ?? 0;
+  const keyLength = assumedLength(input.key) ?? 0;
+  const valueLength = assumedLength(input.value) ?? 0;
   const encoder = new Encoder(27 + Math.max(0, keyLength) + Math.max(0, valueLength));
   const { offsetDelta = 0, timestampDelta = 0, key, value, headers } = input;
   return writeRecordInto(encoder, offsetDelta, timestampDelta, key, value, headers)
