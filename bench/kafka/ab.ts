@@ -143,7 +143,11 @@ for (let round = 0; round < Number(values.runs); round++) {
         break;
       }
     }
-    child.kill("SIGKILL");
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // It ended by itself (a failed run): reported below as not finished.
+    }
     await child.status;
     await deleteTopics([output]);
     const result = results.get(spec) ?? { wall: [], cpu: [] };
