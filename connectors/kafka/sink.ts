@@ -142,17 +142,13 @@ const emptyWaiting = (): Waiting => ({
   commits: [],
 });
 
-/**
- * The changes of one commit encoded, before their partitions are known: one
- * array per field (an object per record would be one more allocation each).
- */
+/** One change encoded, before its partition is known. */
 interface Encoded {
-  readonly topics: string[];
-  readonly keys: RecordBytes[];
-  readonly values: RecordBytes[];
-  /** Undefined when no record has headers. */
-  readonly headers: (Readonly<Record<string, RecordBytes>> | undefined)[] | undefined;
-  readonly sizes: number[];
+  readonly topic: string;
+  readonly key: RecordBytes;
+  readonly value: RecordBytes;
+  readonly headers: Readonly<Record<string, RecordBytes>> | undefined;
+  readonly size: number;
 }
 
 const utf8 = new TextEncoder();
@@ -275,7 +271,7 @@ export class KafkaSink<R extends Row = Row> implements Sink<R> {
       return Promise.reject(new Error(`Sink ${this.name} is not open`));
     }
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
-    let encoded: Encoded;
+    let encoded: Encoded[];
     try {
       encoded = this.#encode(batch);
     } catch (error) {
@@ -284,7 +280,9 @@ export class KafkaSink<R extends Row = Row> implements Sink<R> {
     if (this.#options.topicOf === undefined) return this.#enqueue(this.#place(encoded));
     // Dynamic topics: a commit waits (after the commits before it) until every
     // topic it writes to exists and its partition count is known.
-    const unknown = [...new Set(encoded.topics)].filter((t) => !this.#partitions.has(t));
+    const unknown = [...new Set(encoded.map((e) => e.topic))].filter((t) =>
+      !this.#partitions.has(t)
+    );
     const ready = this.#topicsReady.then(() =>
       unknown.length === 0 ? undefined : this.#learnTopics(unknown)
     );
@@ -319,18 +317,11 @@ export class KafkaSink<R extends Row = Row> implements Sink<R> {
   }
 
   /** Encodes each change of a commit: topic, key, value, headers and estimated size. */
-  #encode(batch: Batch<R>): Encoded {
+  #encode(batch: Batch<R>): Encoded[] {
     const { encode, key, headers, topicOf } = this.#options;
     const fixedTopic = this.#options.topic!;
-    const count = batch.changes.length;
-    const encoded: Encoded = {
-      topics: new Array(count),
-      keys: new Array(count),
-      values: new Array(count),
-      headers: headers === undefined ? undefined : new Array(count),
-      sizes: new Array(count),
-    };
-    for (let i = 0; i < count; i++) {
+    const encoded: Encoded[] = new Array(batch.changes.length);
+    for (let i = 0; i < batch.changes.length; i++) {
       const change = batch.changes[i];
       const value = encode(change, batch.time);
       const recordKey = key === undefined ? change.id : key(change);
@@ -340,11 +331,7 @@ export class KafkaSink<R extends Row = Row> implements Sink<R> {
       if (size + requestOverheadBytes > this.#maxRequestBytes) {
         throw new RecordTooLargeError(topic, size, this.#maxRequestBytes);
       }
-      encoded.topics[i] = topic;
-      encoded.keys[i] = recordKey;
-      encoded.values[i] = value;
-      if (encoded.headers !== undefined) encoded.headers[i] = recordHeaders;
-      encoded.sizes[i] = size;
+      encoded[i] = { topic, key: recordKey, value, headers: recordHeaders, size };
     }
     return encoded;
   }
@@ -355,33 +342,28 @@ export class KafkaSink<R extends Row = Row> implements Sink<R> {
    * records in this commit, or one on partition 0 of the sink's topic for a
    * commit without changes.
    */
-  #place(encoded: Encoded): {
+  #place(encoded: readonly Encoded[]): {
     topics: string[];
     records: ProduceRecord[];
     sizes: number[];
   } {
-    const { topics, keys, values, sizes } = encoded;
-    const records: ProduceRecord[] = new Array(topics.length);
+    const topics: string[] = new Array(encoded.length);
+    const records: ProduceRecord[] = new Array(encoded.length);
+    const sizes: number[] = new Array(encoded.length);
     const markers = this.#options.commitMarkers === true;
     const touched = markers ? new Map<string, { topic: string; partition: number }>() : undefined;
-    let lastTopic: string | undefined;
-    let partitions = 1;
-    for (let i = 0; i < topics.length; i++) {
-      const topic = topics[i];
-      const key = keys[i];
-      const value = values[i];
-      const headers = encoded.headers?.[i];
-      if (topic !== lastTopic) {
-        lastTopic = topic;
-        partitions = this.#partitions.get(topic) ?? 1;
-      }
+    for (let i = 0; i < encoded.length; i++) {
+      const { topic, key, value, headers, size } = encoded[i];
+      const count = this.#partitions.get(topic) ?? 1;
       // One partition (the default output topic) needs no hash: partition 0.
-      const partition = partitions === 1
+      const partition = count === 1
         ? 0
-        : keyPartition(typeof key === "string" ? utf8.encode(key) : key, partitions);
+        : keyPartition(typeof key === "string" ? utf8.encode(key) : key, count);
+      topics[i] = topic;
       records[i] = headers === undefined
         ? { key, value, partition }
         : { key, value, headers, partition };
+      sizes[i] = size;
       touched?.set(`${topic}\u0000${partition}`, { topic, partition });
     }
     if (touched !== undefined) {
