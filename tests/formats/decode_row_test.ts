@@ -9,6 +9,7 @@ import { csv } from "../../formats/csv.ts";
 import { json } from "../../formats/json.ts";
 import type { Decoder, FormatOptions, MessageInfo } from "../../formats/format.ts";
 import type { Row } from "../../engine/types.ts";
+import { FlatObjectReader } from "../../formats/_json_flat.ts";
 
 const seed = Number(Deno.env.get("RIVULET_DECODE_SEED") ?? Date.now() % 2 ** 31);
 const encoder = new TextEncoder();
@@ -178,4 +179,100 @@ Deno.test("csv decodeRow answers the seed's messages and leaves the header messa
   assert.deepEqual(decoder.decodeRow!(encoder.encode("17"), at(1)), { value: "17" });
   assert.equal(decoder.decodeRow!(encoder.encode('"17"'), at(2)), undefined);
   assert.equal(decoder.decodeRow!(encoder.encode(""), at(3)), undefined);
+});
+
+const flatKeys = ["k", "v", "v", "k", "x", "kk", "__proto__", "é"];
+const flatValues = [
+  "0",
+  "-0",
+  "7",
+  "-42",
+  "007",
+  "123456789012345",
+  "-123456789012345",
+  "1234567890123456",
+  "12345678901234567890",
+  "1.5",
+  "1e3",
+  "-",
+  "true",
+  "false",
+  "null",
+  "tru",
+  '"a"',
+  '""',
+  '"with space"',
+  '"esc\\"aped"',
+  '"tab\\t"',
+  '"ü"',
+  '"' + "x".repeat(300) + '"',
+  '"0123456789abcdef"',
+  "[1]",
+  '{"a":1}',
+];
+
+/** Compact flat objects over a few keys, with the odd space, duplicate or bad token. */
+function randomFlatObject(random: () => number): string {
+  const count = Math.floor(random() * 4);
+  const fields: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const key = flatKeys[Math.floor(random() * flatKeys.length)];
+    const value = flatValues[Math.floor(random() * flatValues.length)];
+    fields.push(random() < 0.05 ? `"${key}" : ${value}` : `"${key}":${value}`);
+  }
+  const body = `{${fields.join(",")}}`;
+  const pick = random();
+  if (pick < 0.03) return `${body}\n`;
+  if (pick < 0.06) return ` ${body}`;
+  if (pick < 0.08) return body.slice(0, -1);
+  return body;
+}
+
+Deno.test(`json decodeRow reads compact flat objects as JSON.parse does (seed ${seed})`, () => {
+  const random = generator(seed ^ 0x27d4eb2f);
+  const options: FormatOptions[] = [
+    { valueColumns: ["k", "v"] },
+    { valueColumns: ["v", "k"], optionalColumns: ["v"] },
+    { valueColumns: ["k"] },
+    {},
+  ];
+  let answered = 0;
+  let offered = 0;
+  for (const option of options) {
+    const fast = json.open("t", option);
+    const slow = json.open("t", option);
+    for (let offset = 0; offset < 5_000; offset++) {
+      // Half of them the benchmark's shape, so the byte reader answers often.
+      const text = random() < 0.5
+        ? `{"k":${Math.floor(random() * 20_000) - 10_000},"v":${Math.floor(random() * 100)}}`
+        : randomFlatObject(random);
+      const info = { topic: "t", partition: 0, offset: `${offset}` };
+      if (compare(fast, slow, encoder.encode(text), info)) answered++;
+      offered++;
+    }
+  }
+  assert.ok(answered > offered / 3, `the fast path answered ${answered} of ${offered}`);
+  // -0 stays -0, as JSON.parse gives it.
+  const decoder = json.open("t", { valueColumns: ["k", "v"] });
+  const row = decoder.decodeRow!(encoder.encode('{"k":-0,"v":1}'), {
+    topic: "t",
+    partition: 0,
+    offset: "0",
+  });
+  assert.ok(row !== undefined && Object.is(row.k, -0));
+});
+
+Deno.test("the flat object reader answers the benchmark's messages itself and leaves the rest to JSON.parse", () => {
+  const reader = FlatObjectReader.for(["k", "v"])!;
+  assert.deepEqual(reader.read(encoder.encode('{"v":56,"k":1234}')), { k: 1234, v: 56 });
+  assert.deepEqual(reader.read(encoder.encode('{"k":"a b","v":null}')), { k: "a b", v: null });
+  assert.equal(reader.read(encoder.encode('{"k":1, "v":2}')), undefined, "white space");
+  assert.equal(reader.read(encoder.encode('{"k":1.5,"v":2}')), undefined, "a fraction");
+  assert.equal(
+    reader.read(encoder.encode('{"k":1,"v":2,"x":3}')),
+    undefined,
+    "a field of no column",
+  );
+  assert.equal(reader.read(encoder.encode('{"k":1}')), undefined, "a missing column");
+  assert.equal(FlatObjectReader.for(["ü"]), undefined, "a name beyond ASCII");
 });
