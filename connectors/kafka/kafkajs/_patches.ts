@@ -1,5 +1,5 @@
 /**
- * Five repairs of kafkajs 2.2.4 internals, applied for their side effect when
+ * Six repairs of kafkajs 2.2.4 internals, applied for their side effect when
  * `client.ts` is imported (it imports this module before kafkajs itself).
  * Each keeps kafkajs' behaviour and changes only what is named here; the
  * version is pinned in deno.json, so the internals they touch do not move.
@@ -44,6 +44,15 @@
  *    deltas as numbers (exact below 2^53; larger values and any odd record go
  *    through kafkajs' own decoder). The record is the same. It is put in the
  *    module cache before kafkajs' record batch decoder loads it.
+ * 6. A produce request copied every message into a new object, gave each
+ *    record its own encoder and buffer (repair 4), copied every record into
+ *    the batch, the batch twice more, and checksummed it one byte at a time.
+ *    The replacement produce request (v3, which v4–v7 wrap) writes each
+ *    record of a partition straight into the batch's one buffer (records it
+ *    cannot write, with headers or non-ASCII text, through kafkajs' own
+ *    record encoder) and checksums it with a slicing-by-8 CRC-32C. The bytes
+ *    are the same; compressed requests go through kafkajs' own request. It
+ *    is put in the module cache before kafkajs' produce v4–v7 load it.
  *
  * @module
  */
