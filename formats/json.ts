@@ -19,7 +19,6 @@
  */
 
 import { decodeUtf8 } from "./_utf8.ts";
-import { FlatObjectReader } from "./_json_flat.ts";
 import {
   type Decoder,
   type DecodeResult,
@@ -95,8 +94,6 @@ class JsonDecoder implements Decoder {
   readonly #paths: (readonly string[] | undefined)[] | undefined;
   readonly #pointers: Readonly<Record<string, string>>;
   readonly #optional: ReadonlySet<string>;
-  /** Reads the commonest messages from their bytes (value columns, no pointers). */
-  readonly #flat: FlatObjectReader | undefined;
 
   constructor(topic: string, options: FormatOptions) {
     const valueColumns = options.valueColumns ??
@@ -125,9 +122,6 @@ class JsonDecoder implements Decoder {
     }
     this.#topic = topic;
     this.#valueColumns = valueColumns === undefined ? undefined : [...valueColumns];
-    this.#flat = this.#paths === undefined && valueColumns !== undefined
-      ? FlatObjectReader.for(valueColumns)
-      : undefined;
   }
 
   decode(value: Uint8Array): DecodeResult {
@@ -146,8 +140,6 @@ class JsonDecoder implements Decoder {
   }
 
   decodeRow(value: Uint8Array): Row | undefined {
-    const flat = this.#flat?.read(value);
-    if (flat !== undefined) return flat;
     const text = decodeUtf8(value);
     let whole: unknown;
     try {
