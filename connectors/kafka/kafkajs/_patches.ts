@@ -713,12 +713,87 @@ export async function encodeProduceBothWays(
   return { rivulet, kafkajs };
 }
 
+// Repair 7.
+/** The fields of a fetched message the batch's offset filter reads. */
+interface FetchedMessage {
+  offset: string;
+  isControlRecord?: boolean;
+}
+
+/** The partition data kafkajs' fetch hands to its `Batch`. */
+interface FetchedPartition {
+  partition: number;
+  highWatermark: string;
+  abortedTransactions?: unknown[];
+  messages: FetchedMessage[];
+}
+
+const batchModule = "consumer/batch.js";
+assertNotLoadedYet("batch offset filter", ["consumer/consumerGroup.js"]);
+const kafkajsBatch = require(modulePath(batchModule)) as { prototype: object };
+const filterAbortedMessages = require(modulePath("consumer/filterAbortedMessages.js")) as (
+  input: { messages: FetchedMessage[]; abortedTransactions?: unknown[] },
+) => FetchedMessage[];
+const batchLong = require(modulePath("utils/long.js")) as {
+  fromValue(value: unknown): { gte(other: unknown): boolean };
+};
+
+/**
+ * kafkajs' filter of a fetch's messages at or after the fetched offset,
+ * comparing numbers where both offsets are exact as numbers (below 2^53)
+ * and `Long`s otherwise, as kafkajs does for every message.
+ */
+export function messagesWithinOffset(
+  messages: readonly FetchedMessage[],
+  fetchedOffset: string,
+): FetchedMessage[] {
+  const first = Number(fetchedOffset);
+  if (!Number.isSafeInteger(first)) {
+    const long = batchLong.fromValue(fetchedOffset);
+    return messages.filter((message) => batchLong.fromValue(message.offset).gte(long));
+  }
+  const within: FetchedMessage[] = [];
+  for (let i = 0; i < messages.length; i++) {
+    const message = messages[i];
+    const offset = Number(message.offset);
+    const keep = Number.isSafeInteger(offset)
+      ? offset >= first
+      : batchLong.fromValue(message.offset).gte(batchLong.fromValue(fetchedOffset));
+    if (keep) within.push(message);
+  }
+  return within;
+}
+
+/** The replacement of kafkajs' consumer `Batch` constructor: the same fields, the same prototype. */
+function Batch(
+  this: Record<string, unknown>,
+  topic: string,
+  fetchedOffset: string,
+  partitionData: FetchedPartition,
+): void {
+  this.fetchedOffset = fetchedOffset;
+  const { abortedTransactions, messages } = partitionData;
+  this.topic = topic;
+  this.partition = partitionData.partition;
+  this.highWatermark = partitionData.highWatermark;
+  this.rawMessages = messages;
+  const within = messagesWithinOffset(messages, fetchedOffset);
+  this.messagesWithinOffset = within;
+  this.messages = filterAbortedMessages({ messages: within, abortedTransactions })
+    .filter((message) => !message.isControlRecord);
+}
+Batch.prototype = kafkajsBatch.prototype;
+
+replaceModule("batch offset filter", batchModule, Batch);
+
 // The modules that capture repairs 2 and 4 load now, while the module cache
 // holds the replacements.
 require(modulePath("producer/sendMessages.js"));
 require(modulePath("protocol/requests/produce/v3/request.js"));
 // The record batch decoder captures repair 5.
 require(modulePath("protocol/recordBatch/v0/decoder.js"));
+// The consumer group captures repair 7.
+require(modulePath("consumer/consumerGroup.js"));
 
 /**
  * Encodes one record with rivulet's repaired record encoder, and with

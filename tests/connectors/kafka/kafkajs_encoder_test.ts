@@ -12,6 +12,7 @@ import {
   encodeProduceBothWays,
   encodeRecord,
   encodeRecordBothWays,
+  messagesWithinOffset,
   type ProduceMessage,
   produceRequest,
   type ProduceRequestInput,
@@ -309,4 +310,48 @@ Deno.test(`crc32c gives kafkajs' checksum for random buffers (seed ${seed})`, ()
   }
   // The check value of CRC-32C ("123456789"), from its definition.
   assert.equal(crc32c(Buffer.from("123456789")), 0xe3069283);
+});
+
+Deno.test(`the batch offset filter keeps what kafkajs' Long filter keeps (seed ${seed})`, () => {
+  const require = createRequire(import.meta.resolve("kafkajs"));
+  const Long = require("./src/utils/long.js") as {
+    fromValue(value: unknown): { gte(other: unknown): boolean };
+  };
+  const kafkajsFilter = (messages: { offset: string }[], fetched: string) =>
+    messages.filter((m) => Long.fromValue(m.offset).gte(Long.fromValue(fetched)));
+  const random = generator(seed ^ 0x85ebca6b);
+  const bases = [0, 5, 2 ** 31, 2 ** 53 - 20, 2 ** 53 + 10, 2 ** 62];
+  for (let i = 0; i < 500; i++) {
+    const base = BigInt(bases[Math.floor(random() * bases.length)]);
+    const count = Math.floor(random() * 30);
+    // Ascending as in a fetch, some batches starting before the fetched offset (compressed ones do).
+    const messages = Array.from(
+      { length: count },
+      (_, j) => ({ offset: String(base + BigInt(j)) }),
+    );
+    const fetched = String(base + BigInt(Math.floor(random() * (count + 4)) - 2));
+    assert.deepEqual(
+      messagesWithinOffset(messages, fetched),
+      kafkajsFilter(messages, fetched),
+      `fetched ${fetched}, offsets from ${base} (seed ${seed})`,
+    );
+  }
+  const require2 = createRequire(import.meta.resolve("kafkajs"));
+  const Batch = require2("./src/consumer/batch.js") as new (
+    topic: string,
+    fetched: string,
+    data: unknown,
+  ) => { messages: unknown[]; isEmpty(): boolean; lastOffset(): string };
+  const batch = new Batch("t", "3", {
+    partition: 0,
+    highWatermark: "10",
+    messages: [
+      { offset: "2" },
+      { offset: "3" },
+      { offset: "4", isControlRecord: true },
+      { offset: "5" },
+    ],
+  });
+  assert.deepEqual(batch.messages, [{ offset: "3" }, { offset: "5" }]);
+  assert.equal(batch.isEmpty(), false, "kafkajs' own methods are kept");
 });
