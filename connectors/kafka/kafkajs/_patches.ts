@@ -1,5 +1,5 @@
 /**
- * Six repairs of kafkajs 2.2.4 internals, applied for their side effect when
+ * Seven repairs of kafkajs 2.2.4 internals, applied for their side effect when
  * `client.ts` is imported (it imports this module before kafkajs itself).
  * Each keeps kafkajs' behaviour and changes only what is named here; the
  * version is pinned in deno.json, so the internals they touch do not move.
@@ -53,6 +53,12 @@
  *    record encoder) and checksums it with a slicing-by-8 CRC-32C. The bytes
  *    are the same; compressed requests go through kafkajs' own request. It
  *    is put in the module cache before kafkajs' produce v4–v7 load it.
+ * 7. A fetch's messages before the fetched offset were filtered out with two
+ *    `Long`s (a BigInt parsed from text) per message. The replacement `Batch`
+ *    constructor compares the offsets as numbers where both are exact (below
+ *    2^53), as `Long`s otherwise; the rest of the constructor and every
+ *    method are kafkajs' own. It is put in the module cache before kafkajs'
+ *    consumer group loads it.
  *
  * @module
  */
