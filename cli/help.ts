@@ -94,9 +94,10 @@ Running:
                             (needs --state-dir or --state-store kafka, and Kafka input and output)
   --transactional-id ID     the transactional id (default rivulet-<group.id>); one per pipeline
   --state-store kafka|local where state lives: local (default, --state-dir) or kafka (a compacted
-                            changelog topic <group.id>-state-changelog, written in each transaction
-                            and restored on start: no local state needed; needs --exactly-once;
-                            with --state-dir, the directory is a cache: a restart reads only the
+                            changelog topic <group.id>-state-changelog, written at each checkpoint
+                            (in each transaction with --exactly-once) and restored on start: no
+                            local state needed; needs Kafka input and a Kafka output; with
+                            --state-dir, the directory is a cache: a restart reads only the
                             changelog's tail after it)
   --kafka-client NAME       the Kafka client library: kafkajs (default) or platformatic
                             (@platformatic/kafka); RIVULET_KAFKA_CLIENT chooses when unset

@@ -150,7 +150,7 @@ export interface ScriptPlan {
 export interface RunPlan {
   /** What runs: a transform between a source and a sink, or a script. */
   readonly pipeline: TransformPlan | ScriptPlan;
-  /** Where state is checkpointed. */
+  /** Where state is checkpointed (with `stateStore: "kafka"`, a local cache of the changelog). */
   readonly stateDir?: string;
   /** Discard the state saved in `stateDir` and start as new. */
   readonly resetState: boolean;
@@ -277,11 +277,6 @@ function planOf(
   if (stateStore !== undefined && stateStore !== "kafka" && stateStore !== "local") {
     throw new UsageError(
       `Flag "--state-store" must be kafka or local, not ${JSON.stringify(stateStore)}`,
-    );
-  }
-  if (stateStore === "kafka" && !exactlyOnce) {
-    throw new UsageError(
-      `Flag "--state-store kafka" needs "--exactly-once" for now: at-least-once keeps state in "--state-dir"`,
     );
   }
   if (exactlyOnce && str("state-dir") === undefined && stateStore !== "kafka") {

@@ -13,7 +13,8 @@
  * (`delivery/delivery.ts`), chosen once per run: offset commits without a
  * state directory (`delivery/offsets.ts`), checkpoints and an apply journal
  * with one (`delivery/checkpointed.ts`), Kafka transactions in exactly-once
- * mode (`delivery/exactly_once.ts`). Each file says what a crash (SIGKILL at
+ * mode (`delivery/exactly_once.ts`), checkpoints and the apply order in a
+ * changelog topic with the kafka state store (`delivery/changelog_checkpointed.ts`). Each file says what a crash (SIGKILL at
  * any instant) leaves in its mode. This file is the apply loop they share.
  *
  * @module
@@ -36,6 +37,7 @@ import type { Checkpoint } from "./delivery/checkpoint.ts";
 import type { Delivery, DeliveryContext } from "./delivery/delivery.ts";
 import { OffsetsDelivery } from "./delivery/offsets.ts";
 import { CheckpointedDelivery } from "./delivery/checkpointed.ts";
+import { ChangelogCheckpointedDelivery } from "./delivery/changelog_checkpointed.ts";
 import { ExactlyOnceDelivery } from "./delivery/exactly_once.ts";
 import { ChangelogCacheStore } from "./delivery/changelog_cache.ts";
 import { CheckpointStore } from "./delivery/checkpoint.ts";
@@ -120,8 +122,9 @@ export interface RunOptions {
   readonly transactionalId?: string;
   /**
    * Where state lives: `local` (default) in `stateDir`; `kafka` in a
-   * compacted changelog topic written in each transaction, so a restart on
-   * an empty disk restores it (exactly-once mode only, for now).
+   * compacted changelog topic (in each transaction in exactly-once mode, as
+   * closed checkpoints otherwise), so a restart on an empty disk restores
+   * it; `stateDir` is then an optional local cache of the changelog.
    */
   readonly stateStore?: "kafka" | "local";
   /**
@@ -300,7 +303,12 @@ export class Pipeline {
     const entry = this.#sources.find((s) => s.options.source === source);
     if (entry === undefined) return;
     entry.reader?.dropPartitions(partitions);
+    const index = this.#sources.indexOf(entry);
     for (const { topic, partition } of partitions) {
+      // Closed batches held for their turn in a replay are not applied either: they are read
+      // again from `applied` below, and kept they would be applied twice (shifting every later
+      // batch's time, so the replay would no longer repeat the same changes).
+      this.#held.delete(`${index}\0${topic}\0${partition}`);
       const key = `${topic}\0${partition}`;
       const applied = entry.applied.get(key);
       if (applied === undefined) entry.read.delete(key);
@@ -484,9 +492,11 @@ export class Pipeline {
       });
     }
     if (options.stateStore === "kafka") {
-      throw new Error(
-        "The kafka state store needs exactly-once mode for now; at-least-once keeps state in a state directory",
-      );
+      return new ChangelogCheckpointedDelivery(context, {
+        stateDir: options.stateDir,
+        checkpointIntervalMs: options.checkpointIntervalMs,
+        resetState: options.resetState,
+      });
     }
     if (options.stateDir !== undefined) {
       return new CheckpointedDelivery(context, {

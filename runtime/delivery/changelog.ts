@@ -38,8 +38,8 @@ import type { StateIdentity } from "../state_identity.ts";
 export class ChangelogTopicError extends Error {
   /** The topic refused. */
   readonly topic: string;
-  constructor(topic: string, message: string) {
-    super(message);
+  constructor(topic: string, message: string, options?: ErrorOptions) {
+    super(message, options);
     this.name = "ChangelogTopicError";
     this.topic = topic;
   }
@@ -95,7 +95,17 @@ export async function ensureChangelogTopic(
     } catch (error) {
       // A loaded broker can be slow to publish a new topic's metadata: the creation may have
       // succeeded; the description below waits for it.
-      if (!(error instanceof KafkaClientError) || !error.retriable) throw error;
+      if (!(error instanceof KafkaClientError) || !error.retriable) {
+        // Typically no right to create topics: say which topic, and the ways out.
+        throw new ChangelogTopicError(
+          topic,
+          `Cannot create changelog topic ${JSON.stringify(topic)} (state of --state-store kafka): ${
+            error instanceof Error ? error.message : String(error)
+          }. Grant the right to create it, create it yourself (cleanup.policy=compact, ` +
+            `${partitions} partitions), or keep state locally with --state-store local --state-dir DIR`,
+          { cause: error },
+        );
+      }
     }
     created = true;
   }
@@ -136,7 +146,7 @@ async function describeWhenReady(
 }
 
 /** The key of the record holding positions, decoders and the last logical time. */
-const META_KEY = "meta";
+export const META_KEY = "meta";
 /** The key of the record a restore writes to each partition to know where the log ends. */
 const END_MARKER_KEY = "restore-end";
 /**
@@ -147,22 +157,75 @@ const END_MARKER_KEY = "restore-end";
  */
 const INCARNATION_KEY = "incarnation";
 /** The prefix of the keys of engine state entries. */
-const GRAPH_PREFIX = "g/";
+export const GRAPH_PREFIX = "g/";
 
 /** Positions, decoders, time and identity: what a restart needs beside the operator state. */
-interface ChangelogMeta {
+export interface ChangelogMeta {
   readonly version: 1;
   readonly time: Checkpoint["time"];
   readonly sources: Checkpoint["sources"];
   /** What the state belongs to, checked on restore as a local checkpoint's is. */
   readonly identity?: StateIdentity;
+  /** At-least-once mode: the number of the checkpoint this record closes. */
+  readonly checkpoint?: number;
+  /** At-least-once mode: the checkpoint is empty state (`--reset-state`), not a state to resume. */
+  readonly empty?: boolean;
 }
 
 /** FNV-1a of a key: its partition, the same whichever client writes it. */
-function partitionOf(key: string, partitions: number): number {
+export function partitionOf(key: string, partitions: number): number {
   let hash = 0x811c9dc5;
   for (let i = 0; i < key.length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193);
   return (hash >>> 0) % partitions;
+}
+
+/**
+ * The first byte of a record value that at-least-once mode framed
+ * (`changelog_checkpointed.ts`): `v8.serialize` output starts with 0xFF, so
+ * exactly-once mode's plain values never start with it.
+ */
+export const FRAMED_TAG = 0x01;
+
+/**
+ * A checkpoint as changelog entries: one per engine state entry (key
+ * `g/...`, its `v8.serialize`d value) and the meta record (positions,
+ * decoders, time, identity and `extraMeta`).
+ */
+export function checkpointEntries(
+  checkpoint: Checkpoint,
+  extraMeta: Readonly<Record<string, unknown>> = {},
+): Map<string, Uint8Array> {
+  const entries = new Map<string, Uint8Array>();
+  for (const [key, value] of snapshotEntries(checkpoint.graph)) {
+    entries.set(GRAPH_PREFIX + key, serialize(value));
+  }
+  const meta: ChangelogMeta = {
+    ...extraMeta,
+    version: 1,
+    time: checkpoint.time,
+    sources: checkpoint.sources,
+    ...(checkpoint.identity === undefined ? {} : { identity: checkpoint.identity }),
+  };
+  entries.set(META_KEY, serialize(meta));
+  return entries;
+}
+
+/** The checkpoint of changelog entries (`g/...` keys; others are ignored) and their meta record. */
+export function checkpointFromEntries(
+  entries: ReadonlyMap<string, Uint8Array>,
+  meta: ChangelogMeta,
+): Checkpoint {
+  const graph = new Map<string, unknown>();
+  for (const [key, value] of entries) {
+    if (key.startsWith(GRAPH_PREFIX)) graph.set(key.slice(GRAPH_PREFIX.length), deserialize(value));
+  }
+  return {
+    version: 1,
+    time: meta.time,
+    graph: snapshotFromEntries(graph),
+    sources: meta.sources,
+    ...(meta.identity === undefined ? {} : { identity: meta.identity }),
+  };
 }
 
 /** Options of {@linkcode ChangelogStore}. */
@@ -251,6 +314,31 @@ export class ChangelogStore {
   async restore(
     writeEndMarkers: (records: TopicRecords) => Promise<void>,
   ): Promise<Checkpoint | undefined> {
+    const entries = await this.restoreEntries(writeEndMarkers);
+    const meta = entries.get(META_KEY);
+    if (meta === undefined) return undefined;
+    for (const value of entries.values()) {
+      if (value[0] === FRAMED_TAG) {
+        throw new ChangelogTopicError(
+          this.topic,
+          `Changelog topic ${JSON.stringify(this.topic)} was written by at-least-once mode, ` +
+            "whose records exactly-once mode cannot read: run without --exactly-once, " +
+            "or start over with --reset-state (or a new group.id)",
+        );
+      }
+    }
+    return checkpointFromEntries(entries, deserialize(meta) as ChangelogMeta);
+  }
+
+  /**
+   * Creates or checks the topic, then reads it to its end as
+   * {@linkcode restore} does, and resolves to each key's last record as the
+   * log holds it (what a delivery mode that frames its records decodes
+   * itself). The entries are also what {@linkcode records} compares with.
+   */
+  async restoreEntries(
+    writeEndMarkers: (records: TopicRecords) => Promise<void>,
+  ): Promise<Map<string, Uint8Array>> {
     const { client, logger } = this.#options;
     const admin = this.#admin = client.admin();
     await admin.connect();
@@ -297,22 +385,12 @@ export class ChangelogStore {
       recordsPerSecond: Math.round(this.progress.records / Math.max(seconds, 1e-3)),
     });
     this.#written = entries;
-    const meta = entries.get(META_KEY);
-    if (meta === undefined) return undefined;
-    const graph = new Map<string, unknown>();
-    for (const [key, value] of entries) {
-      if (key.startsWith(GRAPH_PREFIX)) {
-        graph.set(key.slice(GRAPH_PREFIX.length), deserialize(value));
-      }
-    }
-    const saved = deserialize(meta) as ChangelogMeta;
-    return {
-      version: 1,
-      time: saved.time,
-      graph: snapshotFromEntries(graph),
-      sources: saved.sources,
-      ...(saved.identity === undefined ? {} : { identity: saved.identity }),
-    };
+    return entries;
+  }
+
+  /** The topic's partition count, known once {@linkcode restoreEntries} created or checked it. */
+  get partitions(): number {
+    return this.#partitions;
   }
 
   /** The local cache when there is one that fits the changelog as it is now; logs why not otherwise. */
@@ -455,17 +533,7 @@ export class ChangelogStore {
 
   /** The records that bring the changelog from the last checkpoint written to `checkpoint`. */
   records(checkpoint: Checkpoint): TopicRecords {
-    const now = new Map<string, Uint8Array>();
-    for (const [key, value] of snapshotEntries(checkpoint.graph)) {
-      now.set(GRAPH_PREFIX + key, serialize(value));
-    }
-    const meta: ChangelogMeta = {
-      version: 1,
-      time: checkpoint.time,
-      sources: checkpoint.sources,
-      ...(checkpoint.identity === undefined ? {} : { identity: checkpoint.identity }),
-    };
-    now.set(META_KEY, serialize(meta));
+    const now = checkpointEntries(checkpoint);
     const records: ProduceRecord[] = [];
     for (const [key, value] of now) {
       const before = this.#written.get(key);

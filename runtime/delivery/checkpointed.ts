@@ -152,17 +152,28 @@ export class CheckpointedDelivery implements Delivery {
 }
 
 /**
+ * Where the apply order is recorded: the local journal (`journal.ts`), or
+ * the changelog topic (`changelog_checkpointed.ts`).
+ */
+export interface OrderLog {
+  /** Records that a batch is applied; {@linkcode flush} before its outputs can leave. */
+  record(entry: JournalEntry): void;
+  /** Makes what was recorded durable before the outputs of its batches can leave. */
+  flush(): void;
+}
+
+/**
  * The journal's order: after a restart, batches are applied in the order the
  * journal recorded, so that the replay repeats the same changes at the same
  * times; batches of partitions the journal does not name wait until it is
  * replayed.
  */
 export class JournalOrder implements ApplyOrder {
-  readonly #journal: ApplyJournal;
+  readonly #journal: OrderLog;
   readonly #logger: Logger;
   #replay: JournalEntry[];
 
-  constructor(journal: ApplyJournal, replay: JournalEntry[], logger: Logger) {
+  constructor(journal: OrderLog, replay: JournalEntry[], logger: Logger) {
     this.#journal = journal;
     this.#replay = replay;
     this.#logger = logger;

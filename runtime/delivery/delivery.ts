@@ -12,6 +12,9 @@
  *   the apply order so that a restart repeats the same changes.
  * - {@linkcode ExactlyOnceDelivery} (`exactly_once.ts`): Kafka transactions
  *   carry the outputs and the input offsets together.
+ * - {@linkcode ChangelogCheckpointedDelivery} (`changelog_checkpointed.ts`):
+ *   the checkpointed mode with its checkpoints and apply order in a
+ *   compacted changelog topic (`--state-store kafka` without exactly-once).
  *
  * The loop calls, in this order: {@linkcode Delivery.load} (what to resume
  * from), its own restore, {@linkcode Delivery.restored}, the sinks' and

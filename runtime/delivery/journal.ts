@@ -33,7 +33,7 @@ function line(entry: JournalEntry): string {
 }
 
 /** Whether a checkpoint's positions already cover an entry. */
-function covered(entry: JournalEntry, positions: readonly (readonly Position[])[]): boolean {
+export function covered(entry: JournalEntry, positions: readonly (readonly Position[])[]): boolean {
   const position = positions[entry.source]?.find((p) =>
     p.topic === entry.topic && p.partition === entry.partition
   );

@@ -1,4 +1,4 @@
-/** `--state-store`: kafka needs --exactly-once and then no --state-dir; anything else is refused. */
+/** `--state-store`: kafka needs no --state-dir, with or without --exactly-once; anything else is refused. */
 import assert from "node:assert/strict";
 import { parseRunArgs } from "../../cli/run_plan.ts";
 
@@ -17,11 +17,32 @@ Deno.test("--state-store kafka with --exactly-once needs no --state-dir", async 
   assert.equal(parsed.plan.exactlyOnce, true);
 });
 
-Deno.test("--state-store is refused without --exactly-once (kafka) or with another value", async () => {
-  await assert.rejects(
-    () => parseRunArgs("rivulet run", [...base, "--state-store", "kafka"]),
-    /"--state-store kafka" needs "--exactly-once"/,
-  );
+Deno.test("--state-store kafka without --exactly-once (at-least-once) needs no --state-dir; --reset-state applies to it", async () => {
+  const parsed = await parseRunArgs("rivulet run", [...base, "--state-store", "kafka"]);
+  assert.ok(!parsed.help);
+  assert.equal(parsed.plan.stateStore, "kafka");
+  assert.equal(parsed.plan.stateDir, undefined);
+  assert.equal(parsed.plan.exactlyOnce, false);
+  const reset = await parseRunArgs("rivulet run", [
+    ...base,
+    "--state-store",
+    "kafka",
+    "--reset-state",
+  ]);
+  assert.ok(!reset.help);
+  assert.equal(reset.plan.resetState, true);
+  const cached = await parseRunArgs("rivulet run", [
+    ...base,
+    "--state-store",
+    "kafka",
+    "--state-dir",
+    "cache",
+  ]);
+  assert.ok(!cached.help);
+  assert.ok(cached.plan.stateDir?.endsWith("cache"));
+});
+
+Deno.test("--state-store is refused with another value, and --exactly-once with local needs --state-dir", async () => {
   await assert.rejects(
     () => parseRunArgs("rivulet run", [...base, "--state-store", "redis"]),
     /"--state-store" must be kafka or local, not "redis"/,

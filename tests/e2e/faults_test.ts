@@ -18,6 +18,7 @@ import {
   checkOutput,
   createTopics as createOwnTopics,
   killRepeatedly,
+  type OutputCheck,
   OwnBroker,
   PipelineProcess,
   type PipelineRun,
@@ -56,6 +57,8 @@ for (
         const run = await ownRun(broker, exactlyOnce);
         const input = seedInput({ values: 30_000, perCommit: 10, chunkCount: 2 });
         const process = new PipelineProcess(run);
+        const repeated = (check: OutputCheck) =>
+          `no change is seen twice: ${check.repeated.join("; ")}\n${process.log(300)}`;
         try {
           await process.waitFor(/Kafka partitions assigned/);
           for (const chunk of input.chunks) {
@@ -95,7 +98,7 @@ for (
         }
         const check = checkOutput(await readTopic(broker.kafka(), run.output, "read_committed"));
         assert.deepEqual(check.tables, input.tables, "the table after every commit");
-        if (exactlyOnce) assert.equal(check.repeats, 0, "no change is seen twice");
+        if (exactlyOnce) assert.equal(check.repeats, 0, repeated(check));
         await Deno.remove(run.stateDir, { recursive: true });
       } finally {
         await broker.remove();

@@ -209,3 +209,13 @@ Deno.test("kafka state store: a topic created again no longer fits the changelog
   await refused(s, kafkaStore, /changelog topic "stale-store-group[^"]*-state-changelog"/);
   assert.deepEqual(await runUntil(s, 3, [...kafkaStore, "--reset-state"]), [[3, 1]]);
 });
+
+Deno.test("kafka state store, at-least-once: a topic created again no longer fits the changelog's state; exit 2 naming the changelog topic, then --reset-state gives sum 3", async () => {
+  const s = await setup("stale-store-alos");
+  const kafkaStore = ["--state-store", "kafka"];
+  assert.deepEqual(await runUntil(s, 45, kafkaStore), [[45, 1]]);
+  await recreate(s.input, 1);
+  await produce(s.input, ["value", "0", "*COMMIT*", "1", "*COMMIT*", "2", "*COMMIT*"]);
+  await refused(s, kafkaStore, /changelog topic "stale-store-alos-group[^"]*-state-changelog"/);
+  assert.deepEqual(await runUntil(s, 3, [...kafkaStore, "--reset-state"]), [[3, 1]]);
+});

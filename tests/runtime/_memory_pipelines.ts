@@ -10,6 +10,7 @@ import { KafkaSink } from "../../connectors/kafka/sink.ts";
 import { KafkaSource } from "../../connectors/kafka/source.ts";
 import type { ClientConfig } from "../../connectors/kafka/config.ts";
 import type { MemoryKafka } from "../../connectors/kafka/memory/client.ts";
+import type { KafkaClient } from "../../connectors/kafka/client.ts";
 import { encodeChange } from "../../formats/encode_json.ts";
 import type { CrashInput, OutputRecord } from "../e2e/fixtures/crash_harness.ts";
 
@@ -26,6 +27,8 @@ export function memoryPipeline(
   kafka: MemoryKafka,
   run: MemoryRun,
   logger?: rw.Logger,
+  /** The sink's client (default `kafka`): a wrapper that injects faults into what it writes. */
+  sinkClient: KafkaClient = kafka,
 ): rw.Pipeline {
   const config: ClientConfig = {
     brokers: ["memory:0"],
@@ -64,7 +67,7 @@ export function memoryPipeline(
     new KafkaSink({
       config,
       topic: run.output,
-      client: kafka,
+      client: sinkClient,
       encode: (change, time) => encodeChange(change.row, change.diff, time),
       lingerMs: 0,
     }),

@@ -1,7 +1,7 @@
 /** Changelog topics against the in-memory Kafka fake: created compacted, checked later. */
 import assert from "node:assert/strict";
 import { MemoryKafka } from "../../connectors/kafka/memory/client.ts";
-import type { Admin } from "../../connectors/kafka/client.ts";
+import { type Admin, KafkaClientError } from "../../connectors/kafka/client.ts";
 import {
   ChangelogTopicError,
   changelogTopicName,
@@ -66,4 +66,29 @@ Deno.test("a client that cannot describe topics is refused before anything is cr
     /cannot describe topics, which changelog topic "g-sum-changelog" needs/,
   );
   assert.deepEqual(await admin.listTopics(), []);
+});
+
+Deno.test("a changelog topic the client may not create is refused naming the topic and --state-store local", async () => {
+  const kafka = new MemoryKafka();
+  const admin = kafka.admin();
+  const refusing: Admin = {
+    connect: () => admin.connect(),
+    listTopics: () => admin.listTopics(),
+    createTopic: () =>
+      Promise.reject(
+        new KafkaClientError("Topic authorization failed", { retriable: false }),
+      ),
+    partitionOffsets: (topic) => admin.partitionOffsets(topic),
+    groupPositions: (group, topics) => admin.groupPositions(group, topics),
+    describeTopic: (topic) => admin.describeTopic(topic),
+    disconnect: () => admin.disconnect(),
+  };
+  await assert.rejects(
+    ensureChangelogTopic(refusing, { topic: "g-state-changelog", partitions: 3 }),
+    (error: unknown) =>
+      error instanceof ChangelogTopicError && error.topic === "g-state-changelog" &&
+      /Cannot create changelog topic "g-state-changelog".*Topic authorization failed/.test(
+        error.message,
+      ) && /--state-store local/.test(error.message) && /3 partitions/.test(error.message),
+  );
 });
