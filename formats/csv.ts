@@ -110,6 +110,37 @@ class CsvDecoder implements Decoder {
     return this.#rows(this.#parse(value));
   }
 
+  decodeRow(value: Uint8Array, message: MessageInfo): Row | undefined {
+    if (
+      this.#header === undefined || this.#missingColumn !== undefined || value.length === 0 ||
+      (message.offset === "0" && message.partition === 0 && !this.#headerGiven)
+    ) {
+      return undefined;
+    }
+    const text = decodeUtf8(value);
+    // One line without quotes: what parseCsv makes of it is a split at commas.
+    if (
+      text.indexOf('"') !== -1 || text.indexOf("\n") !== -1 || text.indexOf("\r") !== -1
+    ) {
+      return undefined;
+    }
+    const names = this.#names;
+    const width = this.#header.length;
+    if (width === 1) {
+      if (text.indexOf(",") !== -1) return undefined;
+      const row: Row = {};
+      // Every value column is the header's one column.
+      for (let c = 0; c < names.length; c++) row[names[c]] = text;
+      return row;
+    }
+    const fields = text.split(",");
+    if (fields.length !== width) return undefined;
+    const indices = this.#indices;
+    const row: Row = {};
+    for (let c = 0; c < names.length; c++) row[names[c]] = fields[indices[c]];
+    return row;
+  }
+
   save(): CsvState | null {
     return this.#header === undefined ? null : { header: [...this.#header] };
   }

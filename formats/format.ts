@@ -59,6 +59,15 @@ export interface Decoder {
    * with `wait` is offered again, in order, before any later one of its partition.
    */
   decode(value: Uint8Array, message: MessageInfo): DecodeResult;
+  /**
+   * Optional fast path of {@linkcode decode} for the common message that
+   * holds exactly one row: that row, or `undefined` when the decoder cannot
+   * tell cheaply (then the caller calls `decode` with the same arguments,
+   * which gives the full answer). Must agree with `decode` wherever it
+   * answers: same row, same errors. It saves the result object and the
+   * arrays `decode` makes for every message.
+   */
+  decodeRow?(value: Uint8Array, message: MessageInfo): Row | undefined;
   /** Durable state as a JSON value (`null` when there is none). */
   save(): unknown;
 }

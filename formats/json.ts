@@ -139,6 +139,18 @@ class JsonDecoder implements Decoder {
     return { kind: "rows", rows: [this.#row(whole, "The message")] };
   }
 
+  decodeRow(value: Uint8Array): Row | undefined {
+    const text = decodeUtf8(value);
+    let whole: unknown;
+    try {
+      whole = parseJson(text);
+    } catch (error) {
+      if (!(error instanceof SyntaxError)) throw error;
+      return undefined; // Lines of JSON, or bad input: decode() tells which.
+    }
+    return this.#row(whole, "The message");
+  }
+
   save(): null {
     return null;
   }

@@ -693,19 +693,20 @@ export class Pipeline {
     if (batch.updates.length > 0) {
       const time = Math.max(this.#lastTime + 1, batch.timestamp);
       const input = entry.input;
-      for (const update of batch.updates) {
-        switch (update.kind) {
+      const { kinds, ids, rows } = batch.updates;
+      for (let i = 0; i < kinds.length; i++) {
+        switch (kinds[i]) {
           case UpdateKind.Insert:
-            input.insert(update.id, update.row);
+            input.insert(ids[i], rows[i]);
             break;
           case UpdateKind.Upsert:
-            input.upsert(update.id, update.row);
+            input.upsert(ids[i], rows[i]);
             break;
           case UpdateKind.Retract:
-            input.retract(update.id, update.row);
+            input.retract(ids[i], rows[i]);
             break;
           case UpdateKind.Remove:
-            input.remove(update.id);
+            input.remove(ids[i]);
             break;
         }
       }
@@ -765,7 +766,7 @@ export class Pipeline {
       throw error.cause;
     }
     const current = this.#current;
-    const message = current?.batch.updates.find((u) => u.id === error.id)?.message;
+    const message = current?.batch.updates.messageOf(error.id);
     const issue: InputIssue = {
       code: "user_function",
       reason: error.cause instanceof Error ? error.cause.message : String(error.cause),

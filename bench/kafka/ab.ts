@@ -21,7 +21,10 @@
  * `--program P` (in `bench/kafka/programs/`, default `seed_sum`),
  * `--expected N` output records (default 199, the seed's), `--flags F` V8
  * flags for trees given without any (default `--max-semi-space-size=8`, the
- * `rivulet` task's).
+ * `rivulet` task's), `--workload groupby` (the comparison's json group-by:
+ * a `kvGroupbyStream` topic, `groupby_sum`, its exact output count expected),
+ * `--profile DIR` (each run writes a V8 `--prof` log there, for
+ * `node --prof-process`).
  *
  * @module
  */
@@ -31,6 +34,8 @@ import {
   benchKafka,
   createTopics,
   deleteTopics,
+  kvGroupbyOutputRecords,
+  kvGroupbyStream,
   produceFast,
   seedStream,
   uniqueTopic,
@@ -42,23 +47,32 @@ const { values, positionals } = parseArgs({
   options: {
     runs: { type: "string", default: "5" },
     messages: { type: "string", default: "1000000" },
-    program: { type: "string", default: "seed_sum" },
+    program: { type: "string" },
     flags: { type: "string", default: "--max-semi-space-size=8" },
     topic: { type: "string" },
-    expected: { type: "string", default: "199" },
+    expected: { type: "string" },
+    workload: { type: "string", default: "seed" },
+    profile: { type: "string" },
   },
 });
 if (positionals.length === 0) throw new Error("Give one or more trees to compare");
 
 const messages = Number(values.messages);
-const expected = Number(values.expected);
+const groupby = values.workload === "groupby";
+if (!groupby && values.workload !== "seed") throw new Error("--workload is seed or groupby");
+const program = values.program ?? (groupby ? "groupby_sum" : "seed_sum");
+const stream = () => groupby ? kvGroupbyStream(messages, 10_000) : seedStream(messages, 10_000);
+const expected = Number(
+  values.expected ?? (groupby ? kvGroupbyOutputRecords(stream()) : 199),
+);
 let input = values.topic;
 if (input === undefined) {
-  input = uniqueTopic("ab-seed");
+  input = uniqueTopic(groupby ? "ab-groupby" : "ab-seed");
   await createTopics([input]);
-  await produceFast({ topic: input, values: seedStream(messages, 10_000) });
+  await produceFast({ topic: input, values: stream() });
   console.log(`input topic ${input} (${messages} messages; --topic reuses it)`);
 }
+console.log(`expecting ${expected} output records`);
 
 /** CPU seconds (user + system) of a process so far, or undefined once it is gone. */
 function cpuSeconds(pid: number): number | undefined {
@@ -83,6 +97,17 @@ async function endOffset(topic: string): Promise<number> {
   }
 }
 
+/** The run's V8 flags, with a `--prof` log of its own when profiling. */
+function v8Flags(flags: string, round: number): string[] {
+  const all = flags ? flags.split(",") : [];
+  if (values.profile !== undefined) {
+    Deno.mkdirSync(values.profile, { recursive: true });
+    const name = `${values.profile}/${round}-${crypto.randomUUID().slice(0, 8)}.log`;
+    all.push("--prof", `--logfile=${name}`, "--no-logfile-per-isolate");
+  }
+  return all.length > 0 ? [`--v8-flags=${all.join(",")}`] : [];
+}
+
 const results = new Map<string, { wall: number[]; cpu: number[] }>();
 for (let round = 0; round < Number(values.runs); round++) {
   const order = round % 2 === 0 ? positionals : [...positionals].reverse();
@@ -101,8 +126,8 @@ for (let round = 0; round < Number(values.runs); round++) {
       args: [
         "run",
         "--allow-all",
-        ...(flags ? [`--v8-flags=${flags}`] : []),
-        `${tree}/bench/kafka/programs/${values.program}.ts`,
+        ...v8Flags(flags, round),
+        `${tree}/bench/kafka/programs/${program}.ts`,
       ],
       env: {
         RIVULET_BENCH_BROKER: benchBroker,
@@ -116,7 +141,7 @@ for (let round = 0; round < Number(values.runs); round++) {
     }).spawn();
     let cpu = NaN;
     let wall = NaN;
-    const deadline = Date.now() + 120_000;
+    const deadline = Date.now() + 300_000;
     while (Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 100));
       const now = cpuSeconds(child.pid);
@@ -127,7 +152,11 @@ for (let round = 0; round < Number(values.runs); round++) {
         break;
       }
     }
-    child.kill("SIGKILL");
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // It ended by itself (a failed run): reported below as not finished.
+    }
     await child.status;
     await deleteTopics([output]);
     const result = results.get(spec) ?? { wall: [], cpu: [] };

@@ -125,7 +125,9 @@ export async function consumeAll(
     groupId: `rivulet-test-reader-${crypto.randomUUID()}`,
     readUncommitted: options.isolation === "read_uncommitted",
   });
-  const records: ConsumedRecord[] = [];
+  // By partition and offset: after a rebalance of its own group a kafkajs consumer hands records
+  // over again from its last committed offset; each is one record of the topic.
+  const records = new Map<string, ConsumedRecord>();
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   let done!: () => void;
@@ -137,19 +139,27 @@ export async function consumeAll(
       for (const [name, value] of Object.entries(message.headers ?? {})) {
         headers[name] = value === undefined ? "" : String(value);
       }
-      records.push({
+      records.set(`${partition}:${message.offset}`, {
         partition,
         offset: message.offset,
         key: message.key === null ? null : message.key.toString(),
         value: message.value === null ? "" : message.value.toString(),
         headers,
       });
-      if (records.length >= count) done();
+      if (records.size >= count) done();
       return Promise.resolve();
     },
   });
   await finished;
   clearTimeout(timer);
-  await consumer.disconnect();
-  return records.sort((a, b) => a.partition - b.partition || Number(a.offset) - Number(b.offset));
+  // The records are complete: a disconnect that never resolves (tulios/kafkajs#1147) is left behind.
+  let stuck: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    consumer.disconnect(),
+    new Promise<void>((resolve) => stuck = setTimeout(resolve, 10_000)),
+  ]);
+  clearTimeout(stuck);
+  return [...records.values()].sort((a, b) =>
+    a.partition - b.partition || Number(a.offset) - Number(b.offset)
+  );
 }

@@ -13,5 +13,13 @@ declare class Encoder {
   writeVarInt(value: number): Encoder;
   writeUVarInt(value: number): Encoder;
   writeVarLong(value: unknown): Encoder;
+  writeInt16(value: number): Encoder;
+  writeInt32(value: number): Encoder;
+  writeUInt32(value: number): Encoder;
+  writeInt64(value: unknown): Encoder;
+  writeString(value: string | null): Encoder;
+  writeArray(values: readonly unknown[]): Encoder;
+  writeEncoder(value: Encoder): Encoder;
+  size(): number;
 }
 export default Encoder;

@@ -8,8 +8,14 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { createRequire } from "node:module";
 import {
+  crc32c,
+  encodeProduceBothWays,
   encodeRecord,
   encodeRecordBothWays,
+  messagesWithinOffset,
+  type ProduceMessage,
+  produceRequest,
+  type ProduceRequestInput,
   type RecordInput,
 } from "../../../connectors/kafka/kafkajs/_patches.ts";
 
@@ -197,4 +203,155 @@ Deno.test(`the replacement record encoder writes kafkajs' bytes for 10,000 rando
   // Both the replacement's own path and its hand-over to kafkajs were compared, each many times.
   assert.ok(own > 2_000, `only ${own} of 10,000 records took the replacement's own path`);
   assert.ok(own < 8_000, `only ${10_000 - own} of 10,000 records went to kafkajs' encoder`);
+});
+
+/** Runs `body` with `Date.now` fixed, so both produce requests take the same time for untimed records. */
+async function atFixedTime<T>(now: number, body: () => Promise<T>): Promise<T> {
+  const realNow = Date.now;
+  Date.now = () => now;
+  try {
+    return await body();
+  } finally {
+    Date.now = realNow;
+  }
+}
+
+function randomProduceInput(random: () => number): ProduceRequestInput {
+  const Long = createRequire(import.meta.resolve("kafkajs"))("./src/utils/long.js") as {
+    fromNumber(value: number): unknown;
+  };
+  const topicData: ProduceRequestInput["topicData"][number][] = [];
+  const topicCount = 1 + Math.floor(random() * 2);
+  for (let t = 0; t < topicCount; t++) {
+    const partitions = [];
+    const partitionCount = 1 + Math.floor(random() * 3);
+    for (let p = 0; p < partitionCount; p++) {
+      const messages: ProduceMessage[] = [];
+      const count = Math.floor(random() * 40);
+      const timed = random();
+      for (let i = 0; i < count; i++) {
+        const record = randomRecord(random);
+        const message: ProduceMessage = { key: record.key, value: record.value };
+        if (record.headers !== undefined) message.headers = record.headers;
+        // Untimed, timed as numbers (some far apart), or timed as text (kafkajs sorts it as text).
+        if (timed > 0.6) {
+          message.timestamp = 1_795_590_000_000 + Math.floor(random() * 10_000_000_000);
+        } else if (timed > 0.4) {
+          message.timestamp = String(1_795_590_000_000 + Math.floor(random() * 100_000));
+        } else if (timed > 0.3 && random() < 0.5) {
+          message.timestamp = 1_795_590_000_000 + Math.floor(random() * 1000);
+        }
+        messages.push(message);
+      }
+      partitions.push({ partition: p * 3, firstSequence: Math.floor(random() * 1000), messages });
+    }
+    topicData.push({ topic: `topic-${t}`, partitions });
+  }
+  const transactional = random() < 0.3;
+  return {
+    acks: random() < 0.8 ? -1 : 1,
+    timeout: 30_000,
+    ...(transactional ? { transactionalId: "rivulet-tx" } : {}),
+    ...(random() < 0.5
+      ? { producerId: Long.fromNumber(Math.floor(random() * 1e6)), producerEpoch: 3 }
+      : {}),
+    topicData,
+  };
+}
+
+Deno.test("the replacement produce request is the one kafkajs' producer uses, for every version", () => {
+  const require = createRequire(import.meta.resolve("kafkajs"));
+  const v3 = require(require.resolve("./src/protocol/requests/produce/v3/request.js"));
+  assert.equal(v3, produceRequest);
+  const v7 = require(require.resolve("./src/protocol/requests/produce/v7/request.js")) as (
+    input: ProduceRequestInput,
+  ) => { apiVersion: number; encode: () => Promise<unknown> };
+  const request = v7({ acks: -1, timeout: 1000, topicData: [] });
+  assert.equal(request.apiVersion, 7);
+});
+
+Deno.test(`the replacement produce request writes kafkajs' bytes for 300 random requests (seed ${seed})`, async () => {
+  const random = generator(seed ^ 0x5bd1e995);
+  let records = 0;
+  for (let i = 0; i < 300; i++) {
+    const input = randomProduceInput(random);
+    records += input.topicData.reduce(
+      (sum, t) => sum + t.partitions.reduce((s, p) => s + p.messages.length, 0),
+      0,
+    );
+    const { rivulet, kafkajs } = await atFixedTime(
+      1_795_590_014_323,
+      () => encodeProduceBothWays(input),
+    );
+    assert.equal(
+      Buffer.from(rivulet).toString("hex"),
+      Buffer.from(kafkajs).toString("hex"),
+      `request ${i} of seed ${seed} (RIVULET_ENCODER_SEED=${seed} repeats it)`,
+    );
+  }
+  assert.ok(records > 5_000, `only ${records} records compared`);
+});
+
+Deno.test(`crc32c gives kafkajs' checksum for random buffers (seed ${seed})`, () => {
+  const require = createRequire(import.meta.resolve("kafkajs"));
+  const kafkajsCrc = require("./src/protocol/recordBatch/crc32C/index.js") as (
+    bytes: Buffer,
+  ) => number;
+  const random = generator(seed ^ 0x1b873593);
+  for (let i = 0; i < 500; i++) {
+    const bytes = Buffer.alloc(Math.floor(random() * 3000));
+    for (let j = 0; j < bytes.length; j++) bytes[j] = Math.floor(random() * 256);
+    const start = Math.floor(random() * Math.min(17, bytes.length + 1));
+    assert.equal(
+      crc32c(bytes, start),
+      kafkajsCrc(bytes.subarray(start)),
+      `buffer ${i} (${bytes.length} bytes from ${start}) of seed ${seed}`,
+    );
+  }
+  // The check value of CRC-32C ("123456789"), from its definition.
+  assert.equal(crc32c(Buffer.from("123456789")), 0xe3069283);
+});
+
+Deno.test(`the batch offset filter keeps what kafkajs' Long filter keeps (seed ${seed})`, () => {
+  const require = createRequire(import.meta.resolve("kafkajs"));
+  const Long = require("./src/utils/long.js") as {
+    fromValue(value: unknown): { gte(other: unknown): boolean };
+  };
+  const kafkajsFilter = (messages: { offset: string }[], fetched: string) =>
+    messages.filter((m) => Long.fromValue(m.offset).gte(Long.fromValue(fetched)));
+  const random = generator(seed ^ 0x85ebca6b);
+  const bases = [0, 5, 2 ** 31, 2 ** 53 - 20, 2 ** 53 + 10, 2 ** 62];
+  for (let i = 0; i < 500; i++) {
+    const base = BigInt(bases[Math.floor(random() * bases.length)]);
+    const count = Math.floor(random() * 30);
+    // Ascending as in a fetch, some batches starting before the fetched offset (compressed ones do).
+    const messages = Array.from(
+      { length: count },
+      (_, j) => ({ offset: String(base + BigInt(j)) }),
+    );
+    const fetched = String(base + BigInt(Math.floor(random() * (count + 4)) - 2));
+    assert.deepEqual(
+      messagesWithinOffset(messages, fetched),
+      kafkajsFilter(messages, fetched),
+      `fetched ${fetched}, offsets from ${base} (seed ${seed})`,
+    );
+  }
+  const require2 = createRequire(import.meta.resolve("kafkajs"));
+  const Batch = require2("./src/consumer/batch.js") as new (
+    topic: string,
+    fetched: string,
+    data: unknown,
+  ) => { messages: unknown[]; isEmpty(): boolean; lastOffset(): string };
+  const batch = new Batch("t", "3", {
+    partition: 0,
+    highWatermark: "10",
+    messages: [
+      { offset: "2" },
+      { offset: "3" },
+      { offset: "4", isControlRecord: true },
+      { offset: "5" },
+    ],
+  });
+  assert.deepEqual(batch.messages, [{ offset: "3" }, { offset: "5" }]);
+  assert.equal(batch.isEmpty(), false, "kafkajs' own methods are kept");
 });
