@@ -55,6 +55,7 @@ import { apiIds, clientError, guarded } from "./errors.ts";
 import { oauthBearerToken } from "../oauthbearer_token.ts";
 import { type ClientPart, ClientParts } from "../client_parts.ts";
 import { useFastProduceRequests } from "./produce_request.ts";
+import { abortedTransactionsOf, keepAbortedTransactions } from "./fetch_aborted.ts";
 
 /** Options for {@linkcode createPlatformaticClient}. */
 export interface PlatformaticClientOptions {
@@ -391,6 +392,10 @@ class PlatformaticGroupConsumer implements GroupConsumer {
       // The library validates its options here (a group id with white space, for one).
       throw clientError(`consumer of group ${JSON.stringify(options.groupId)}`, error, secrets);
     }
+    // The library's own read_committed filter drops committed transactions
+    // between two aborted ones of a restarted transactional id (see
+    // fetch_aborted.ts); toBatch filters instead.
+    keepAbortedTransactions(this.#consumer);
     // Without a listener an 'error' event would throw; a failed rejoin ends up here.
     this.#consumer.on("error", (error: Error) => this.#groupFailed(error));
   }
@@ -778,8 +783,10 @@ function toBatch(
   // from its aborted transaction's first offset until that transaction's
   // ABORT marker: later transactions of the same producer (a restarted
   // transactional id keeps its producer id) are kept. The list is empty under
-  // read_uncommitted. @platformatic/kafka 2.12.1 does not do this itself.
-  const aborted = [...(response.abortedTransactions ?? [])].sort((a, b) =>
+  // read_uncommitted. The library's own filter, which drops too much, is kept
+  // off by keepAbortedTransactions (fetch_aborted.ts), which moves the list
+  // where abortedTransactionsOf finds it.
+  const aborted = [...abortedTransactionsOf(response)].sort((a, b) =>
     a.firstOffset < b.firstOffset ? -1 : a.firstOffset > b.firstOffset ? 1 : 0
   );
   let nextAborted = 0;

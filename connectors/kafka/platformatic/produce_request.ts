@@ -375,7 +375,7 @@ function fastProduceApi(original: ProduceApi): ProduceApi {
  * (`[kGetApi](name, callback)` of its base client), found by its symbol's
  * description on the prototypes of `target`.
  */
-function getApiSymbol(target: object): symbol | undefined {
+export function getApiSymbol(target: object): symbol | undefined {
   let proto: object | null = target;
   while (proto !== null) {
     const found = Object.getOwnPropertySymbols(proto).find((symbol) =>

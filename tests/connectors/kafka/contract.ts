@@ -19,6 +19,7 @@ import type {
   GroupConsumerOptions,
   KafkaClient,
   TopicPartition,
+  TransactionalProducer,
 } from "../../../connectors/kafka/client.ts";
 import { KafkaClientError } from "../../../connectors/kafka/client.ts";
 import type { ClientConfig } from "../../../connectors/kafka/config.ts";
@@ -151,6 +152,16 @@ async function produce(
   } finally {
     await producer.disconnect();
   }
+}
+
+/** What a member read, by topic-partition, in order. */
+function readBack(member: Member): Record<string, (string | null)[]> {
+  const read = new Map<string, (string | null)[]>();
+  for (const message of member.messages) {
+    const key = `${message.topic}-${message.partition}`;
+    read.set(key, [...(read.get(key) ?? []), text(message.value)]);
+  }
+  return Object.fromEntries([...read].sort());
 }
 
 const range = (prefix: string, from: number, to: number) =>
@@ -551,6 +562,148 @@ export function clientContract(
     await reader.waitFor(expected.length);
     await delay(quietMs);
     assert.deepEqual(reader.values(), expected);
+  });
+
+  test("restarted transactional producers: every committed transaction's records reach every partition it wrote, whichever topics a transaction adds", async (client) => {
+    // What exactly-once with state in Kafka does across crashes: each run
+    // fences the one before (which left a transaction open), commits markers
+    // on the changelog's partitions only, then transactions that write the
+    // output, the changelog (a partition first written only in a later
+    // transaction) and the group's offsets. Every committed record, on every
+    // partition of both topics, must be read back read_committed.
+    const changelog = await createTopic(client, "contract-restarts-changelog", 3);
+    const output = await createTopic(client, "contract-restarts-output", 2);
+    const input = await createTopic(client, "contract-restarts-input", 3);
+    const transactionalId = unique("contract-restarts");
+    const groupId = group();
+    const expected = new Map<string, string[]>();
+    const expect = (topic: string, partition: number, value: string) => {
+      const key = `${topic}-${partition}`;
+      expected.set(key, [...(expected.get(key) ?? []), value]);
+    };
+    const abandoned: TransactionalProducer[] = [];
+    let lastOffsets: Position[] = [];
+    try {
+      for (let run = 0; run < 4; run++) {
+        const producer = client.transactionalProducer({ transactionalId });
+        abandoned.push(producer);
+        await producer.connect();
+        const markers = await producer.begin();
+        await markers.send([{
+          topic: changelog,
+          records: [0, 1, 2].map((partition) => ({ key: "end", value: `m${run}`, partition })),
+        }]);
+        await markers.commit();
+        for (const partition of [0, 1, 2]) expect(changelog, partition, `m${run}`);
+        for (let round = 0; round < 3; round++) {
+          const transaction = await producer.begin();
+          const tag = `r${run}-${round}`;
+          await transaction.send([{
+            topic: output,
+            records: [{ key: null, value: `out-${tag}`, partition: round % 2 }],
+          }]);
+          expect(output, round % 2, `out-${tag}`);
+          // Round 0 writes changelog partition 0 only; later rounds all three.
+          const partitions = round === 0 ? [0] : [0, 1, 2];
+          await transaction.send([{
+            topic: changelog,
+            records: partitions.map((partition) => ({ key: "k", value: `cl-${tag}`, partition })),
+          }]);
+          for (const partition of partitions) expect(changelog, partition, `cl-${tag}`);
+          lastOffsets = [0, 1, 2].map((partition) => ({
+            topic: input,
+            partition,
+            offset: String(run * 100 + round + 1),
+          }));
+          await transaction.sendOffsets(groupId, lastOffsets);
+          await transaction.commit();
+        }
+        // Killed mid-transaction: records sent, never ended (the next run aborts it).
+        const open = await producer.begin();
+        await open.send([
+          { topic: output, records: [{ key: null, value: `lost-${run}`, partition: 0 }] },
+          {
+            topic: changelog,
+            records: [0, 1, 2].map((partition) => ({ key: "k", value: `lost-${run}`, partition })),
+          },
+        ]);
+        await open.sendOffsets(groupId, [{ topic: input, partition: 0, offset: "99999" }]);
+      }
+      // The last run's open transaction is settled by one more producer.
+      const last = client.transactionalProducer({ transactionalId });
+      abandoned.push(last);
+      await last.connect();
+    } finally {
+      for (const producer of abandoned) await producer.disconnect().catch(() => {});
+    }
+    await using admin = await connectedAdmin(client);
+    assert.deepEqual(
+      [...await admin.groupPositions(groupId, [input])].sort((a, b) => a.partition - b.partition),
+      lastOffsets,
+      "the last committed transaction's offsets",
+    );
+    const total = [...expected.values()].reduce((sum, values) => sum + values.length, 0);
+    await using reader = await new Member(client, {
+      groupId: group(),
+      topics: [changelog, output],
+      autoOffsetReset: "earliest",
+      isolation: "read_committed",
+    }).start();
+    await reader.waitFor(total).catch((error) => {
+      throw new Error(`${error.message}; read ${JSON.stringify(readBack(reader))}`);
+    });
+    await delay(quietMs);
+    assert.deepEqual(readBack(reader), Object.fromEntries([...expected].sort()));
+  });
+
+  test("read_committed: committed transactions between an aborted one and an abort that wrote nothing there are read", async (client) => {
+    // A partition can get an ABORT marker without records of that
+    // transaction: the partition was added, then its produce request failed
+    // (here: a record too large) or the producer was killed before sending.
+    // @platformatic/kafka's own filter dropped every batch of the producer
+    // from the first aborted transaction's records to such a marker, the
+    // committed transactions between them included.
+    const topic = await createTopic(client, "contract-empty-abort");
+    const transactionalId = unique("contract-empty");
+    let producer = client.transactionalProducer({ transactionalId });
+    await producer.connect();
+    const commit = async (value: string) => {
+      const transaction = await producer.begin();
+      await transaction.send([{ topic, records: [{ key: null, value }] }]);
+      await transaction.commit();
+    };
+    try {
+      await commit("c1");
+      const aborted = await producer.begin();
+      await aborted.send([{ topic, records: [{ key: null, value: "x1" }] }]);
+      await aborted.abort();
+      await commit("c2");
+      await commit("c3");
+      const failed = await producer.begin();
+      await assert.rejects(
+        failed.send([{ topic, records: [{ key: null, value: "y".repeat(2 * 1024 * 1024) }] }]),
+      );
+      await failed.abort();
+      // After a failed transaction a new producer goes on, as exactly-once's
+      // TransactionWriter does (a producer's sequence numbers may be spent).
+      await producer.disconnect();
+      producer = client.transactionalProducer({ transactionalId });
+      await producer.connect();
+      await commit("c4");
+    } finally {
+      await producer.disconnect();
+    }
+    await using reader = await new Member(client, {
+      groupId: group(),
+      topics: [topic],
+      autoOffsetReset: "earliest",
+      isolation: "read_committed",
+    }).start();
+    await reader.waitFor(4).catch((error) => {
+      throw new Error(`${error.message}; read ${JSON.stringify(reader.values())}`);
+    });
+    await delay(quietMs);
+    assert.deepEqual(reader.values(), ["c1", "c2", "c3", "c4"]);
   });
 
   test("read_committed: records of an open transaction wait for its commit", async (client) => {
