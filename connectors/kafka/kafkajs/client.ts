@@ -361,6 +361,8 @@ class KafkajsGroupConsumer implements GroupConsumer {
   /** The offset after the last batch handed over, per partition. */
   readonly #next = new Map<string, Position>();
   #paused = false;
+  /** Set by disconnect(): a restart of kafkajs' own that was under way then must not go on. */
+  #stopping = false;
   #unpark!: () => void;
   // Where a batch fetched after pause() waits until disconnect(): holding
   // kafkajs' fetch loop there stops fetching at once, whereas kafkajs' own
@@ -373,6 +375,11 @@ class KafkajsGroupConsumer implements GroupConsumer {
     this.#heartbeatIntervalMs = config.heartbeatIntervalMs ?? 3_000;
     this.#consumer = kafka.consumer({
       groupId: options.groupId,
+      // kafkajs restarts a crashed consumer on a timer that its disconnect() does not cancel once
+      // the restart has begun: a SIGTERM during a broker outage ended in "stopped cleanly", then
+      // the restart rejoined the group and kept the process alive. No restart once stopping
+      // (kafkajs' own default otherwise: 5 retries, restart on retriable errors).
+      retry: { retries: 5, restartOnFailure: () => Promise.resolve(!this.#stopping) },
       allowAutoTopicCreation: false,
       readUncommitted: options.isolation === "read_uncommitted",
       // An idle fetch waits this long on the broker, and disconnecting (SIGTERM)
@@ -414,6 +421,11 @@ class KafkajsGroupConsumer implements GroupConsumer {
     let joined!: () => void;
     const hasJoined = new Promise<void>((resolve) => (joined = resolve));
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      if (this.#stopping) {
+        // A restart that began before disconnect() joined anyway: leave again, hand nothing over.
+        consumer.disconnect().catch(() => {});
+        return;
+      }
       const now = new Map<string, TopicPartition>();
       for (const [topic, partitions] of Object.entries(payload.memberAssignment)) {
         for (const partition of partitions) {
@@ -435,6 +447,8 @@ class KafkajsGroupConsumer implements GroupConsumer {
       joined();
     });
     consumer.on(consumer.events.CRASH, ({ payload }) => {
+      // After disconnect() a crash is the end of a restart that is not wanted: nothing to report.
+      if (this.#stopping) return;
       // A restarted consumer rejoins and reads from the committed offsets, so
       // whatever this member handed over since then must be given up.
       const lost = [...this.#assigned.values()];
@@ -530,6 +544,7 @@ class KafkajsGroupConsumer implements GroupConsumer {
   }
 
   disconnect(): Promise<void> {
+    this.#stopping = true;
     this.#paused = true;
     this.#unpark();
     return guarded("consumer disconnection", this.#secrets, () => this.#consumer.disconnect());
