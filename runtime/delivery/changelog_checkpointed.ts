@@ -45,7 +45,7 @@ import type { Batch, Row } from "../../engine/types.ts";
 import type { Position, Sink } from "../../connectors/types.ts";
 import type { KafkaClient, Producer, ProduceRecord } from "../../connectors/kafka/client.ts";
 import type { Checkpoint } from "./checkpoint.ts";
-import { type Delivery, type DeliveryContext, messageOf, PositionCommitter } from "./delivery.ts";
+import { type Delivery, type DeliveryContext, PositionCommitter } from "./delivery.ts";
 import {
   type ChangelogMeta,
   ChangelogStore,
@@ -428,16 +428,9 @@ export class ChangelogCheckpointedDelivery implements Delivery {
         Buffer.compare(core, this.#closedCore) === 0;
       await this.#write(number, entries, meta, positions, unchanged);
       this.#closedCore = core;
-      // The checkpoint's positions are where a restart resumes; the groups' offsets only show
-      // progress (lag), so a failed commit is not a failure: the next checkpoint commits again.
-      await Promise.all(
-        checkpoint.sources.map((saved, index) =>
-          this.#committer.commit(index, saved.positions).catch((error) =>
-            this.#context.logger.warn(`Cannot commit offsets: ${messageOf(error)}`, {
-              source: this.#context.sources[index].name,
-            })
-          )
-        ),
+      await this.#committer.commitProgress(
+        checkpoint.sources.map((saved) => saved.positions),
+        this.#context.logger,
       );
     });
     this.#saving.catch((error) => this.#context.fail(error));

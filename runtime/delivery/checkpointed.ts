@@ -26,7 +26,6 @@ import {
   type ApplyOrder,
   type Delivery,
   type DeliveryContext,
-  messageOf,
   PositionCommitter,
   type Turn,
 } from "./delivery.ts";
@@ -134,17 +133,9 @@ export class CheckpointedDelivery implements Delivery {
     this.#saving = this.#saving.then(async () => {
       await store.save(checkpoint);
       this.#journal?.compact(checkpoint.sources.map((saved) => saved.positions));
-      // The checkpoint's positions are where a restart resumes; the group's
-      // offsets only show progress (lag), so a failed commit (Kafka
-      // unavailable) is not a failure: the next checkpoint commits again.
-      await Promise.all(
-        checkpoint.sources.map((saved, index) =>
-          this.#committer.commit(index, saved.positions).catch((error) =>
-            this.#context.logger.warn(`Cannot commit offsets: ${messageOf(error)}`, {
-              source: this.#context.sources[index].name,
-            })
-          )
-        ),
+      await this.#committer.commitProgress(
+        checkpoint.sources.map((saved) => saved.positions),
+        this.#context.logger,
       );
     });
     this.#saving.catch((error) => this.#context.fail(error));

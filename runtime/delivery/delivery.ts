@@ -128,6 +128,23 @@ export class PositionCommitter {
     await this.#sources[index].commit(positions);
     this.#committed[index] = text;
   }
+
+  /**
+   * Commits a checkpoint's positions (one list per source) as progress only:
+   * where a restart resumes is the checkpoint's, so a failed commit (Kafka
+   * unavailable) is logged, not a failure; the next checkpoint commits again.
+   */
+  async commitProgress(positions: readonly (readonly Position[])[], logger: Logger): Promise<void> {
+    await Promise.all(
+      positions.map((saved, index) =>
+        this.commit(index, saved).catch((error) =>
+          logger.warn(`Cannot commit offsets: ${messageOf(error)}`, {
+            source: this.#sources[index].name,
+          })
+        )
+      ),
+    );
+  }
 }
 
 /** An error's message, for a log line. */
