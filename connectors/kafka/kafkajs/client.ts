@@ -53,6 +53,7 @@ import type {
   TransactionalProducer,
   TransactionalProducerOptions,
 } from "../client.ts";
+import { KafkaClientError } from "../client.ts";
 import { type ClientPart, ClientParts } from "../client_parts.ts";
 
 /** Options for {@linkcode createKafkajsClient}. */
@@ -682,6 +683,10 @@ class KafkajsTransactionalProducer implements TransactionalProducer {
 class KafkajsAdminClient implements Admin {
   readonly #admin: KafkajsAdmin;
   readonly #secrets: readonly string[];
+  // kafkajs connects a disconnected admin again on its next request, or fails it
+  // with "Closed connection", depending on timing (a CI run saw a listing succeed
+  // after disconnect). rivulet's admin refuses every request after disconnect().
+  #disconnected = false;
 
   constructor(admin: KafkajsAdmin, secrets: readonly string[]) {
     this.#admin = admin;
@@ -689,11 +694,12 @@ class KafkajsAdminClient implements Admin {
   }
 
   connect(): Promise<void> {
+    this.#disconnected = false;
     return guarded("admin connection", this.#secrets, () => this.#admin.connect());
   }
 
   listTopics(): Promise<readonly string[]> {
-    return guarded("topic listing", this.#secrets, () => this.#admin.listTopics());
+    return this.#call("topic listing", () => this.#admin.listTopics());
   }
 
   async createTopic(
@@ -707,6 +713,7 @@ class KafkajsAdminClient implements Admin {
       name,
       value,
     }));
+    this.#refuseIfDisconnected(`creation of topic ${JSON.stringify(options.topic)}`);
     try {
       await this.#admin.createTopics({
         topics: [{ topic: options.topic, numPartitions: options.partitions ?? 1, configEntries }],
@@ -729,18 +736,16 @@ class KafkajsAdminClient implements Admin {
   }
 
   async partitionOffsets(topic: string): Promise<readonly PartitionOffsets[]> {
-    const offsets = await guarded(
+    const offsets = await this.#call(
       `offset lookup of topic ${JSON.stringify(topic)}`,
-      this.#secrets,
       () => this.#admin.fetchTopicOffsets(topic),
     );
     return offsets.map(({ partition, low, high }) => ({ partition, low, high }));
   }
 
   async groupPositions(groupId: string, topics: readonly string[]): Promise<readonly Position[]> {
-    const offsets = await guarded(
+    const offsets = await this.#call(
       `offset lookup of group ${JSON.stringify(groupId)}`,
-      this.#secrets,
       () => this.#admin.fetchOffsets({ groupId, topics: [...topics] }),
     );
     return offsets.flatMap(({ topic, partitions }) =>
@@ -754,12 +759,11 @@ class KafkajsAdminClient implements Admin {
 
   async describeTopic(topic: string): Promise<TopicDescription> {
     const what = `description of topic ${JSON.stringify(topic)}`;
-    const metadata = await guarded(
+    const metadata = await this.#call(
       what,
-      this.#secrets,
       () => this.#admin.fetchTopicMetadata({ topics: [topic] }),
     );
-    const described = await guarded(what, this.#secrets, () =>
+    const described = await this.#call(what, () =>
       this.#admin.describeConfigs({
         resources: [{ type: ConfigResourceTypes.TOPIC, name: topic }],
         includeSynonyms: false,
@@ -772,9 +776,8 @@ class KafkajsAdminClient implements Admin {
   }
 
   async offsetsForTimes(topic: string, timestampMs: number): Promise<readonly Position[]> {
-    const [byTime, ends] = await guarded(
+    const [byTime, ends] = await this.#call(
       `offset lookup by time of topic ${JSON.stringify(topic)}`,
-      this.#secrets,
       () =>
         Promise.all([
           this.#admin.fetchTopicOffsetsByTimestamp(topic, timestampMs),
@@ -791,6 +794,20 @@ class KafkajsAdminClient implements Admin {
   }
 
   disconnect(): Promise<void> {
+    this.#disconnected = true;
     return guarded("admin disconnection", this.#secrets, () => this.#admin.disconnect());
+  }
+
+  async #call<T>(what: string, run: () => Promise<T>): Promise<T> {
+    this.#refuseIfDisconnected(what);
+    return await guarded(what, this.#secrets, run);
+  }
+
+  #refuseIfDisconnected(what: string): void {
+    if (this.#disconnected) {
+      throw new KafkaClientError(`Kafka ${what} failed: the admin is disconnected`, {
+        retriable: false,
+      });
+    }
   }
 }

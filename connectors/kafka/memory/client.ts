@@ -594,14 +594,17 @@ function notConnected(what: string): KafkaClientError {
 /** The admin calls, on the in-memory cluster. */
 export class MemoryAdmin implements Admin {
   readonly #kafka: MemoryKafka;
+  // Like the real adapters: requests after disconnect() are refused until connect().
+  #disconnected = false;
   constructor(kafka: MemoryKafka) {
     this.#kafka = kafka;
   }
   connect(): Promise<void> {
+    this.#disconnected = false;
     return Promise.resolve();
   }
   listTopics(): Promise<readonly string[]> {
-    return Promise.resolve(this.#kafka.topicNames());
+    return this.#request(() => this.#kafka.topicNames());
   }
   createTopic(
     options: {
@@ -610,34 +613,34 @@ export class MemoryAdmin implements Admin {
       readonly configs?: Readonly<Record<string, string>>;
     },
   ): Promise<void> {
-    try {
+    return this.#request(() => {
       this.#kafka.createTopic(options.topic, options.partitions ?? 1, { ...options.configs });
-      return Promise.resolve();
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    });
   }
   partitionOffsets(topic: string): Promise<readonly PartitionOffsets[]> {
-    try {
-      return Promise.resolve(this.#kafka.offsets(topic));
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return this.#request(() => this.#kafka.offsets(topic));
   }
   groupPositions(groupId: string, topics: readonly string[]): Promise<readonly Position[]> {
-    return Promise.resolve(this.#kafka.committed(groupId, topics));
+    return this.#request(() => this.#kafka.committed(groupId, topics));
   }
   /** A topic's partition count and configuration (`cleanup.policy` and the others set). */
   describeTopic(topic: string): Promise<TopicDescription> {
-    try {
+    return this.#request(() => {
       const { partitions, configs } = this.#kafka.topic(topic);
-      return Promise.resolve({ partitions, configs: { ...configs } });
+      return { partitions, configs: { ...configs } };
+    });
+  }
+  disconnect(): Promise<void> {
+    this.#disconnected = true;
+    return Promise.resolve();
+  }
+  #request<T>(run: () => T): Promise<T> {
+    if (this.#disconnected) return Promise.reject(notConnected("admin"));
+    try {
+      return Promise.resolve(run());
     } catch (error) {
       return Promise.reject(error);
     }
-  }
-  disconnect(): Promise<void> {
-    return Promise.resolve();
   }
 }
 

@@ -14,6 +14,7 @@ import {
   resolveKafkaClientName,
   UnknownKafkaClientError,
 } from "../../../connectors/kafka/clients.ts";
+import { KafkaClientError } from "../../../connectors/kafka/client.ts";
 import type { ClientConfig } from "../../../connectors/kafka/config.ts";
 import { brokerTest, testConfig } from "./_support.ts";
 
@@ -102,8 +103,8 @@ for (const name of kafkaClientNames) {
       await done.disconnect();
       assert.ok(Array.isArray(await left.listTopics()));
       await client.close();
-      // A disconnected admin refuses requests.
-      await assert.rejects(left.listTopics());
+      // A disconnected admin refuses requests (kafkajs' own would sometimes connect again).
+      await assert.rejects(left.listTopics(), KafkaClientError);
     },
   });
 }

@@ -222,6 +222,18 @@ export function clientContract(
     }
   });
 
+  test("admin: a disconnected admin refuses requests with a client error", async (client) => {
+    const admin = client.admin();
+    await admin.connect();
+    assert.ok(Array.isArray(await admin.listTopics()));
+    await admin.disconnect();
+    await assert.rejects(admin.listTopics(), KafkaClientError);
+    await assert.rejects(
+      admin.partitionOffsets(unique("contract-after-disconnect")),
+      KafkaClientError,
+    );
+  });
+
   test("admin: describeTopic gives a topic's partition count and its cleanup policy", async (client) => {
     await using admin = await connectedAdmin(client);
     assert.ok(admin.describeTopic !== undefined, "changelog topics need describeTopic");
