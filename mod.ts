@@ -446,6 +446,12 @@ export interface KafkaWriteOptions {
   readonly lingerMs?: number;
   /** Ends each commit with a `*COMMIT*` record, so another pipeline reads the topic atomically. */
   readonly commitMarkers?: boolean;
+  /**
+   * Partitions of an output topic rivulet creates (default 1, right for a
+   * global result). Records go to `murmur2(key) % partitions`, as the Java
+   * client places them; when given, an existing topic must have this count.
+   */
+  readonly partitions?: number;
   /** The Kafka client: a name, or one you made (and close) yourself. See {@linkcode KafkaClientChoice}. */
   readonly kafkaClient?: KafkaClientChoice;
   readonly pipeline?: Pipeline;
@@ -533,6 +539,7 @@ export const kafka = {
         commitFrequencyInMessages: options.commitFrequencyInMessages,
         lingerMs: options.lingerMs,
         commitMarkers: options.commitMarkers,
+        ...(options.partitions === undefined ? {} : { partitions: options.partitions }),
       }),
     );
   },

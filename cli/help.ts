@@ -82,6 +82,8 @@ Sink:
   --output-key C            each record's key from column C (default: the row id); the key picks
                             the partition as Kafka's Java client does (murmur2)
   --output-headers a,b      send columns a and b as record headers named after them
+  --output-partitions N     partitions of an output topic rivulet creates (default 1, one ordered
+                            stream for a global result); an existing topic must have N
   --commit-frequency N      at most N commits per produce request (default 1)
   --commit-markers          end each commit with a *COMMIT* record, for a downstream rivulet
 Running:

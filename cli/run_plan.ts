@@ -47,6 +47,7 @@ export const RUN_FLAGS: FlagSpecs = {
   "output-value": { type: "string" },
   "output-key": { type: "string" },
   "output-headers": { type: "string" },
+  "output-partitions": { type: "string" },
   "commit-frequency": { type: "string" },
   "commit-markers": { type: "boolean" },
   "state-dir": { type: "string" },
@@ -131,6 +132,8 @@ export interface TransformPlan {
     readonly value?: string;
     readonly key?: string;
     readonly headers?: readonly string[];
+    /** Partitions of an output topic rivulet creates; an existing one must have as many. */
+    readonly partitions?: number;
   };
   /** Commits per produce request at most. */
   readonly commitFrequency?: number;
@@ -212,6 +215,7 @@ const transformOnlyFlags = [
   "output-value",
   "output-key",
   "output-headers",
+  "output-partitions",
   "commit-frequency",
   "commit-markers",
 ];
@@ -224,6 +228,7 @@ const kafkaOutputFlags = [
   "output-value",
   "output-key",
   "output-headers",
+  "output-partitions",
 ];
 
 type FlagValues = Record<string, string | boolean | string[] | undefined>;
@@ -449,6 +454,12 @@ function transformPlanOf(
     ...(str("output-value") === undefined ? {} : { value: str("output-value") }),
     ...(str("output-key") === undefined ? {} : { key: str("output-key") }),
     ...(list("output-headers") === undefined ? {} : { headers: list("output-headers") }),
+    ...(str("output-partitions") === undefined ? {} : {
+      partitions: parseWholeNumber("output-partitions", str("output-partitions")!, {
+        min: 1,
+        max: 100_000,
+      }),
+    }),
   };
   const commitIntervalMs = str("commit-interval") === undefined
     ? undefined

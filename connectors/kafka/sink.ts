@@ -82,8 +82,15 @@ export interface KafkaSinkOptions<R extends Row = Row> {
    * idempotent producer keeps a retried request from writing twice.
    */
   readonly retryForMs?: number;
-  /** Create the topic (one partition) when it does not exist. Default true; when false a missing topic fails `open`. */
+  /** Create the topic when it does not exist. Default true; when false a missing topic fails `open`. */
   readonly createTopic?: boolean;
+  /**
+   * Partitions of an output topic the sink creates (default 1: one ordered
+   * change stream, right for a global result). When given, a topic that
+   * already exists must have this many: another count would send a key's
+   * changes to another partition than the one its earlier changes are in.
+   */
+  readonly partitions?: number;
 }
 
 /** What a sink has had acknowledged so far. */
@@ -211,6 +218,10 @@ export class KafkaSink<R extends Row = Row> implements Sink<R> {
     if (options.topic === undefined && options.topicOf === undefined) {
       throw new Error("A Kafka sink needs a topic, or topicOf to take each record's topic");
     }
+    const partitions = options.partitions;
+    if (partitions !== undefined && (!Number.isInteger(partitions) || partitions < 1)) {
+      throw new Error(`partitions must be a positive integer, not ${JSON.stringify(partitions)}`);
+    }
     this.#options = options;
     this.#logger = options.logger ?? silentLogger;
     this.#client = options.client;
@@ -250,14 +261,28 @@ export class KafkaSink<R extends Row = Row> implements Sink<R> {
           if (this.#options.createTopic === false) {
             throw new Error(`Output topic ${JSON.stringify(topic)} does not exist`);
           }
-          this.#logger.info("Creating the output topic", { sink: this.name, topic });
-          await admin.createTopic({ topic, partitions: 1 });
+          const wanted = this.#options.partitions ?? 1;
+          this.#logger.info("Creating the output topic", {
+            sink: this.name,
+            topic,
+            partitions: wanted,
+          });
+          await admin.createTopic({ topic, partitions: wanted });
         }
         // A topic created a moment ago may not have its leader known everywhere yet.
         let partitions = 0;
         await retryWhileRetriable(async () => {
           partitions = (await admin.partitionOffsets(topic)).length;
         }, { logger: this.#logger, name: this.name, retryForMs: 60_000, initialDelayMs: 100 });
+        const wanted = this.#options.partitions;
+        if (wanted !== undefined && partitions !== wanted) {
+          throw new Error(
+            `Output topic ${JSON.stringify(topic)} has ${partitions} partition${
+              partitions === 1 ? "" : "s"
+            }, not the ${wanted} asked for: records are placed by murmur2(key) % partitions, ` +
+              `so another count would move keys. Ask for ${partitions}, or write to a new topic`,
+          );
+        }
         this.#partitions.set(topic, Math.max(1, partitions));
       }
     } finally {

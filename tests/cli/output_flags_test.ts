@@ -1,12 +1,13 @@
 /**
  * The command's output flags against the real broker (`--output-format`,
  * `--output-delimiter`, `--output-key`, `--output-headers`,
- * `--output-topic-column`) and their usage errors.
+ * `--output-topic-column`, `--output-partitions`) and their usage errors.
  */
 import assert from "node:assert/strict";
 import { consumeAll, testBroker, uniqueTopic } from "../support/kafka.ts";
 import { rivulet } from "./_rivulet.ts";
 import { parseRunArgs } from "../../cli/run_plan.ts";
+import { keyPartition } from "../../connectors/kafka/murmur2.ts";
 
 async function settingsFile(): Promise<string> {
   const path = await Deno.makeTempFile({ suffix: ".json" });
@@ -107,6 +108,55 @@ Deno.test("rivulet run --output-topic-column writes each row to the topic it nam
   }
 });
 
+Deno.test("rivulet run --output-partitions 3 creates the output topic with 3 partitions, each key on its murmur2 partition", async () => {
+  const topic = uniqueTopic("cli-partitions");
+  const settings = await settingsFile();
+  const transform = await Deno.makeTempFile({ suffix: ".ts" });
+  await Deno.writeTextFile(
+    transform,
+    `export default (input, rw) => input.groupby("data").reduce({ word: "data", n: rw.reducers.count() });\n`,
+  );
+  const run = (partitions: string) =>
+    rivulet([
+      "run",
+      "--transform",
+      transform,
+      "--input",
+      "-",
+      "--settings",
+      settings,
+      "--output-topic",
+      topic,
+      "--output-key",
+      "word",
+      "--output-partitions",
+      partitions,
+      "--quiet",
+    ], { stdin: "a\nb\nc\nd\ne\nf\ng\nh\n*COMMIT*\n" });
+  try {
+    const result = await run("3");
+    assert.equal(result.code, 0, result.stderr);
+    const read = await consumeAll(topic, { count: 8 });
+    const words = read.map((r) => r.key!).sort();
+    assert.deepEqual(words, ["a", "b", "c", "d", "e", "f", "g", "h"]);
+    for (const record of read) {
+      assert.equal(
+        record.partition,
+        keyPartition(new TextEncoder().encode(record.key!), 3),
+        `key ${record.key}`,
+      );
+    }
+    assert.ok(new Set(read.map((r) => r.partition)).size > 1, "the keys spread over partitions");
+    // The topic exists with 3 partitions now: asking for 2 would move keys, so it is refused.
+    const again = await run("2");
+    assert.notEqual(again.code, 0);
+    assert.match(again.stderr, /has 3 partitions, not the 2 asked for/);
+  } finally {
+    await Deno.remove(settings);
+    await Deno.remove(transform);
+  }
+});
+
 Deno.test("output flags: usage errors name the flag", async () => {
   const base = [...seedRun.slice(1), "--settings", "s.json"];
   const cases: [string[], RegExp][] = [
@@ -124,6 +174,11 @@ Deno.test("output flags: usage errors name the flag", async () => {
       ["--output-topic", "t", "--output-value", "v"],
       /--output-value applies to --output-format plaintext or raw/,
     ],
+    [["--output-partitions", "3"], /--output-partitions shape Kafka records: add --output-topic/],
+    [
+      ["--output-topic", "t", "--output-partitions", "0"],
+      /"--output-partitions" must be a whole number from 1 to 100000, not "0"/,
+    ],
   ];
   for (const [flags, message] of cases) {
     await assert.rejects(parseRunArgs("rivulet run", [...base, ...flags]), message);
@@ -140,6 +195,8 @@ Deno.test("output flags: usage errors name the flag", async () => {
     "k",
     "--output-headers",
     "a,b",
+    "--output-partitions",
+    "6",
   ]);
   assert.ok(!parsed.help && parsed.plan.pipeline.kind === "transform");
   if (!parsed.help && parsed.plan.pipeline.kind === "transform") {
@@ -149,6 +206,7 @@ Deno.test("output flags: usage errors name the flag", async () => {
       delimiter: "\t",
       key: "k",
       headers: ["a", "b"],
+      partitions: 6,
     });
   }
 });

@@ -205,6 +205,48 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "kafka sink creates its topic with the partitions asked for, and refuses an existing topic with another count",
+  ...brokerTest,
+  fn: async () => {
+    const topic = uniqueTopic("sink-output-partitions");
+    const parts = testParts();
+    const sink = new KafkaSink({ ...parts, topic, encode, partitions: 4 });
+    await sink.open();
+    const ids = Array.from({ length: 16 }, (_, n) => id(n + 1));
+    await sink.write({ time: 7, changes: ids.map((key, n) => ({ id: key, row: { n }, diff: 1 })) });
+    await sink.close();
+    const admin = parts.client.admin();
+    await admin.connect();
+    try {
+      assert.equal((await admin.partitionOffsets(topic)).length, 4);
+    } finally {
+      await admin.disconnect();
+    }
+    const records = await consumeAll(topic, { count: ids.length });
+    const expected = ids.map((key) => [keyPartition(new TextEncoder().encode(key), 4), key]);
+    assert.deepEqual(records.map((r) => [r.partition, r.key]).sort(), expected.sort());
+
+    const other = new KafkaSink({ ...testParts(), topic, encode, partitions: 2 });
+    await assert.rejects(
+      other.open(),
+      (error: Error) =>
+        error.message.includes(JSON.stringify(topic)) &&
+        error.message.includes("has 4 partitions, not the 2 asked for"),
+    );
+    await other.close();
+    // Without a count asked for, the topic's own is used.
+    const plain = new KafkaSink({ ...testParts(), topic, encode });
+    await plain.open();
+    await plain.close();
+    assert.throws(
+      () => new KafkaSink({ ...testParts(), topic, encode, partitions: 0 }),
+      /partitions must be a positive integer, not 0/,
+    );
+  },
+});
+
 /** The real client, whose producer first fails `failures` sends with `error` before sending for real. */
 function failingFirst(failures: number, error: Error): KafkaClient {
   const client = testClient();
