@@ -11,7 +11,7 @@ source "$root/scripts/_kafka_port.sh"
 
 started_broker=0
 if ! scripts/kafka.sh status >/dev/null 2>&1; then
-  scripts/kafka.sh start || { echo "tests: 0 passed, 1 failed"; exit 1; }
+  kafka_start_local_broker || { echo "tests: 0 passed, 1 failed"; exit 1; }
   started_broker=1
 fi
 cleanup() { [ "$started_broker" = 1 ] && scripts/kafka.sh stop; }

@@ -118,3 +118,46 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "a broker port the scripts chose and another process took before the broker bound it is replaced by another free port",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const home = await Deno.makeTempDir({ prefix: "rivulet-kafka-port-" });
+    const root = new URL("../..", import.meta.url).pathname;
+    // As if _kafka_port.sh had chosen `port` and a CI run started in the same second then took it.
+    const squatter = Deno.listen({ hostname: "127.0.0.1", port });
+    const env = { KAFKA_HOME_DIR: home, KAFKA_READY_SECONDS: "60" };
+    let started = "";
+    try {
+      const output = await new Deno.Command("bash", {
+        args: [
+          "-c",
+          `root="$1"; unset KAFKA_PORT; source "$root/scripts/_kafka_port.sh"; ` +
+          `KAFKA_PORT=${port}; kafka_port_chosen=1; ` +
+          `kafka_start_local_broker && echo "started on $KAFKA_PORT"`,
+          "_",
+          root,
+        ],
+        env,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const text = new TextDecoder().decode(output.stdout) +
+        new TextDecoder().decode(output.stderr);
+      assert.equal(output.code, 0, text);
+      assert.match(text, new RegExp(`127\\.0\\.0\\.1:${port} is already in use`));
+      assert.match(text, /kafka port: the broker did not start; trying 127\.0\.0\.1:\d+/);
+      started = /started on (\d+)/.exec(text)?.[1] ?? "";
+      assert.notEqual(started, "", text);
+      assert.notEqual(started, String(port));
+      assert.equal(brokerPids(home).length, 1, "one broker runs, on the other port");
+    } finally {
+      squatter.close();
+      if (started !== "") await kafkaSh("stop", { KAFKA_PORT: started, KAFKA_HOME_DIR: home });
+      await Deno.remove(home, { recursive: true });
+    }
+  },
+});
