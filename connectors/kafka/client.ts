@@ -153,6 +153,14 @@ export interface ConsumerCallbacks {
   onFatal?(error: Error): void;
   /** The consumer failed on an error that can heal (broker unreachable) and restarts: it retries. */
   onRetrying?(error: Error): void;
+  /**
+   * The consumer moved past records it does not hand over (transaction
+   * markers, aborted transactions' records under read_committed) after
+   * everything handed over so far from this partition: `position` is where
+   * its next fetch starts. Called after the `onBatch` before it resolved. A
+   * partition that ends in a transaction marker is read to its end only here.
+   */
+  onSkipped?(position: Position): void;
 }
 
 /** Options for {@linkcode KafkaClient.consumer}. */

@@ -261,6 +261,7 @@ export class KafkaSource implements Source {
         });
       },
       onRevoked: (partitions) => this.#revoked(partitions),
+      onSkipped: (position) => this.#skipped(position),
       onFatal: (error) => {
         this.#logger.error("Kafka source stopped on an error", {
           source: this.name,
@@ -369,6 +370,18 @@ export class KafkaSource implements Source {
     });
     this.#handling = handling;
     return handling;
+  }
+
+  /**
+   * untilEnd: a partition whose last records are transaction markers (a
+   * transactional producer's output) or aborted records is read to its end
+   * when the consumer passes them, with no message to hand over.
+   */
+  #skipped(position: Position): void {
+    if (this.#stopped || !this.#options.untilEnd) return;
+    const key = partitionKey(position.topic, position.partition);
+    const end = this.#ends.get(key);
+    if (end !== undefined && BigInt(position.offset) >= end) this.#readToEnd(key);
   }
 
   /** untilEnd: a partition was handed over up to its end; the source finishes after the last one. */

@@ -462,6 +462,12 @@ class KafkajsGroupConsumer implements GroupConsumer {
         callbacks.onRetrying?.(kafkajsClientError("consumer", payload.error, this.#secrets));
       }
     });
+    // kafkajs moves past a fetch of only transaction markers or aborted records
+    // without calling eachBatch; its end-of-batch event (batchSize 0) says where to.
+    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+      if (payload.batchSize !== 0 || this.#stopping || this.#paused) return;
+      this.#skipped(payload.topic, payload.partition, payload.lastOffset, callbacks);
+    });
     const running = consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
@@ -500,6 +506,7 @@ class KafkajsGroupConsumer implements GroupConsumer {
       highWatermark: batch.highWatermark,
     });
     await this.#heartbeatWhile(handled, payload);
+    // The batch's last offset counts the transaction markers and aborted records after its last message.
     const lastOffset = batch.lastOffset();
     payload.resolveOffset(lastOffset);
     this.#next.set(`${topic}\u0000${partition}`, {
@@ -507,6 +514,23 @@ class KafkajsGroupConsumer implements GroupConsumer {
       partition,
       offset: String(BigInt(lastOffset) + 1n),
     });
+    if (BigInt(lastOffset) > BigInt(messages[messages.length - 1].offset)) {
+      this.#skipped(topic, partition, lastOffset, callbacks);
+    }
+  }
+
+  /** Records up to `lastOffset` were passed over: the partition's next fetch starts after it. */
+  #skipped(
+    topic: string,
+    partition: number,
+    lastOffset: string,
+    callbacks: ConsumerCallbacks,
+  ): void {
+    const key = `${topic}\u0000${partition}`;
+    if (!this.#assigned.has(key)) return;
+    const position = { topic, partition, offset: String(BigInt(lastOffset) + 1n) };
+    this.#next.set(key, position);
+    callbacks.onSkipped?.(position);
   }
 
   // kafkajs heartbeats only between batches; a slow handler (waiting for

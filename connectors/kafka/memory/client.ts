@@ -774,7 +774,14 @@ class MemoryConsumer implements GroupConsumer {
             max,
           );
           if (fetched.messages.length === 0) {
-            position.next = fetched.next;
+            if (fetched.next > position.next) {
+              position.next = fetched.next;
+              this.#callbacks!.onSkipped?.({
+                topic: position.topic,
+                partition: position.partition,
+                offset: String(fetched.next),
+              });
+            }
             continue;
           }
           const batch: FetchedBatch = {
@@ -787,7 +794,17 @@ class MemoryConsumer implements GroupConsumer {
           handed = true;
           // A rebalance or a seek during the handler decides where this partition goes on.
           const now = this.#positions.get(key);
-          if (now === position) position.next = Math.max(position.next, fetched.next);
+          if (now === position) {
+            position.next = Math.max(position.next, fetched.next);
+            const last = fetched.messages[fetched.messages.length - 1];
+            if (fetched.next > Number(last.offset) + 1) {
+              this.#callbacks!.onSkipped?.({
+                topic: position.topic,
+                partition: position.partition,
+                offset: String(fetched.next),
+              });
+            }
+          }
         }
       }
       if (!handed) await changed;

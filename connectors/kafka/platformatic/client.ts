@@ -653,13 +653,21 @@ class PlatformaticGroupConsumer implements GroupConsumer {
           if (asked === undefined || this.#epochs.get(k) !== asked.epoch) continue;
           const batch = toBatch(topic, partition, asked.offset, partitionResponse);
           if (batch === undefined) continue;
-          if (batch.messages.length > 0) {
+          const messages = batch.messages;
+          if (messages.length > 0) {
             await callbacks.onBatch(batch.batch);
             if (this.#closed) return;
           }
           // Only when nothing moved the partition meanwhile (a seek, a rebalance).
           if (this.#epochs.get(k) === asked.epoch && this.#next.get(k) === asked.offset) {
             this.#next.set(k, batch.next);
+            // Transaction markers or aborted records after the last message handed over.
+            const handedTo = messages.length > 0
+              ? BigInt(messages[messages.length - 1].offset) + 1n
+              : asked.offset;
+            if (batch.next > handedTo && !this.#paused) {
+              callbacks.onSkipped?.({ topic, partition, offset: String(batch.next) });
+            }
           }
         }
       }

@@ -72,6 +72,8 @@ class Member {
   readonly assigned: TopicPartition[][] = [];
   readonly revoked: TopicPartition[][] = [];
   readonly fatal: Error[] = [];
+  /** Positions the consumer moved to past records it did not hand over (onSkipped). */
+  readonly skipped: Position[] = [];
   readonly consumer: GroupConsumer;
   /** Set to hold the next onBatch until released. */
   hold: Promise<void> | undefined;
@@ -101,6 +103,7 @@ class Member {
       onAssigned: (partitions) => void this.assigned.push([...partitions]),
       onRevoked: (partitions) => void this.revoked.push([...partitions]),
       onFatal: (error) => void this.fatal.push(error),
+      onSkipped: (position) => void this.skipped.push(position),
     };
   }
 
@@ -493,6 +496,14 @@ export function clientContract(
     }).start();
     await committedReader.waitFor(3);
     assert.deepEqual(committedReader.values(), ["c1", "c2", "c3"]);
+    // The log: c1 c2 COMMIT x1 ABORT c3 COMMIT. After c3 only a marker is left, so the
+    // consumer says it moved past it: that is how a partition ending in a marker is read to its end.
+    const end = { topic: output, partition: 0, offset: "7" };
+    await until(
+      "the position after the last marker",
+      () => committedReader.skipped.some((p) => p.offset === "7"),
+    );
+    assert.deepEqual(committedReader.skipped.at(-1), end);
 
     await using uncommittedReader = await new Member(client, {
       groupId: group(),
@@ -502,6 +513,11 @@ export function clientContract(
     }).start();
     await uncommittedReader.waitFor(4);
     assert.deepEqual(uncommittedReader.values(), ["c1", "c2", "x1", "c3"]);
+    await until(
+      "the uncommitted reader's position after the last marker",
+      () => uncommittedReader.skipped.some((p) => p.offset === "7"),
+    );
+    assert.deepEqual(uncommittedReader.skipped.at(-1), end);
   });
 
   test("a restarted transactional producer fences the old one and settles its open transaction", async (client) => {
