@@ -59,7 +59,7 @@ import {
 } from "./changelog.ts";
 import { JournalOrder, type OrderLog } from "./checkpointed.ts";
 import { covered, type JournalEntry } from "./journal.ts";
-import { isTransactionalSource, type TransactionalSource } from "./transactions.ts";
+import { type TransactionalSource, transactionalSources } from "./transactions.ts";
 import { StaleStateError } from "../state_identity.ts";
 
 /** Options of {@linkcode ChangelogCheckpointedDelivery}. */
@@ -226,17 +226,11 @@ export class ChangelogCheckpointedDelivery implements Delivery {
     this.#context = context;
     this.#intervalMs = options.checkpointIntervalMs ?? 1000;
     this.#reset = options.resetState === true;
-    const sources: TransactionalSource[] = [];
-    for (const source of context.sources) {
-      if (!isTransactionalSource(source)) {
-        throw new Error(
-          `The kafka state store needs Kafka sources; source ${
-            JSON.stringify(source.name)
-          } is not one (use --state-store local)`,
-        );
-      }
-      sources.push(source);
-    }
+    const sources = transactionalSources(
+      context.sources,
+      "The kafka state store",
+      " (use --state-store local)",
+    );
     this.#sources = sources;
     const client = context.sinks
       .map((sink) => (sink as { kafkaClient?: KafkaClient }).kafkaClient)

@@ -17,10 +17,10 @@ import { ChangelogStore, type RestoreProgress } from "./changelog.ts";
 import { StaleStateError } from "../state_identity.ts";
 import {
   isTransactionalSink,
-  isTransactionalSource,
   samePositions,
   type TransactionalSink,
   type TransactionalSource,
+  transactionalSources,
   TransactionWriter,
 } from "./transactions.ts";
 
@@ -86,15 +86,7 @@ export class ExactlyOnceDelivery implements Delivery {
     this.#stateDir = stateDir;
     this.#intervalMs = options.checkpointIntervalMs ?? 1000;
     this.#reset = options.resetState === true;
-    const sources: TransactionalSource[] = [];
-    for (const source of context.sources) {
-      if (!isTransactionalSource(source)) {
-        throw new Error(
-          `Exactly-once mode needs Kafka sources; source ${JSON.stringify(source.name)} is not one`,
-        );
-      }
-      sources.push(source);
-    }
+    const sources = transactionalSources(context.sources, "Exactly-once mode");
     const sinks: TransactionalSink[] = [];
     for (const sink of context.sinks) {
       if (!isTransactionalSink(sink)) {

@@ -60,6 +60,26 @@ export function isTransactionalSource(source: Source): source is TransactionalSo
     typeof candidate.committedPositions === "function";
 }
 
+/**
+ * The sources, each a Kafka source with a consumer group, or an error naming
+ * the first that is not one: "`mode` needs Kafka sources; source "s" is not
+ * one`hint`".
+ */
+export function transactionalSources(
+  sources: readonly Source[],
+  mode: string,
+  hint = "",
+): TransactionalSource[] {
+  return sources.map((source) => {
+    if (!isTransactionalSource(source)) {
+      throw new Error(
+        `${mode} needs Kafka sources; source ${JSON.stringify(source.name)} is not one${hint}`,
+      );
+    }
+    return source;
+  });
+}
+
 /** Whether a sink can take part in exactly-once mode. */
 export function isTransactionalSink(sink: Sink<Row>): sink is TransactionalSink {
   const candidate = sink as Partial<TransactionalSink>;

@@ -22,7 +22,10 @@ import {
   snapshotDir,
 } from "./_memory_pipelines.ts";
 import type { Pipeline } from "../../mod.ts";
-import type { Logger, Position } from "../../connectors/types.ts";
+import { type Logger, type Position, silentLogger, type Source } from "../../connectors/types.ts";
+import type { DeliveryContext } from "../../runtime/delivery/delivery.ts";
+import { ExactlyOnceDelivery } from "../../runtime/delivery/exactly_once.ts";
+import { ChangelogCheckpointedDelivery } from "../../runtime/delivery/changelog_checkpointed.ts";
 
 function names(kind: MemoryRun["kind"], suffix = ""): MemoryRun {
   return { kind, group: `g-${kind}`, input: `in-${kind}`, output: `out-${kind}${suffix}` };
@@ -460,4 +463,20 @@ Deno.test("exactly-once with the kafka state store: a cache that does not fit th
   } finally {
     await Deno.remove(stateDir, { recursive: true }).catch(() => {});
   }
+});
+
+Deno.test("exactly-once and the kafka state store refuse a source that is not a Kafka source, naming it", () => {
+  const context = {
+    logger: silentLogger,
+    sources: [{ name: "lines" } as Source],
+    sinks: [],
+  } as unknown as DeliveryContext;
+  assert.throws(
+    () => new ExactlyOnceDelivery(context, { stateDir: "/nonexistent" }),
+    /^Error: Exactly-once mode needs Kafka sources; source "lines" is not one$/,
+  );
+  assert.throws(
+    () => new ChangelogCheckpointedDelivery(context, {}),
+    /^Error: The kafka state store needs Kafka sources; source "lines" is not one \(use --state-store local\)$/,
+  );
 });
