@@ -43,3 +43,27 @@ export async function retryWhileRetriable(
     }
   }
 }
+
+/**
+ * Runs `lookup` again while its error is one `unstable` recognises: a group
+ * offset lookup with `require_stable` that the broker answers with
+ * UNSTABLE_OFFSET_COMMIT, because a transaction's offsets are pending (its
+ * commit marker not applied by the group coordinator yet, or the transaction
+ * still open). Gives up after `waitForMs` (default 120 s, longer than a
+ * transaction's default timeout of 60 s), throwing the last error.
+ */
+export async function untilOffsetsStable<T>(
+  lookup: () => Promise<T>,
+  unstable: (error: unknown) => boolean,
+  waitForMs = 120_000,
+): Promise<T> {
+  const deadline = Date.now() + waitForMs;
+  for (let delayMs = 50;; delayMs = Math.min(delayMs * 2, 1_000)) {
+    try {
+      return await lookup();
+    } catch (error) {
+      if (!unstable(error) || Date.now() + delayMs > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+    }
+  }
+}

@@ -10,6 +10,7 @@
  */
 import "./_patches.ts";
 import "./_codecs.ts";
+import "./_stable_offsets.ts";
 import { Buffer } from "node:buffer";
 import {
   type Admin as KafkajsAdmin,
@@ -54,6 +55,7 @@ import type {
   TransactionalProducerOptions,
 } from "../client.ts";
 import { KafkaClientError } from "../client.ts";
+import { untilOffsetsStable } from "../_retry.ts";
 import { type ClientPart, ClientParts } from "../client_parts.ts";
 
 /** Options for {@linkcode createKafkajsClient}. */
@@ -768,9 +770,15 @@ class KafkajsAdminClient implements Admin {
   }
 
   async groupPositions(groupId: string, topics: readonly string[]): Promise<readonly Position[]> {
+    // The lookup asks for final offsets (require_stable, _stable_offsets.ts): while a
+    // transaction's offsets are pending, the broker says so, and it is asked again.
     const offsets = await this.#call(
       `offset lookup of group ${JSON.stringify(groupId)}`,
-      () => this.#admin.fetchOffsets({ groupId, topics: [...topics] }),
+      () =>
+        untilOffsetsStable(
+          () => this.#admin.fetchOffsets({ groupId, topics: [...topics] }),
+          (error) => (error as { type?: string }).type === "UNSTABLE_OFFSET_COMMIT",
+        ),
     );
     return offsets.flatMap(({ topic, partitions }) =>
       partitions.filter(({ offset }) => Number(offset) >= 0).map(({ partition, offset }) => ({

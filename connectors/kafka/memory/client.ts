@@ -44,6 +44,7 @@ import {
   type TransactionalProducer,
   type TransactionalProducerOptions,
 } from "../client.ts";
+import { untilOffsetsStable } from "../_retry.ts";
 
 /** One record of a partition's log as the fake stores it. */
 interface StoredRecord {
@@ -469,6 +470,11 @@ export class MemoryKafka implements KafkaClient {
     }
   }
 
+  /** @internal Whether an open transaction holds offsets for the group (not final yet). */
+  hasPendingOffsets(groupId: string): boolean {
+    return [...this.#open.values()].some((transaction) => transaction.holdsOffsetsOf(groupId));
+  }
+
   /** @internal */
   closeTransaction(id: string, transaction: MemoryTransaction): void {
     if (this.#open.get(id) === transaction) this.#open.delete(id);
@@ -591,6 +597,15 @@ function notConnected(what: string): KafkaClientError {
   return new KafkaClientError(`The ${what} is not connected`, { retriable: false });
 }
 
+/** A group's offsets wait for an open transaction (Kafka's UNSTABLE_OFFSET_COMMIT). */
+class UnstableOffsetsError extends KafkaClientError {
+  constructor(groupId: string) {
+    super(`The offsets of group ${JSON.stringify(groupId)} wait for an open transaction`, {
+      retriable: true,
+    });
+  }
+}
+
 /** The admin calls, on the in-memory cluster. */
 export class MemoryAdmin implements Admin {
   readonly #kafka: MemoryKafka;
@@ -620,8 +635,16 @@ export class MemoryAdmin implements Admin {
   partitionOffsets(topic: string): Promise<readonly PartitionOffsets[]> {
     return this.#request(() => this.#kafka.offsets(topic));
   }
+  /** Final offsets only, as with `require_stable`: asked again while a transaction holds some. */
   groupPositions(groupId: string, topics: readonly string[]): Promise<readonly Position[]> {
-    return this.#request(() => this.#kafka.committed(groupId, topics));
+    return untilOffsetsStable(
+      () =>
+        this.#request(() => {
+          if (this.#kafka.hasPendingOffsets(groupId)) throw new UnstableOffsetsError(groupId);
+          return this.#kafka.committed(groupId, topics);
+        }),
+      (error) => error instanceof UnstableOffsetsError,
+    );
   }
   /** A topic's partition count and configuration (`cleanup.policy` and the others set). */
   describeTopic(topic: string): Promise<TopicDescription> {
@@ -887,6 +910,11 @@ class MemoryTransaction implements Transaction {
     if (this.#state.status !== "open") return Promise.resolve();
     this.settle("aborted");
     return Promise.resolve();
+  }
+
+  /** @internal Whether this transaction sent offsets for the group. */
+  holdsOffsetsOf(groupId: string): boolean {
+    return this.#offsets.some((offsets) => offsets.groupId === groupId);
   }
 
   /** @internal Ends the transaction (a commit, an abort, or a newer producer fencing this one). */

@@ -54,6 +54,7 @@ import type {
 import { apiIds, clientError, guarded } from "./errors.ts";
 import { oauthBearerToken } from "../oauthbearer_token.ts";
 import { type ClientPart, ClientParts } from "../client_parts.ts";
+import { untilOffsetsStable } from "../_retry.ts";
 import { useFastProduceRequests } from "./produce_request.ts";
 import { abortedTransactionsOf, keepAbortedTransactions } from "./fetch_aborted.ts";
 
@@ -1205,7 +1206,28 @@ class PlatformaticAdminClient implements Admin {
     const groups = await guarded(
       `offset lookup of group ${JSON.stringify(groupId)}`,
       this.#secrets,
-      () => this.#admin.listConsumerGroupOffsets({ groups: [groupId] }),
+      // Final offsets only (KIP-447's require_stable): while a transaction's offsets are
+      // pending, the broker says so, and it is asked again.
+      // The partitions are named: asked for all of a group's topics, the broker checks only
+      // offsets already committed, not pending ones.
+      async () => {
+        const metadata = await this.#admin.metadata({ topics: [...topics] });
+        const named = topics.map((name) => ({
+          name,
+          partitionIndexes: Array.from(
+            { length: metadata.topics.get(name)?.partitionsCount ?? 0 },
+            (_, partition) => partition,
+          ),
+        }));
+        return await untilOffsetsStable(
+          () =>
+            this.#admin.listConsumerGroupOffsets({
+              groups: [{ groupId, topics: named }],
+              requireStable: true,
+            }),
+          (error) => apiIds(error).includes("UNSTABLE_OFFSET_COMMIT"),
+        );
+      },
     );
     const wanted = new Set(topics);
     return groups.flatMap((group) => group.topics)

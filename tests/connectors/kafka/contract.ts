@@ -459,6 +459,31 @@ export function clientContract(
     );
   });
 
+  test("transactions: a group's offsets are read only when final: a lookup during a transaction holding some answers after its commit, with them", async (client) => {
+    const input = await createTopic(client, "contract-stable-in");
+    const output = await createTopic(client, "contract-stable-out");
+    const groupId = group();
+    const producer = client.transactionalProducer({ transactionalId: unique("contract-stable") });
+    await producer.connect();
+    await using admin = await connectedAdmin(client);
+    try {
+      const transaction = await producer.begin();
+      await transaction.send([{ topic: output, records: [{ key: null, value: "v" }] }]);
+      await transaction.sendOffsets(groupId, [{ topic: input, partition: 0, offset: "7" }]);
+      // Asked while the transaction is open: the offsets it holds are not final yet. Without
+      // require_stable the answer would be "no offsets" at once.
+      const lookup = admin.groupPositions(groupId, [input]);
+      let answered = false;
+      lookup.then(() => (answered = true), () => (answered = true));
+      await delay(1_000);
+      assert.equal(answered, false, "no answer while the transaction is open");
+      await transaction.commit();
+      assert.deepEqual(await lookup, [{ topic: input, partition: 0, offset: "7" }]);
+    } finally {
+      await producer.disconnect();
+    }
+  });
+
   test("transactions: committed records and offsets appear together, aborted ones never", async (client) => {
     const input = await createTopic(client, "contract-tx-in");
     const output = await createTopic(client, "contract-tx-out");
