@@ -11,11 +11,16 @@
  * checkpoint a restart resumes from (exactly_once.ts). A CI run under load saw
  * the first transaction of a pipeline committed, read back as not committed
  * after a broker restart, and sent again: a read_committed reader saw its
- * changes twice. So this module adds OffsetFetch v7 with `require_stable` set to
- * kafkajs' request table, used by every kafkajs offset lookup (the admin's and
- * the consumer's, as the Java consumer does under read_committed). The broker
- * then answers UNSTABLE_OFFSET_COMMIT, which kafkajs knows as retriable, until
- * the offsets are final. A broker without v7 (before Kafka 2.5) gets v4.
+ * changes twice. So this module adds OffsetFetch v7 to kafkajs' request table,
+ * with `require_stable` set for the lookups made inside
+ * {@linkcode withStableOffsets} (the kafkajs admin's `groupPositions`). The
+ * broker then answers UNSTABLE_OFFSET_COMMIT, which kafkajs knows as retriable,
+ * until the offsets are final. Other lookups (a consumer's own, at a join)
+ * use v7 without it, as v4 asked: a consumer that restarts while its pipeline's
+ * transaction holds offsets would otherwise be refused until that transaction
+ * ends, and kafkajs' consumer gives up and restarts instead of waiting (a
+ * fault test saw it go round for minutes). A broker without v7 (before Kafka
+ * 2.5) gets v4.
  *
  * v7 is a flexible version: the request header carries an empty tagged-field
  * section after the client id, and the response header one after the
@@ -27,6 +32,7 @@
  */
 import { createRequire } from "node:module";
 import { Buffer } from "node:buffer";
+import { AsyncLocalStorage } from "node:async_hooks";
 
 const require = createRequire(import.meta.resolve("kafkajs"));
 const modulePath = (path: string) => require.resolve(`./src/${path}`);
@@ -86,8 +92,19 @@ const { parse } = require(modulePath("protocol/requests/offsetFetch/v2/response.
 /** The OffsetFetch version added here. */
 export const stableOffsetFetchVersion = 7;
 
-/** OffsetFetch v7's request, `require_stable` set, after an empty request-header tag section. */
-export function encodeStableOffsetFetch(args: OffsetFetchArguments): KafkajsEncoder {
+/** Set inside {@linkcode withStableOffsets}: the offset lookups made there ask for final offsets. */
+const stableScope = new AsyncLocalStorage<true>();
+
+/** Runs `lookup` with its kafkajs offset lookups asking for final offsets (`require_stable`). */
+export function withStableOffsets<T>(lookup: () => Promise<T>): Promise<T> {
+  return stableScope.run(true, lookup);
+}
+
+/** OffsetFetch v7's request after an empty request-header tag section. */
+export function encodeStableOffsetFetch(
+  args: OffsetFetchArguments,
+  requireStable: boolean,
+): KafkajsEncoder {
   const encoder = new Encoder().writeUVarInt(0).writeUVarIntString(args.groupId);
   if (args.topics === undefined || args.topics === null) {
     encoder.writeUVarInt(0); // null: every topic of the group
@@ -99,7 +116,7 @@ export function encodeStableOffsetFetch(args: OffsetFetchArguments): KafkajsEnco
         .writeUVarInt(0)
     ));
   }
-  return encoder.writeBoolean(true).writeUVarInt(0);
+  return encoder.writeBoolean(requireStable).writeUVarInt(0);
 }
 
 /** OffsetFetch v7's response, in the shape of kafkajs' v4 decoder. */
@@ -127,15 +144,19 @@ export function decodeStableOffsetFetch(raw: Buffer) {
 }
 
 const kafkajsProtocol = offsetFetch.protocol;
-const stable = (args: OffsetFetchArguments): OffsetFetchProtocol => ({
-  request: {
-    apiKey: apiKeys.OffsetFetch,
-    apiVersion: stableOffsetFetchVersion,
-    apiName: "OffsetFetch",
-    encode: () => Promise.resolve(encodeStableOffsetFetch(args)),
-  },
-  response: { decode: (raw) => Promise.resolve(decodeStableOffsetFetch(raw)), parse },
-});
+const stable = (args: OffsetFetchArguments): OffsetFetchProtocol => {
+  // Decided when kafkajs builds the request, inside the caller's async context.
+  const requireStable = stableScope.getStore() === true;
+  return {
+    request: {
+      apiKey: apiKeys.OffsetFetch,
+      apiVersion: stableOffsetFetchVersion,
+      apiName: "OffsetFetch",
+      encode: () => Promise.resolve(encodeStableOffsetFetch(args, requireStable)),
+    },
+    response: { decode: (raw) => Promise.resolve(decodeStableOffsetFetch(raw)), parse },
+  };
+};
 // kafkajs asks for min(the broker's newest, the newest it has): 7 from brokers of Kafka 2.5 and
 // later; a broker whose newest is 5 or 6 gets kafkajs' 4.
 offsetFetch.protocol = ({ version }) =>

@@ -10,7 +10,7 @@
  */
 import "./_patches.ts";
 import "./_codecs.ts";
-import "./_stable_offsets.ts";
+import { withStableOffsets } from "./_stable_offsets.ts";
 import { Buffer } from "node:buffer";
 import {
   type Admin as KafkajsAdmin,
@@ -776,7 +776,7 @@ class KafkajsAdminClient implements Admin {
       `offset lookup of group ${JSON.stringify(groupId)}`,
       () =>
         untilOffsetsStable(
-          () => this.#admin.fetchOffsets({ groupId, topics: [...topics] }),
+          () => withStableOffsets(() => this.#admin.fetchOffsets({ groupId, topics: [...topics] })),
           (error) => (error as { type?: string }).type === "UNSTABLE_OFFSET_COMMIT",
         ),
     );

@@ -484,6 +484,30 @@ export function clientContract(
     }
   });
 
+  test("transactions: a consumer joins and reads while a transaction holds offsets of its group", async (client) => {
+    const input = await createTopic(client, "contract-pending-in");
+    await produce(client, input, ["a", "b"], 0);
+    const groupId = group();
+    const producer = client.transactionalProducer({ transactionalId: unique("contract-pending") });
+    await producer.connect();
+    try {
+      const transaction = await producer.begin();
+      await transaction.sendOffsets(groupId, [{ topic: input, partition: 0, offset: "1" }]);
+      // A consumer's own lookup at its join does not wait for the transaction: nothing is
+      // committed yet, so it starts at the earliest offset.
+      await using member = await new Member(client, {
+        groupId,
+        topics: [input],
+        autoOffsetReset: "earliest",
+      }).start();
+      await member.waitFor(2);
+      assert.deepEqual(member.values(), ["a", "b"]);
+      await transaction.abort();
+    } finally {
+      await producer.disconnect();
+    }
+  });
+
   test("transactions: committed records and offsets appear together, aborted ones never", async (client) => {
     const input = await createTopic(client, "contract-tx-in");
     const output = await createTopic(client, "contract-tx-out");
