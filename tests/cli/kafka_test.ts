@@ -59,12 +59,13 @@ Deno.test("rivulet run --topic --output-topic writes the seed's sums to Kafka, t
   let lag: number | undefined;
   try {
     written = await consumeAll(output, { count: 19, timeoutMs: 30_000 });
-    // The source's lag is asked every 2 s; wait (boundedly) for it to show, then check its value.
-    for (let attempt = 0; attempt < 100 && lag === undefined; attempt++) {
+    // The source's lag is asked every 2 s, so a value taken while the input was still being
+    // read can stand for up to 2 s: wait (boundedly, 10 s) for it to reach 0, then check it.
+    for (let attempt = 0; attempt < 100 && lag !== 0; attempt++) {
       const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
       const match = /^rivulet_consumer_lag (\d+)$/m.exec(text);
       if (match !== null) lag = Number(match[1]);
-      else await new Promise((resolve) => setTimeout(resolve, 100));
+      if (lag !== 0) await new Promise((resolve) => setTimeout(resolve, 100));
     }
   } finally {
     child.kill("SIGTERM");
