@@ -29,7 +29,6 @@ import type { Position, SourceMessage } from "../../types.ts";
 import {
   type Admin,
   type ConsumerCallbacks,
-  type FetchedBatch,
   type GroupConsumer,
   type GroupConsumerOptions,
   type KafkaClient,
@@ -796,37 +795,28 @@ class MemoryConsumer implements GroupConsumer {
             isolation,
             max,
           );
-          if (fetched.messages.length === 0) {
-            if (fetched.next > position.next) {
-              position.next = fetched.next;
-              this.#callbacks!.onSkipped?.({
-                topic: position.topic,
-                partition: position.partition,
-                offset: String(fetched.next),
-              });
-            }
-            continue;
+          const from = position.next;
+          const last = fetched.messages.at(-1);
+          if (last !== undefined) {
+            await this.#callbacks!.onBatch({
+              topic: position.topic,
+              partition: position.partition,
+              messages: fetched.messages,
+              highWatermark: String(fetched.highWatermark),
+            });
+            handed = true;
+            // A rebalance or a seek during the handler decides where this partition goes on.
+            if (this.#positions.get(key) !== position) continue;
           }
-          const batch: FetchedBatch = {
-            topic: position.topic,
-            partition: position.partition,
-            messages: fetched.messages,
-            highWatermark: String(fetched.highWatermark),
-          };
-          await this.#callbacks!.onBatch(batch);
-          handed = true;
-          // A rebalance or a seek during the handler decides where this partition goes on.
-          const now = this.#positions.get(key);
-          if (now === position) {
-            position.next = Math.max(position.next, fetched.next);
-            const last = fetched.messages[fetched.messages.length - 1];
-            if (fetched.next > Number(last.offset) + 1) {
-              this.#callbacks!.onSkipped?.({
-                topic: position.topic,
-                partition: position.partition,
-                offset: String(fetched.next),
-              });
-            }
+          position.next = Math.max(position.next, fetched.next);
+          // Control or aborted records after what was handed over: the consumer moved past them.
+          const handedTo = last === undefined ? from : Number(last.offset) + 1;
+          if (fetched.next > handedTo) {
+            this.#callbacks!.onSkipped?.({
+              topic: position.topic,
+              partition: position.partition,
+              offset: String(fetched.next),
+            });
           }
         }
       }
