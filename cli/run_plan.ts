@@ -291,7 +291,9 @@ function planOf(
       `Flag "--state-store" must be kafka or local, not ${JSON.stringify(stateStore)}`,
     );
   }
-  if (exactlyOnce && str("state-dir") === undefined && stateStore !== "kafka") {
+  // --partitioned keeps every task's state in Kafka.
+  const stateInKafka = stateStore === "kafka" || flags.partitioned === true;
+  if (exactlyOnce && str("state-dir") === undefined && !stateInKafka) {
     throw new UsageError(
       `Flag "--exactly-once" needs "--state-dir" (or "--state-store kafka"): the state is committed with each transaction`,
     );

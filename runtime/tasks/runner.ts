@@ -47,6 +47,7 @@ import type {
 import { KafkaClientError } from "../../connectors/kafka/client.ts";
 import type { ClientConfig } from "../../connectors/kafka/config.ts";
 import { connectExplained } from "../../connectors/kafka/connection_error.ts";
+import { retryWhileRetriable } from "../../connectors/kafka/_retry.ts";
 import type { KafkaSink } from "../../connectors/kafka/sink.ts";
 import { type ErrorPolicy, type Logger, silentLogger } from "../../connectors/types.ts";
 import type { SourceReaderOptions } from "../reader.ts";
@@ -238,7 +239,7 @@ export class PartitionedRun {
             "partition count (create it first)",
         );
       }
-      partitions = Math.max(partitions, (await admin.partitionOffsets(topic)).length);
+      partitions = Math.max(partitions, await this.#partitionCount(topic));
     }
     this.#partitions = partitions;
     const probe = new Graph({ onExchange: () => {} });
@@ -251,11 +252,12 @@ export class PartitionedRun {
     for (const topic of names.repartition) {
       if (!existing.has(topic)) {
         this.#logger.info("Creating a repartition topic", { topic, partitions });
-        await admin.createTopic({ topic, partitions }).catch((error) => {
-          if (!(error instanceof KafkaClientError) || !error.retriable) throw error;
+        await admin.createTopic({ topic, partitions }).catch(async (error) => {
+          // Another instance starting at the same time may have created it first.
+          if (!(await admin.listTopics()).includes(topic)) throw error;
         });
       }
-      const count = (await admin.partitionOffsets(topic)).length;
+      const count = await this.#partitionCount(topic);
       if (count !== partitions) {
         throw new Error(
           `Repartition topic ${JSON.stringify(topic)} has ${count} partitions, the input has ` +
@@ -272,6 +274,15 @@ export class PartitionedRun {
       changelog: this.#changelog,
       mode: this.#options.exactlyOnce ? "exactly-once" : "at-least-once",
     });
+  }
+
+  /** A topic's partition count, asked again while its leaders are not known yet (a new topic). */
+  async #partitionCount(topic: string): Promise<number> {
+    let count = 0;
+    await retryWhileRetriable(async () => {
+      count = (await this.#admin!.partitionOffsets(topic)).length;
+    }, { logger: this.#logger, name: topic, retryForMs: 60_000, initialDelayMs: 100 });
+    return count;
   }
 
   get #name(): string {
