@@ -44,7 +44,6 @@ import type {
   TopicPartition,
   TopicRecords,
 } from "../../connectors/kafka/client.ts";
-import { KafkaClientError } from "../../connectors/kafka/client.ts";
 import type { ClientConfig } from "../../connectors/kafka/config.ts";
 import { connectExplained } from "../../connectors/kafka/connection_error.ts";
 import { retryWhileRetriable } from "../../connectors/kafka/_retry.ts";
