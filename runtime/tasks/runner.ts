@@ -241,6 +241,14 @@ export class PartitionedRun {
       partitions = Math.max(partitions, await this.#partitionCount(topic));
     }
     this.#partitions = partitions;
+    const { format, formatOptions } = this.#options.read;
+    if (format.name === "csv" && formatOptions.header === undefined && partitions > 1) {
+      throw new Error(
+        `The csv input ${JSON.stringify(this.#name)} has ${partitions} partitions: give its ` +
+          "column names up front (--header a,b; formatOptions.header). Each task reads one " +
+          "partition, and the header message is only on partition 0",
+      );
+    }
     const probe = new Graph({ onExchange: () => {} });
     this.#options.build(probe.input<Row>({ name: this.#name, keyed: this.#options.keyed }));
     const names = internalTopics(this.#groupId, probe.stages);

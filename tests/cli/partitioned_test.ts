@@ -289,3 +289,27 @@ Deno.test("bad input in a partitioned run names its topic, partition and offset,
   assert.equal(code, 3, stderr);
   assert.ok(stderr.includes(`${input}-1@1`), `names ${input}-1@1:\n${stderr}`);
 });
+
+Deno.test("a csv input of several partitions needs its header up front with --partitioned", async () => {
+  const input = uniqueTopic("csv-parts");
+  const output = uniqueTopic("csv-parts-out");
+  await createTopics([input], 2);
+  const settings = await settingsFile(uniqueTopic("csv-parts-group"));
+  const run = start([
+    "run",
+    "--transform",
+    `${root}examples/sum.ts`,
+    "--topic",
+    input,
+    "--settings",
+    settings,
+    "--format",
+    "csv",
+    "--output-topic",
+    output,
+    "--partitioned",
+  ]);
+  const { code, stderr } = await run.done;
+  assert.notEqual(code, 0);
+  assert.match(stderr, /has 2 partitions: give its column names up front \(--header a,b/);
+});
