@@ -313,3 +313,23 @@ Deno.test("a csv input of several partitions needs its header up front with --pa
   assert.notEqual(code, 0);
   assert.match(stderr, /has 2 partitions: give its column names up front \(--header a,b/);
 });
+
+Deno.test("a group whose offsets were committed without --partitioned is refused: its task state is not there", async () => {
+  const input = uniqueTopic("cats-switch");
+  const output = uniqueTopic("cat-totals-switch");
+  await createTopics([input], 2);
+  await createTopics([output], 2);
+  await produce(input, [
+    { partition: 0, value: JSON.stringify({ id: "a", cat: "x", v: 1 }) },
+    { partition: 0, value: "*COMMIT*" },
+  ]);
+  const settings = await settingsFile(uniqueTopic("cats-switch-group"));
+  const args = transformArgs(input, output, settings).filter((arg) => arg !== "--partitioned");
+  const plain = start([...args, "--state-store", "kafka"]);
+  await waitForTotal(output, 1);
+  await new Promise((resolve) => setTimeout(resolve, 1_500));
+  assert.equal((await plain.stop()).code, 0);
+  const { code, stderr } = await start([...args, "--partitioned"]).done;
+  assert.notEqual(code, 0);
+  assert.match(stderr, /has a committed offset for .* but .*-tasks-changelog holds no state/);
+});

@@ -146,7 +146,7 @@ Deno.test("a large fragment is cut into parts; a checkpoint while parts are miss
   assert.equal(saved.position, "0", "resumes at the first part of the fragment being assembled");
 
   const restored = task(1);
-  restored.restore(saved.state, 0);
+  restored.restore(saved.entries, 0);
   const resumed = restored.accept(messages);
   assert.equal(resumed.length, 1, "the other sender's fragment is not applied twice");
   applyOutputs(table, resumed);
@@ -168,6 +168,6 @@ Deno.test("a record that is not a fragment is refused naming where it is; a task
   );
   const one = task(1, "rep-1:0");
   one.restore(undefined, 0);
-  const { state } = one.checkpoint();
+  const { entries: state } = one.checkpoint();
   assert.throws(() => task(1, "rep-1:1").restore(state, 0), /saved state of task rep-1:1/);
 });
