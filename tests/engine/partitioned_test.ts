@@ -778,3 +778,39 @@ Deno.test("a join and updateRows given an id's new row before its old row's retr
   restored.graph.commit(4);
   assert.equal(restored.log.joined.counts.size, 0);
 });
+
+Deno.test("earliest and latest given an id's new row before its old row's retraction end right, across a snapshot", () => {
+  const log = new ChangeLog(true);
+  const build = () => {
+    const graph = new Graph({ onExchange: () => {} });
+    const input = graph.input<{ v: number }>({ name: "in" });
+    const reduced = input.reduce({
+      first: reducers.earliest("v"),
+      last: reducers.latest("v"),
+      rows: reducers.count(),
+    });
+    graph.output(reduced, (batch) => log.apply(batch.changes, "reduce"));
+    return graph;
+  };
+  const x = hashValues(["x"]);
+  const y = hashValues(["y"]);
+  const task = build();
+  task.receive(0, [{ id: x, row: { v: 1 }, diff: 1 }]);
+  task.commit(1);
+  task.receive(0, [{ id: y, row: { v: 5 }, diff: 1 }]);
+  task.commit(2);
+  task.receive(0, [{ id: x, row: { v: 2 }, diff: 1 }]);
+  task.commit(3);
+  const restored = build();
+  restored.restore(deserialize(serialize(task.snapshot())));
+  restored.receive(0, [{ id: x, row: { v: 1 }, diff: -1 }]);
+  restored.commit(4);
+  assert.deepEqual([...log.rows("reduce").values()], [{ first: 5, last: 2, rows: 2 }]);
+  restored.receive(0, [{ id: x, row: { v: 2 }, diff: -1 }]);
+  restored.commit(5);
+  assert.deepEqual(log.counts.size, 1);
+  assert.deepEqual(
+    log.counts.get(GLOBAL_REDUCE_ID)?.[0][0],
+    { first: 5, last: 5, rows: 1 },
+  );
+});
