@@ -285,6 +285,15 @@ export class PartitionedRun {
     });
   }
 
+  /** Runs a Kafka call again while it fails for a reason that can heal (the broker restarting). */
+  #retrying(name: string, call: () => Promise<void>): Promise<void> {
+    return retryWhileRetriable(call, {
+      logger: this.#logger,
+      name,
+      retryForMs: this.#options.config.deliveryTimeoutMs ?? 300_000,
+    });
+  }
+
   /** A topic's partition count, asked again while its leaders are not known yet (a new topic). */
   async #partitionCount(topic: string): Promise<number> {
     let count = 0;
@@ -427,7 +436,7 @@ export class PartitionedRun {
     for (let partition = 0; partition < this.#partitions; partition++) {
       markers.push({ key: END_MARKER_KEY, value: nonce, partition });
     }
-    await this.#producer!.send([{ topic, records: markers }]);
+    await this.#retrying(topic, () => this.#producer!.send([{ topic, records: markers }]));
     const consumer = this.#options.client.consumer({
       groupId: `${this.#groupId}-restore-${nonce.slice(0, 8)}`,
       topics: [topic],
@@ -588,7 +597,10 @@ export class PartitionedRun {
     const producer = this.#producer!;
     const limit = this.#options.sink.maxRequestBytes;
     const sent = this.#sending.then(async () => {
-      for (const request of requests(batches, limit)) await producer.send(request);
+      for (const request of requests(batches, limit)) {
+        // A fragment sent twice (an answer lost) is dropped by its receiver.
+        await this.#retrying("repartition", () => producer.send(request));
+      }
     });
     this.#sending = sent.catch(() => {});
     return sent;
