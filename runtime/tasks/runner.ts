@@ -147,6 +147,10 @@ export class PartitionedRun {
   #inflight: Promise<unknown>[] = [];
   /** The fragment producer's sends, one after another. */
   #sending: Promise<void> = Promise.resolve();
+  /** Fragment records waiting for the request in flight, per topic in order, and their request's promise. */
+  #queuedFragments:
+    | { readonly byTopic: Map<string, ProduceRecord[]>; sent: Promise<void> }
+    | undefined;
   /** At-least-once: commits whose writes are not acknowledged yet. */
   #unacknowledged = 0;
   #changesOut = 0;
@@ -594,16 +598,30 @@ export class PartitionedRun {
 
   /** Sends fragment records after those sent before, in requests below the size limit. */
   #sendFragments(batches: readonly TopicRecords[]): Promise<void> {
+    // Commits that come while a request is in flight share the next one (records appended in
+    // order, so each partition keeps its order): a request per commit would cap the fragments
+    // at one round trip per commit.
+    const queued = this.#queuedFragments;
+    if (queued !== undefined) {
+      appendRecords(queued.byTopic, batches);
+      return queued.sent;
+    }
+    const next = { byTopic: new Map<string, ProduceRecord[]>(), sent: Promise.resolve() };
+    appendRecords(next.byTopic, batches);
+    this.#queuedFragments = next;
     const producer = this.#producer!;
     const limit = this.#options.sink.maxRequestBytes;
-    const sent = this.#sending.then(async () => {
-      for (const request of requests(batches, limit)) {
+    next.sent = this.#sending.then(async () => {
+      // From here on, later commits queue for the request after this one.
+      this.#queuedFragments = undefined;
+      const all = [...next.byTopic].map(([topic, records]) => ({ topic, records }));
+      for (const request of requests(all, limit)) {
         // A fragment sent twice (an answer lost) is dropped by its receiver.
         await this.#retrying("repartition", () => producer.send(request));
       }
     });
-    this.#sending = sent.catch(() => {});
-    return sent;
+    this.#sending = next.sent.catch(() => {});
+    return next.sent;
   }
 
   /** Starts the checkpoints that are due (one at a time per task). */
@@ -736,6 +754,18 @@ function isFenced(error: unknown): boolean {
     }
   }
   return false;
+}
+
+/** Appends each topic's records to those already queued for it, in order. */
+function appendRecords(
+  byTopic: Map<string, ProduceRecord[]>,
+  batches: readonly TopicRecords[],
+): void {
+  for (const { topic, records } of batches) {
+    const queued = byTopic.get(topic);
+    if (queued === undefined) byTopic.set(topic, [...records]);
+    else for (const record of records) queued.push(record);
+  }
 }
 
 /** Splits records into produce requests below `limit` bytes, in order. */
