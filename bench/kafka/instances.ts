@@ -96,7 +96,8 @@ const trees = args.trees === undefined
   ? [root]
   : args.trees.split(",").map((dir) => (dir.endsWith("/") ? dir : `${dir}/`));
 const transformPath = new URL("./programs/by_cat_total.ts", import.meta.url).pathname;
-const runTimeoutMs = 600_000;
+/** A run that has not completed by then is a failure (reported, left out of the figures). */
+const runTimeoutMs = 180_000;
 const clockTicks = 100; // USER_HZ: /proc times are in 1/100 s on Linux
 
 function log(text: string): void {
@@ -505,11 +506,16 @@ async function runOnce(
     );
   }
   if (Number.isNaN(finishedAt)) {
-    for (const text of texts) console.error(text.slice(-3000));
+    const kept = await Deno.makeTempDir({ prefix: "rivulet-bench-inst-stalled-" });
+    texts.forEach((text, i) => Deno.writeTextFileSync(`${kept}/instance-${i}.log`, text));
+    await deleteTopics([
+      output,
+      ...(config.partitioned ? internalTopics(groupId, stages).repartition : []),
+      ...(config.partitioned ? [internalTopics(groupId, stages).changelog] : []),
+    ]);
     throw new Error(
-      `${config.label}: the run did not complete (exit codes ${
-        statuses.map((s) => s.code).join(",")
-      })`,
+      `${config.label}: the run did not complete in ${runTimeoutMs / 1000} s (group ${groupId}, ` +
+        `exit codes ${statuses.map((s) => s.code).join(",")}; the instances' logs are in ${kept})`,
     );
   }
   const seconds = (finishedAt - started) / 1000;
@@ -583,9 +589,21 @@ if (import.meta.main) {
     stderr: "null",
   }).output();
   const results = new Map<string, RunFigures[]>();
+  const failures = new Map<string, string[]>();
   for (let run = 1; run <= runs; run++) {
     for (const config of configs) {
-      const figures = await runOnce(config, input, stages, total, run);
+      let figures: RunFigures;
+      try {
+        figures = await runOnce(config, input, stages, total, run);
+      } catch (error) {
+        // A stalled or wrong run is reported and counted, not dropped silently.
+        log(`run ${run} ${config.label}: FAILED: ${(error as Error).message}`);
+        failures.set(config.label, [
+          ...(failures.get(config.label) ?? []),
+          (error as Error).message,
+        ]);
+        continue;
+      }
       const list = results.get(config.label) ?? [];
       list.push(figures);
       results.set(config.label, list);
@@ -608,27 +626,34 @@ if (import.meta.main) {
       `rows, ${cats} cats; ${runs} runs each; median (min-max)\n`,
   );
   console.log(
-    "| configuration | wall s | rows/s | tasks started s | CPU s per instance | broker CPU s | machine busy / capacity s |",
+    "| configuration | runs (failed) | wall s | rows/s | rows/s after tasks started | " +
+      "tasks started s | CPU s, all instances | CPU s per instance | broker CPU s | " +
+      "machine busy / capacity CPU s |",
   );
-  console.log("|---|---|---|---|---|---|---|");
+  console.log("|---|---|---|---|---|---|---|---|---|---|");
+  const range = (xs: number[], digits: number, scale = 1) =>
+    xs.length === 0
+      ? "—"
+      : `${fmt(median(xs) * scale, digits)} (${fmt(Math.min(...xs) * scale, digits)}–${
+        fmt(Math.max(...xs) * scale, digits)
+      })`;
   for (const config of configs) {
-    const list = results.get(config.label)!;
-    const rates = list.map((f) => f.rowsPerSecond);
-    const secs = list.map((f) => f.seconds);
-    const perInstance = list.map((f) =>
-      f.cpu.instances.reduce((a, b) => a + b, 0) / f.cpu.instances.length
-    );
+    const list = results.get(config.label) ?? [];
+    const allCpu = list.map((f) => f.cpu.instances.reduce((a, b) => a + b, 0));
     console.log(
-      `| ${config.label} | ${fmt(median(secs), 2)} (${fmt(Math.min(...secs), 2)}-${
-        fmt(Math.max(...secs), 2)
-      }) | ${Math.round(median(rates))} (${Math.round(Math.min(...rates))}-${
-        Math.round(Math.max(...rates))
-      }) | ${fmt(median(list.map((f) => f.startedSeconds)), 2)} | ${fmt(median(perInstance))} | ${
-        fmt(median(list.map((f) => f.cpu.broker)))
-      } | ${fmt(median(list.map((f) => f.cpu.machineBusy)))} / ${
-        fmt(median(list.map((f) => f.cpu.machineCapacity)))
-      } |`,
+      `| ${config.label} | ${list.length} (${failures.get(config.label)?.length ?? 0}) | ${
+        range(list.map((f) => f.seconds), 2)
+      } | ${range(list.map((f) => f.rowsPerSecond), 0)} | ${
+        range(list.map((f) => rows / (f.seconds - f.startedSeconds)), 0)
+      } | ${range(list.map((f) => f.startedSeconds), 2)} | ${range(allCpu, 1)} | ${
+        range(allCpu.map((c) => c / config.instances), 1)
+      } | ${range(list.map((f) => f.cpu.broker), 1)} | ${
+        range(list.map((f) => f.cpu.machineBusy), 1)
+      } / ${range(list.map((f) => f.cpu.machineCapacity), 1)} |`,
     );
+  }
+  for (const [label, messages] of failures) {
+    for (const message of messages) console.log(`\nFailed: ${label}: ${message}`);
   }
   if (args.json !== undefined) {
     await Deno.writeTextFile(
@@ -643,6 +668,7 @@ if (import.meta.main) {
           runs,
           v8Flags,
           results: Object.fromEntries(results),
+          failures: Object.fromEntries(failures),
         },
         null,
         2,
