@@ -539,15 +539,18 @@ async function runOnce(
     if (all.rows !== rows || all.total !== expectedTotal || all.maxRows !== rows) {
       throw new Error(
         `${config.label}: the output's last "all" row is ${JSON.stringify(all)}, expected ` +
-          `${rows} rows with total ${expectedTotal} (and no "all" row above ${rows} rows)`,
+          `${rows} rows with total ${expectedTotal} (and no "all" row above ${rows} rows); ` +
+          `group ${groupId}, output topic ${output} (kept)`,
       );
     }
   }
-  // Output and internal topics go, so repeated runs do not fill the broker's disk.
+  // Output and internal topics go, so repeated runs do not fill the broker's disk (those of a
+  // run whose output was wrong stay, for a look at what happened).
   await deleteTopics([
     output,
-    ...(config.partitioned ? internalTopics(groupId, stages).repartition : []),
-    ...(config.partitioned ? [internalTopics(groupId, stages).changelog] : []),
+    ...(config.partitioned
+      ? [...internalTopics(groupId, stages).repartition, internalTopics(groupId, stages).changelog]
+      : [`${groupId}-state-changelog`]),
   ]);
   return figures;
 }
