@@ -116,6 +116,8 @@ interface TaskEntry {
   readonly unacknowledged: Set<Promise<unknown>>;
   /** Exactly-once: records of commits since the last checkpoint. */
   pending: TopicRecords[];
+  /** How many records `pending` holds. */
+  pendingRecords: number;
   /** The task's state entries as of its last committed checkpoint (or its restore). */
   written: TaskEntries;
   checkpointing: Promise<void> | undefined;
@@ -123,6 +125,8 @@ interface TaskEntry {
 }
 
 const END_MARKER_KEY = "restore-end";
+/** Exactly-once: records a task keeps for its next checkpoint before it checkpoints early. */
+const MAX_PENDING_RECORDS = 50_000;
 
 /**
  * One instance of a partitioned pipeline: runs the tasks the consumer group
@@ -319,7 +323,13 @@ export class PartitionedRun {
     await connectExplained(() => consumer.connect(), this.#options.config);
     await consumer.run({
       onBatch: (batch) => this.#onBatch(batch),
-      onAssigned: (partitions) => this.#assigned(partitions),
+      onAssigned: (partitions) => {
+        try {
+          this.#assigned(partitions);
+        } catch (error) {
+          this.#fail(error);
+        }
+      },
       onRevoked: (partitions) => this.#revoked(partitions),
       onSkipped: (position) => {
         const entry = this.#tasks.get(taskId(position.topic, position.partition));
@@ -362,6 +372,7 @@ export class PartitionedRun {
         writer: undefined,
         unacknowledged: new Set(),
         pending: [],
+        pendingRecords: 0,
         written: new Map(),
         checkpointing: undefined,
         lastCheckpointMs: Date.now(),
@@ -516,7 +527,8 @@ export class PartitionedRun {
     } catch {
       return; // the run fails with the restore's error
     }
-    if (entry.closed || this.#failure !== undefined) return;
+    // Stopping: what is not applied now is read again by the next owner of the task.
+    if (entry.closed || this.#stopping || this.#failure !== undefined) return;
     let commits: TaskCommit[];
     try {
       commits = entry.task.accept(batch.messages);
@@ -525,6 +537,8 @@ export class PartitionedRun {
       return;
     }
     for (const commit of commits) this.#emit(entry, commit);
+    // Exactly-once keeps a task's records until its checkpoint: a large backlog checkpoints early.
+    if (entry.pendingRecords > MAX_PENDING_RECORDS) await this.#checkpoint(entry);
     if (this.#inflight.length > 256) {
       const waiting = this.#inflight;
       this.#inflight = [];
@@ -542,8 +556,10 @@ export class PartitionedRun {
       if (output !== undefined) {
         const { topic, records } = this.#options.sink.commitRecords(output);
         entry.pending.push({ topic, records });
+        entry.pendingRecords += records.length;
       }
       entry.pending.push(...fragments);
+      for (const { records } of fragments) entry.pendingRecords += records.length;
       return;
     }
     const writes: Promise<unknown>[] = [];
@@ -632,6 +648,7 @@ export class PartitionedRun {
     }
     const records = entry.pending;
     entry.pending = [];
+    entry.pendingRecords = 0;
     const changelogRecords = this.#changelogRecords(task.id, entry.written, captured.entries);
     const acknowledged = Promise.all(entry.unacknowledged);
     const positions = [{ topic: task.topic, partition: task.partition, offset: captured.position }];
