@@ -520,6 +520,9 @@ class KafkajsGroupConsumer implements GroupConsumer {
       highWatermark: batch.highWatermark,
     });
     await this.#heartbeatWhile(handled, payload);
+    // A seek of this partition during the handler decides where it goes on (kafkajs applies it
+    // before the next fetch): the batch's end must not overwrite it.
+    if (payload.isStale()) return;
     // The batch's last offset counts the transaction markers and aborted records after its last message.
     const lastOffset = batch.lastOffset();
     payload.resolveOffset(lastOffset);
@@ -563,6 +566,9 @@ class KafkajsGroupConsumer implements GroupConsumer {
   seek(positions: readonly Position[]): void {
     for (const { topic, partition, offset } of positions) {
       this.#consumer.seek({ topic, partition, offset });
+      // Where a rebalance that keeps the partition continues from.
+      const key = `${topic}\u0000${partition}`;
+      if (this.#next.has(key)) this.#next.set(key, { topic, partition, offset });
     }
   }
 

@@ -716,7 +716,10 @@ class MemoryConsumer implements GroupConsumer {
   #callbacks: ConsumerCallbacks | undefined;
   #startAt = new Map<string, number>();
   /** Assigned partitions and the next offset to fetch from each. */
-  readonly #positions = new Map<string, { topic: string; partition: number; next: number }>();
+  readonly #positions = new Map<
+    string,
+    { topic: string; partition: number; next: number; sought: number }
+  >();
   #loop: Promise<void> | undefined;
 
   constructor(kafka: MemoryKafka, options: GroupConsumerOptions, maxBatch: number) {
@@ -752,8 +755,10 @@ class MemoryConsumer implements GroupConsumer {
     for (const p of positions) {
       const key = partitionKey(p.topic, p.partition);
       const assigned = this.#positions.get(key);
-      if (assigned !== undefined) assigned.next = Number(p.offset);
-      else this.#startAt.set(key, Number(p.offset));
+      if (assigned !== undefined) {
+        assigned.next = Number(p.offset);
+        assigned.sought++;
+      } else this.#startAt.set(key, Number(p.offset));
     }
     this.#kafka.notify();
   }
@@ -824,7 +829,7 @@ class MemoryConsumer implements GroupConsumer {
       const start = this.#startAt.get(key) ?? committed.get(key) ??
         (this.#options.autoOffsetReset === "earliest" ? 0 : Number(high));
       this.#startAt.delete(key);
-      this.#positions.set(key, { topic, partition, next: start });
+      this.#positions.set(key, { topic, partition, next: start, sought: 0 });
     }
     this.#callbacks?.onAssigned?.(gained);
   }
@@ -850,6 +855,7 @@ class MemoryConsumer implements GroupConsumer {
             max,
           );
           const from = position.next;
+          const sought = position.sought;
           const last = fetched.messages.at(-1);
           if (last !== undefined) {
             await this.#callbacks!.onBatch({
@@ -860,7 +866,7 @@ class MemoryConsumer implements GroupConsumer {
             });
             handed = true;
             // A rebalance or a seek during the handler decides where this partition goes on.
-            if (this.#positions.get(key) !== position) continue;
+            if (this.#positions.get(key) !== position || position.sought !== sought) continue;
           }
           position.next = Math.max(position.next, fetched.next);
           // Control or aborted records after what was handed over: the consumer moved past them.

@@ -388,6 +388,28 @@ export function clientContract(
     assert.deepEqual(member.values(), ["s5", "s6", "s7", "s2", "s3", "s4", "s5", "s6", "s7"]);
   });
 
+  test("seek: a seek back while a batch of that partition is being handled wins over that batch's end", async (client) => {
+    const topic = await createTopic(client, "contract-seek-during");
+    await produce(client, topic, range("d", 0, 6));
+    const member = new Member(client, {
+      groupId: group(),
+      topics: [topic],
+      autoOffsetReset: "earliest",
+    });
+    let release!: () => void;
+    member.hold = new Promise<void>((resolve) => (release = resolve));
+    await using running = await member.start();
+    await running.waitFor(1);
+    const first = running.values();
+    assert.equal(first[0], "d0");
+    // Handling the first batch: go back to offset 1 before it resolves.
+    running.consumer.seek([{ topic, partition: 0, offset: "1" }]);
+    member.hold = undefined;
+    release();
+    await running.waitFor(first.length + 5);
+    assert.deepEqual(running.values(), [...first, ...range("d", 1, 6)]);
+  });
+
   test("backpressure: no batch is handed over while the previous one is being handled", async (client) => {
     const topic = await createTopic(client, "contract-backpressure", 2);
     await produce(client, topic, ["p0-a"], 0);
