@@ -111,6 +111,8 @@ interface TaskEntry {
   restored: boolean;
   /** Revoked: nothing more is done for it. */
   closed: boolean;
+  /** Counts the seeks to the task's restored position: a batch fetched before one is dropped. */
+  seeks: number;
   /** Registers the task's transactional id and runs its checkpoints. */
   writer: TransactionWriter | undefined;
   /** At-least-once: writes not acknowledged yet. */
@@ -158,6 +160,15 @@ export class PartitionedRun {
   #fragmentsOut = 0;
   #userErrors = 0;
   #lastTime: Time = 0;
+  /**
+   * Tasks given up because another instance registered their transactional id,
+   * with the group generation then: if this instance still holds the partition
+   * after a later rebalance, the task is its again and is taken back.
+   */
+  readonly #fenced = new Map<
+    string,
+    { readonly topic: string; readonly partition: number; readonly generation: number | undefined }
+  >();
   /** Counters of tasks revoked since (their readers are gone). */
   #retired = { messages: 0, rows: 0, commits: 0 };
 
@@ -370,6 +381,7 @@ export class PartitionedRun {
         ready: Promise.resolve(),
         restored: false,
         closed: false,
+        seeks: 0,
         writer: undefined,
         unacknowledged: new Set(),
         pending: [],
@@ -430,6 +442,14 @@ export class PartitionedRun {
       }
       task.restore(state, start);
       entry.written = state ?? new Map();
+      // The consumer may be anywhere: at the group's offset (never past the checkpoint), or, for a
+      // task taken back after it was fenced, where this instance had read to.
+      this.#consumer?.seek([{
+        topic: task.topic,
+        partition: task.partition,
+        offset: String(task.readPosition),
+      }]);
+      entry.seeks++;
       // A task's first checkpoint records where it started, even if nothing arrives.
       task.dirty = true;
       entry.restored = true;
@@ -499,6 +519,7 @@ export class PartitionedRun {
     });
     for (const { topic, partition } of partitions) {
       const id = taskId(topic, partition);
+      this.#fenced.delete(id);
       const entry = this.#tasks.get(id);
       if (entry === undefined) continue;
       this.#retire(entry);
@@ -523,6 +544,7 @@ export class PartitionedRun {
     if (this.#stopping || this.#failure !== undefined) return;
     const entry = this.#tasks.get(taskId(batch.topic, batch.partition));
     if (entry === undefined) return;
+    const seeks = entry.seeks;
     try {
       await entry.ready;
     } catch {
@@ -530,6 +552,8 @@ export class PartitionedRun {
     }
     // Stopping: what is not applied now is read again by the next owner of the task.
     if (entry.closed || this.#stopping || this.#failure !== undefined) return;
+    // Fetched before the restore's seek: the consumer hands over the partition again from there.
+    if (entry.seeks !== seeks) return;
     let commits: TaskCommit[];
     try {
       commits = entry.task.accept(batch.messages);
@@ -626,12 +650,34 @@ export class PartitionedRun {
   /** Starts the checkpoints that are due (one at a time per task). */
   #checkpointDue(): void {
     if (this.#failure !== undefined) return;
+    this.#takeBackFenced();
     const interval = this.#options.checkpointIntervalMs ?? 1_000;
     const now = Date.now();
     for (const entry of this.#tasks.values()) {
       if (!entry.restored || entry.closed || entry.checkpointing !== undefined) continue;
       if (!entry.task.dirty || now - entry.lastCheckpointMs < interval) continue;
       this.#checkpoint(entry);
+    }
+  }
+
+  /** Takes back fenced tasks whose partitions this instance holds after a rebalance since. */
+  #takeBackFenced(): void {
+    const consumer = this.#consumer;
+    if (this.#fenced.size === 0 || consumer === undefined || this.#stopping) return;
+    const generation = consumer.groupMetadata()?.generationId;
+    if (generation === undefined) return;
+    const held = new Set(consumer.assignment().map((tp) => taskId(tp.topic, tp.partition)));
+    const back: TopicPartition[] = [];
+    for (const [id, fenced] of this.#fenced) {
+      if (fenced.generation === generation) continue;
+      this.#fenced.delete(id);
+      if (held.has(id) && !this.#tasks.has(id)) back.push(fenced);
+    }
+    if (back.length === 0) return;
+    try {
+      this.#assigned(back);
+    } catch (error) {
+      this.#fail(error);
     }
   }
 
@@ -677,7 +723,14 @@ export class PartitionedRun {
           "Task taken over by another instance (this one was fenced); giving it up",
           { task: task.id },
         );
-        if (!entry.closed) this.#retire(entry);
+        if (!entry.closed) {
+          this.#retire(entry);
+          this.#fenced.set(task.id, {
+            topic: task.topic,
+            partition: task.partition,
+            generation: this.#consumer?.groupMetadata()?.generationId,
+          });
+        }
         return;
       }
       this.#fail(error);

@@ -143,7 +143,7 @@ Deno.test("two instances on the in-memory cluster share the tasks, hand them ove
   for (const { logger } of [first, second]) assert.deepEqual(logger.problems(), []);
 });
 
-Deno.test("an instance whose task another registered (fenced) gives the task up and commits no checkpoint for it any more", async () => {
+Deno.test("an instance whose task another registered (fenced) gives the task up and commits no checkpoint for it; after a rebalance its holder takes it (back)", async () => {
   const kafka = new MemoryKafka();
   kafka.createTopic("in", 4);
   kafka.createTopic("out", 2);
@@ -154,7 +154,7 @@ Deno.test("an instance whose task another registered (fenced) gives the task up 
   // Another instance took task in:0 over: it registered the task's transactional id.
   const usurper = kafka.transactionalProducer({ transactionalId: `rivulet-${group}-in:0` });
   await usurper.connect();
-  appendInput(kafka, 1, 100);
+  const thirdTotal = appendInput(kafka, 1, 100);
   await until(
     "the fenced task to be given up",
     () => zombie.logger.problems().some((line) => /fenced/.test(line.message)),
@@ -162,6 +162,18 @@ Deno.test("an instance whose task another registered (fenced) gives the task up 
   assert.equal(zombie.run.stats().tasks, 11);
   const committed = kafka.committed(group).find((p) => p.topic === "in" && p.partition === 0);
   assert.equal(committed?.offset, "8", "partition 0's offset stays at the last checkpoint");
-  zombie.stop();
-  await zombie.done;
+  // A rebalance (another instance joins): whoever holds in:0 then takes the task (back) and
+  // every input row is applied, once.
+  const other = instance(kafka);
+  const more = appendInput(kafka, 2, 200);
+  const all = total + thirdTotal + more;
+  await until("every input after the rebalance", () => table(kafka).get("*") === all);
+  await until(
+    "each of the 12 tasks run by one instance",
+    () => zombie.run.stats().tasks + other.run.stats().tasks === 12,
+  );
+  for (const run of [zombie, other]) {
+    run.stop();
+    await run.done;
+  }
 });
