@@ -36,6 +36,7 @@ import { Graph, type Row, UserFunctionError } from "../../engine/mod.ts";
 import type { Batch, Time } from "../../engine/types.ts";
 import type {
   Admin,
+  ConsumerGroupMetadata,
   FetchedBatch,
   GroupConsumer,
   KafkaClient,
@@ -128,6 +129,13 @@ interface TaskEntry {
 }
 
 const END_MARKER_KEY = "restore-end";
+/**
+ * Exactly-once: the instance transaction's timeout. A process stopped or killed
+ * with a transaction open holds read_committed readers of what it wrote (the
+ * tasks taking its work over, reading the changelog) until the broker aborts
+ * it: 10 s, as Kafka Streams' exactly-once.
+ */
+const INSTANCE_TRANSACTION_TIMEOUT_MS = 10_000;
 /** Exactly-once: records a task keeps for its next checkpoint before it checkpoints early. */
 const MAX_PENDING_RECORDS = 50_000;
 
@@ -169,6 +177,17 @@ export class PartitionedRun {
     string,
     { readonly topic: string; readonly partition: number; readonly generation: number | undefined }
   >();
+  /**
+   * Exactly-once: the instance's one transactional producer. Each checkpoint
+   * is one transaction for every task that changed, its offsets sent with the
+   * consumer's group metadata (KIP-447), so a member the group moved on
+   * without cannot commit.
+   */
+  #instanceWriter: TransactionWriter | undefined;
+  /** Exactly-once: the consumer's group membership as last seen (`#checkMembership`). */
+  #member: ConsumerGroupMetadata | undefined;
+  #instanceCheckpoint: Promise<void> | undefined;
+  #lastInstanceCheckpointMs = 0;
   /** Counters of tasks revoked since (their readers are gone). */
   #retired = { messages: 0, rows: 0, commits: 0 };
 
@@ -226,6 +245,22 @@ export class PartitionedRun {
       await this.#options.sink.open();
       const producer = this.#producer = this.#options.client.producer({ idempotent: true });
       await connectExplained(() => producer.connect(), this.#options.config);
+      if (this.#options.exactlyOnce) {
+        // Not registered by anyone else: a former instance's open transaction ends by timeout,
+        // and readers (read_committed) wait for it.
+        const transactionalId = `${this.#transactionalIdPrefix}-${crypto.randomUUID()}`;
+        const writer = this.#instanceWriter = new TransactionWriter({
+          producer: () =>
+            this.#options.client.transactionalProducer({
+              transactionalId,
+              transactionTimeoutMs: INSTANCE_TRANSACTION_TIMEOUT_MS,
+            }),
+          transactionalId,
+          logger: this.#logger,
+          maxRequestBytes: this.#options.sink.maxRequestBytes,
+        });
+        await writer.settle();
+      }
       await this.#startConsumer();
       while (!this.#stopping && this.#failure === undefined) {
         await new Promise<void>((resolve) => (this.#wake = resolve));
@@ -319,6 +354,10 @@ export class PartitionedRun {
     return count;
   }
 
+  get #transactionalIdPrefix(): string {
+    return this.#options.transactionalIdPrefix ?? `rivulet-${this.#groupId}`;
+  }
+
   get #name(): string {
     return this.#options.name ?? this.#options.topics.join(",");
   }
@@ -404,8 +443,12 @@ export class PartitionedRun {
    * reads the changelog to its end and restores each task's last checkpoint.
    */
   async #restore(entries: readonly TaskEntry[]): Promise<void> {
-    const prefix = this.#options.transactionalIdPrefix ?? `rivulet-${this.#groupId}`;
+    const prefix = this.#transactionalIdPrefix;
+    // At-least-once: each task's own transactional id, registered here, fences its former owner.
+    // Exactly-once fences by group generation instead (the instance's transactions).
+    const fenceTasks = !this.#options.exactlyOnce;
     await Promise.all(entries.map(async (entry) => {
+      if (!fenceTasks) return;
       const transactionalId = `${prefix}-${entry.task.id}`;
       const writer = new TransactionWriter({
         producer: () => this.#options.client.transactionalProducer({ transactionalId }),
@@ -563,7 +606,7 @@ export class PartitionedRun {
     }
     for (const commit of commits) this.#emit(entry, commit);
     // Exactly-once keeps a task's records until its checkpoint: a large backlog checkpoints early.
-    if (entry.pendingRecords > MAX_PENDING_RECORDS) await this.#checkpoint(entry);
+    if (entry.pendingRecords > MAX_PENDING_RECORDS) await this.#checkpointInstance();
     if (this.#inflight.length > 256) {
       const waiting = this.#inflight;
       this.#inflight = [];
@@ -653,6 +696,11 @@ export class PartitionedRun {
     this.#takeBackFenced();
     const interval = this.#options.checkpointIntervalMs ?? 1_000;
     const now = Date.now();
+    if (this.#options.exactlyOnce) {
+      this.#checkMembership();
+      if (now - this.#lastInstanceCheckpointMs >= interval) this.#checkpointInstance();
+      return;
+    }
     for (const entry of this.#tasks.values()) {
       if (!entry.restored || entry.closed || entry.checkpointing !== undefined) continue;
       if (!entry.task.dirty || now - entry.lastCheckpointMs < interval) continue;
@@ -738,6 +786,123 @@ export class PartitionedRun {
     return entry.checkpointing;
   }
 
+  /**
+   * Exactly-once: one transaction with every changed task's records, state
+   * entries and offsets. Fenced (the group went on without this member, or
+   * the transaction timed out while the process was stopped), every task is
+   * given up and taken back from the changelog: what this instance holds may
+   * have run elsewhere since.
+   */
+  #checkpointInstance(): Promise<void> {
+    if (this.#instanceCheckpoint !== undefined) return this.#instanceCheckpoint;
+    // The generation the captured state belongs to: the offsets are sent with it, so a
+    // rebalance before they reach the group coordinator aborts the transaction.
+    const member = this.#consumer?.groupMetadata();
+    if (member === undefined || !sameMember(member, this.#member)) return Promise.resolve();
+    this.#lastInstanceCheckpointMs = Date.now();
+    const captured: {
+      entry: TaskEntry;
+      entries: TaskEntries;
+      records: TopicRecords[];
+      changelog: ProduceRecord[];
+      position: string;
+    }[] = [];
+    for (const entry of this.#tasks.values()) {
+      if (!entry.restored || entry.closed) continue;
+      if (!entry.task.dirty && entry.pending.length === 0) continue;
+      let checkpoint: { entries: TaskEntries; position: string };
+      try {
+        checkpoint = entry.task.checkpoint();
+      } catch (error) {
+        this.#fail(error);
+        return Promise.resolve();
+      }
+      captured.push({
+        entry,
+        entries: checkpoint.entries,
+        records: entry.pending,
+        changelog: this.#changelogRecords(entry.task.id, entry.written, checkpoint.entries),
+        position: checkpoint.position,
+      });
+      entry.pending = [];
+      entry.pendingRecords = 0;
+    }
+    if (captured.length === 0) return Promise.resolve();
+    const positions = captured.map(({ entry, position }) => ({
+      topic: entry.task.topic,
+      partition: entry.task.partition,
+      offset: position,
+    }));
+    const ours = new Set(positions.map((p) => taskId(p.topic, p.partition)));
+    const topics = [...new Set(positions.map((p) => p.topic))];
+    const run = this.#instanceWriter!.run({
+      records: [
+        ...captured.flatMap(({ records }) => records),
+        { topic: this.#changelog, records: captured.flatMap(({ changelog }) => changelog) },
+      ],
+      offsets: [{
+        groupId: this.#groupId,
+        positions,
+        metadata: () => member,
+      }],
+      beforeCommit: () => Promise.resolve(),
+      committed: async () =>
+        samePositions(
+          positions,
+          (await this.#admin!.groupPositions(this.#groupId, topics))
+            .filter((p) => ours.has(taskId(p.topic, p.partition))),
+        ),
+    }).then(() => {
+      for (const { entry, entries } of captured) entry.written = entries;
+    }, (error) => {
+      if (!isFenced(error)) return this.#fail(error);
+      this.#logger.warn(
+        "This instance was fenced (the group went on without it, or its transaction timed " +
+          "out); its tasks start again from their last committed checkpoints",
+        { error: error instanceof Error ? error.message : String(error) },
+      );
+      this.#restartAll();
+    });
+    this.#instanceCheckpoint = run.finally(() => (this.#instanceCheckpoint = undefined));
+    return this.#instanceCheckpoint;
+  }
+
+  /**
+   * Exactly-once: notices this member missing a generation of its group (a
+   * new member id, or a generation skipped: the process was stopped, or cut
+   * off, while the group went on without it). Partitions it still holds may
+   * have been run elsewhere meanwhile, so every task starts again from the
+   * changelog, whether or not the assignment changed.
+   */
+  #checkMembership(): void {
+    const now = this.#consumer?.groupMetadata();
+    if (now === undefined) return;
+    const last = this.#member;
+    this.#member = now;
+    if (
+      last === undefined ||
+      now.memberId === last.memberId && now.generationId <= last.generationId + 1
+    ) {
+      return;
+    }
+    this.#logger.warn(
+      "This instance missed a generation of its group; its tasks start again from their last " +
+        "committed checkpoints",
+      { memberId: now.memberId, generation: now.generationId, last: last.generationId },
+    );
+    this.#restartAll();
+  }
+
+  /** Gives up every task and takes back, from the changelog, those whose partitions are held. */
+  #restartAll(): void {
+    for (const entry of [...this.#tasks.values()]) {
+      this.#retire(entry);
+      const { topic, partition } = entry.task;
+      // Taken back at once where still held: the restore reads the changelog as committed.
+      this.#fenced.set(entry.task.id, { topic, partition, generation: undefined });
+    }
+  }
+
   /** The changelog records that bring a task's entries from `written` to `now` (tombstones for the gone). */
   #changelogRecords(id: string, written: TaskEntries, now: TaskEntries): ProduceRecord[] {
     const partition = partitionOf(id, this.#partitions);
@@ -765,10 +930,15 @@ export class PartitionedRun {
     this.#consumer?.pause();
     await Promise.all([...this.#tasks.values()].map((entry) => entry.ready.catch(() => {})));
     await Promise.all(this.#inflight);
+    if (this.#options.exactlyOnce) {
+      await this.#instanceCheckpoint;
+      this.#checkMembership();
+      await this.#checkpointInstance();
+    }
     for (const entry of this.#tasks.values()) {
-      if (!entry.restored || entry.closed) continue;
+      if (!entry.restored || entry.closed || this.#options.exactlyOnce) continue;
       await entry.checkpointing;
-      if (entry.task.dirty || entry.pending.length > 0) await this.#checkpoint(entry);
+      if (entry.task.dirty) await this.#checkpoint(entry);
     }
     if (this.#failure !== undefined) throw this.#failure;
     this.#logger.info("Partitioned run stopped cleanly", { tasks: this.#tasks.size });
@@ -780,6 +950,8 @@ export class PartitionedRun {
       await entry.checkpointing;
       await entry.writer?.close();
     }));
+    await this.#instanceCheckpoint;
+    await this.#instanceWriter?.close();
     await this.#sending;
     await this.#producer?.disconnect().catch(() => {});
     await this.#options.sink.close().catch((error) => {
@@ -792,6 +964,11 @@ export class PartitionedRun {
     if (this.#failure === undefined) this.#failure = error;
     this.#wake();
   }
+}
+
+/** Whether two sightings of a consumer's membership are the same member in the same generation. */
+function sameMember(a: ConsumerGroupMetadata, b: ConsumerGroupMetadata | undefined): boolean {
+  return b !== undefined && a.memberId === b.memberId && a.generationId === b.generationId;
 }
 
 /** A task's id: the topic-partition it reads. */

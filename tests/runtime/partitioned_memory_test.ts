@@ -35,7 +35,7 @@ function build(input: rw.Table<rw.Row>): rw.Table<rw.Row> {
   ) as unknown as rw.Table<rw.Row>;
 }
 
-function instance(kafka: MemoryKafka, logger = new RecordingLogger()) {
+function instance(kafka: MemoryKafka, logger = new RecordingLogger(), exactlyOnce = false) {
   const controller = new AbortController();
   const run = new PartitionedRun({
     client: kafka,
@@ -55,6 +55,7 @@ function instance(kafka: MemoryKafka, logger = new RecordingLogger()) {
       encode: (change, time) => encodeChange(change.row, change.diff, time),
     }),
     logger,
+    exactlyOnce,
     signal: controller.signal,
     checkpointIntervalMs: 50,
   });
@@ -80,14 +81,17 @@ function appendInput(kafka: MemoryKafka, commits: number, first: number): number
   return total;
 }
 
-/** The output's table by cat, exact repeats dropped, each retraction checked. */
-function table(kafka: MemoryKafka): Map<string, number> {
+/** The output's table by cat, exact repeats dropped (or refused: `repeats`), each retraction checked. */
+function table(kafka: MemoryKafka, repeats: "drop" | "refuse" = "drop"): Map<string, number> {
   const rows = new Map<string, string>();
   const seen = new Set<string>();
   for (const message of kafka.records("out")) {
     const key = new TextDecoder().decode(message.key!);
     const value = new TextDecoder().decode(message.value!);
-    if (seen.has(`${key}\0${value}`)) continue;
+    if (seen.has(`${key}\0${value}`)) {
+      assert.equal(repeats, "drop", `a repeat of ${key}: ${value}`);
+      continue;
+    }
     seen.add(`${key}\0${value}`);
     const { diff, time: _time, ...row } = JSON.parse(value);
     if (diff === 1) {
@@ -112,36 +116,42 @@ async function until(what: string, condition: () => boolean): Promise<void> {
   }
 }
 
-Deno.test("two instances on the in-memory cluster share the tasks, hand them over, and the tables are exact", async () => {
-  const kafka = new MemoryKafka({ seed: 7 });
-  kafka.createTopic("in", 4);
-  kafka.createTopic("out", 2);
-  let total = appendInput(kafka, 5, 0);
-  const first = instance(kafka);
-  await until("the first input", () => table(kafka).get("*") === total);
-  const second = instance(kafka);
-  await until("the second instance's tasks", () => second.run.stats().tasks > 0);
-  total += appendInput(kafka, 5, 1_000);
-  await until("the second input", () => table(kafka).get("*") === total);
-  // The first stops: the second takes every task over and goes on.
-  first.stop();
-  await first.done;
-  total += appendInput(kafka, 5, 2_000);
-  await until("the third input", () => table(kafka).get("*") === total);
-  second.stop();
-  await second.done;
-  const expected = new Map<string, number>();
-  for (const message of kafka.records("in")) {
-    const text = new TextDecoder().decode(message.value!);
-    if (text === "*COMMIT*") continue;
-    const { cat, v } = JSON.parse(text);
-    expected.set(cat, (expected.get(cat) ?? 0) + v);
-  }
-  expected.set("*", total);
-  assert.deepEqual(new Map([...table(kafka)].sort()), new Map([...expected].sort()));
-  assert.equal(second.run.stats().tasks, 12, "3 stages of 4 partitions");
-  for (const { logger } of [first, second]) assert.deepEqual(logger.problems(), []);
-});
+for (const exactlyOnce of [false, true]) {
+  const mode = exactlyOnce ? "exactly-once" : "at-least-once";
+  Deno.test(`${mode}: two instances on the in-memory cluster share the tasks, hand them over, and the tables are exact`, async () => {
+    const kafka = new MemoryKafka({ seed: 7 });
+    kafka.createTopic("in", 4);
+    kafka.createTopic("out", 2);
+    const repeats = exactlyOnce ? "refuse" : "drop";
+    let total = appendInput(kafka, 5, 0);
+    const first = instance(kafka, new RecordingLogger(), exactlyOnce);
+    await until("the first input", () => table(kafka, repeats).get("*") === total);
+    const second = instance(kafka, new RecordingLogger(), exactlyOnce);
+    await until("the second instance's tasks", () => second.run.stats().tasks > 0);
+    total += appendInput(kafka, 5, 1_000);
+    await until("the second input", () => table(kafka, repeats).get("*") === total);
+    // The first stops: the second takes every task over and goes on.
+    first.stop();
+    await first.done;
+    total += appendInput(kafka, 5, 2_000);
+    await until("the third input", () => table(kafka, repeats).get("*") === total);
+    second.stop();
+    await second.done;
+    const expected = new Map<string, number>();
+    for (const message of kafka.records("in")) {
+      const text = new TextDecoder().decode(message.value!);
+      if (text === "*COMMIT*") continue;
+      const { cat, v } = JSON.parse(text);
+      expected.set(cat, (expected.get(cat) ?? 0) + v);
+    }
+    expected.set("*", total);
+    assert.deepEqual(new Map([...table(kafka, repeats)].sort()), new Map([...expected].sort()));
+    assert.equal(second.run.stats().tasks, 12, "3 stages of 4 partitions");
+    for (const { logger } of [first, second]) {
+      assert.deepEqual(logger.problems().filter((line) => !/fenced/.test(line.message)), []);
+    }
+  });
+}
 
 Deno.test("an instance whose task another registered (fenced) gives the task up and commits no checkpoint for it; after a rebalance its holder takes it (back)", async () => {
   const kafka = new MemoryKafka();
