@@ -20,6 +20,7 @@
 import type { Position, Sink, Source } from "../../connectors/types.ts";
 import type { Logger } from "../../connectors/types.ts";
 import type {
+  ConsumerGroupMetadata,
   KafkaClient,
   ProduceRecord,
   TopicRecords,
@@ -91,6 +92,13 @@ export function isTransactionalSink(sink: Sink<Row>): sink is TransactionalSink 
 export interface GroupOffsets {
   readonly groupId: string;
   readonly positions: readonly Position[];
+  /**
+   * The committing consumer's group metadata, read when the offsets are sent
+   * (KIP-447): the group coordinator then refuses them if the member was
+   * rebalanced out since (a zombie), and the transaction is aborted. Undefined
+   * (the member is between generations) refuses the transaction as fenced.
+   */
+  readonly metadata?: () => ConsumerGroupMetadata | undefined;
 }
 
 /** What one transaction carries and how to tell, after a failure, whether it committed. */
@@ -199,8 +207,21 @@ export class TransactionWriter {
     const transaction: Transaction = await producer.begin();
     try {
       for (const request of this.#requests(content.records)) await transaction.send(request);
-      for (const { groupId, positions } of content.offsets) {
-        if (positions.length > 0) await transaction.sendOffsets(groupId, positions);
+      for (const { groupId, positions, metadata } of content.offsets) {
+        if (positions.length === 0) continue;
+        if (metadata === undefined) {
+          await transaction.sendOffsets(groupId, positions);
+          continue;
+        }
+        const member = metadata();
+        if (member === undefined) {
+          throw new KafkaClientError(
+            `The consumer of group ${JSON.stringify(groupId)} has no generation now (rebalancing ` +
+              "or restarting): its offsets cannot be committed",
+            { retriable: false, kind: "fenced" },
+          );
+        }
+        await transaction.sendOffsets(groupId, positions, member);
       }
       await content.beforeCommit();
     } catch (error) {

@@ -36,6 +36,7 @@ import { Graph, type Row, UserFunctionError } from "../../engine/mod.ts";
 import type { Batch, Time } from "../../engine/types.ts";
 import type {
   Admin,
+  ConsumerGroupMetadata,
   FetchedBatch,
   GroupConsumer,
   KafkaClient,
@@ -44,6 +45,7 @@ import type {
   TopicPartition,
   TopicRecords,
 } from "../../connectors/kafka/client.ts";
+import { KafkaClientError } from "../../connectors/kafka/client.ts";
 import type { ClientConfig } from "../../connectors/kafka/config.ts";
 import { connectExplained } from "../../connectors/kafka/connection_error.ts";
 import { retryWhileRetriable } from "../../connectors/kafka/_retry.ts";
@@ -110,12 +112,16 @@ interface TaskEntry {
   restored: boolean;
   /** Revoked: nothing more is done for it. */
   closed: boolean;
+  /** Counts the seeks to the task's restored position: a batch fetched before one is dropped. */
+  seeks: number;
   /** Registers the task's transactional id and runs its checkpoints. */
   writer: TransactionWriter | undefined;
   /** At-least-once: writes not acknowledged yet. */
   readonly unacknowledged: Set<Promise<unknown>>;
   /** Exactly-once: records of commits since the last checkpoint. */
   pending: TopicRecords[];
+  /** How many records `pending` holds. */
+  pendingRecords: number;
   /** The task's state entries as of its last committed checkpoint (or its restore). */
   written: TaskEntries;
   checkpointing: Promise<void> | undefined;
@@ -123,6 +129,15 @@ interface TaskEntry {
 }
 
 const END_MARKER_KEY = "restore-end";
+/**
+ * Exactly-once: the instance transaction's timeout. A process stopped or killed
+ * with a transaction open holds read_committed readers of what it wrote (the
+ * tasks taking its work over, reading the changelog) until the broker aborts
+ * it: 10 s, as Kafka Streams' exactly-once.
+ */
+const INSTANCE_TRANSACTION_TIMEOUT_MS = 10_000;
+/** Exactly-once: records a task keeps for its next checkpoint before it checkpoints early. */
+const MAX_PENDING_RECORDS = 50_000;
 
 /**
  * One instance of a partitioned pipeline: runs the tasks the consumer group
@@ -157,6 +172,26 @@ export class PartitionedRun {
   #fragmentsOut = 0;
   #userErrors = 0;
   #lastTime: Time = 0;
+  /**
+   * Tasks given up because another instance registered their transactional id,
+   * with the group generation then: if this instance still holds the partition
+   * after a later rebalance, the task is its again and is taken back.
+   */
+  readonly #fenced = new Map<
+    string,
+    { readonly topic: string; readonly partition: number; readonly generation: number | undefined }
+  >();
+  /**
+   * Exactly-once: the instance's one transactional producer. Each checkpoint
+   * is one transaction for every task that changed, its offsets sent with the
+   * consumer's group metadata (KIP-447), so a member the group moved on
+   * without cannot commit.
+   */
+  #instanceWriter: TransactionWriter | undefined;
+  /** Exactly-once: the consumer's group membership as last seen (`#checkMembership`). */
+  #member: ConsumerGroupMetadata | undefined;
+  #instanceCheckpoint: Promise<void> | undefined;
+  #lastInstanceCheckpointMs = 0;
   /** Counters of tasks revoked since (their readers are gone). */
   #retired = { messages: 0, rows: 0, commits: 0 };
 
@@ -214,6 +249,22 @@ export class PartitionedRun {
       await this.#options.sink.open();
       const producer = this.#producer = this.#options.client.producer({ idempotent: true });
       await connectExplained(() => producer.connect(), this.#options.config);
+      if (this.#options.exactlyOnce) {
+        // Not registered by anyone else: a former instance's open transaction ends by timeout,
+        // and readers (read_committed) wait for it.
+        const transactionalId = `${this.#transactionalIdPrefix}-${crypto.randomUUID()}`;
+        const writer = this.#instanceWriter = new TransactionWriter({
+          producer: () =>
+            this.#options.client.transactionalProducer({
+              transactionalId,
+              transactionTimeoutMs: INSTANCE_TRANSACTION_TIMEOUT_MS,
+            }),
+          transactionalId,
+          logger: this.#logger,
+          maxRequestBytes: this.#options.sink.maxRequestBytes,
+        });
+        await writer.settle();
+      }
       await this.#startConsumer();
       while (!this.#stopping && this.#failure === undefined) {
         await new Promise<void>((resolve) => (this.#wake = resolve));
@@ -307,6 +358,10 @@ export class PartitionedRun {
     return count;
   }
 
+  get #transactionalIdPrefix(): string {
+    return this.#options.transactionalIdPrefix ?? `rivulet-${this.#groupId}`;
+  }
+
   get #name(): string {
     return this.#options.name ?? this.#options.topics.join(",");
   }
@@ -323,7 +378,13 @@ export class PartitionedRun {
     await connectExplained(() => consumer.connect(), this.#options.config);
     await consumer.run({
       onBatch: (batch) => this.#onBatch(batch),
-      onAssigned: (partitions) => this.#assigned(partitions),
+      onAssigned: (partitions) => {
+        try {
+          this.#assigned(partitions);
+        } catch (error) {
+          this.#fail(error);
+        }
+      },
       onRevoked: (partitions) => this.#revoked(partitions),
       onSkipped: (position) => {
         const entry = this.#tasks.get(taskId(position.topic, position.partition));
@@ -363,9 +424,11 @@ export class PartitionedRun {
         ready: Promise.resolve(),
         restored: false,
         closed: false,
+        seeks: 0,
         writer: undefined,
         unacknowledged: new Set(),
         pending: [],
+        pendingRecords: 0,
         written: new Map(),
         checkpointing: undefined,
         lastCheckpointMs: Date.now(),
@@ -384,8 +447,12 @@ export class PartitionedRun {
    * reads the changelog to its end and restores each task's last checkpoint.
    */
   async #restore(entries: readonly TaskEntry[]): Promise<void> {
-    const prefix = this.#options.transactionalIdPrefix ?? `rivulet-${this.#groupId}`;
+    const prefix = this.#transactionalIdPrefix;
+    // At-least-once: each task's own transactional id, registered here, fences its former owner.
+    // Exactly-once fences by group generation instead (the instance's transactions).
+    const fenceTasks = !this.#options.exactlyOnce;
     await Promise.all(entries.map(async (entry) => {
+      if (!fenceTasks) return;
       const transactionalId = `${prefix}-${entry.task.id}`;
       const writer = new TransactionWriter({
         producer: () => this.#options.client.transactionalProducer({ transactionalId }),
@@ -422,6 +489,14 @@ export class PartitionedRun {
       }
       task.restore(state, start);
       entry.written = state ?? new Map();
+      // The consumer may be anywhere: at the group's offset (never past the checkpoint), or, for a
+      // task taken back after it was fenced, where this instance had read to.
+      this.#consumer?.seek([{
+        topic: task.topic,
+        partition: task.partition,
+        offset: String(task.readPosition),
+      }]);
+      entry.seeks++;
       // A task's first checkpoint records where it started, even if nothing arrives.
       task.dirty = true;
       entry.restored = true;
@@ -491,6 +566,7 @@ export class PartitionedRun {
     });
     for (const { topic, partition } of partitions) {
       const id = taskId(topic, partition);
+      this.#fenced.delete(id);
       const entry = this.#tasks.get(id);
       if (entry === undefined) continue;
       this.#retire(entry);
@@ -515,12 +591,16 @@ export class PartitionedRun {
     if (this.#stopping || this.#failure !== undefined) return;
     const entry = this.#tasks.get(taskId(batch.topic, batch.partition));
     if (entry === undefined) return;
+    const seeks = entry.seeks;
     try {
       await entry.ready;
     } catch {
       return; // the run fails with the restore's error
     }
-    if (entry.closed || this.#failure !== undefined) return;
+    // Stopping: what is not applied now is read again by the next owner of the task.
+    if (entry.closed || this.#stopping || this.#failure !== undefined) return;
+    // Fetched before the restore's seek: the consumer hands over the partition again from there.
+    if (entry.seeks !== seeks) return;
     let commits: TaskCommit[];
     try {
       commits = entry.task.accept(batch.messages);
@@ -529,6 +609,8 @@ export class PartitionedRun {
       return;
     }
     for (const commit of commits) this.#emit(entry, commit);
+    // Exactly-once keeps a task's records until its checkpoint: a large backlog checkpoints early.
+    if (entry.pendingRecords > MAX_PENDING_RECORDS) await this.#checkpointInstance();
     if (this.#inflight.length > 256) {
       const waiting = this.#inflight;
       this.#inflight = [];
@@ -546,8 +628,10 @@ export class PartitionedRun {
       if (output !== undefined) {
         const { topic, records } = this.#options.sink.commitRecords(output);
         entry.pending.push({ topic, records });
+        entry.pendingRecords += records.length;
       }
       entry.pending.push(...fragments);
+      for (const { records } of fragments) entry.pendingRecords += records.length;
       return;
     }
     const writes: Promise<unknown>[] = [];
@@ -627,12 +711,39 @@ export class PartitionedRun {
   /** Starts the checkpoints that are due (one at a time per task). */
   #checkpointDue(): void {
     if (this.#failure !== undefined) return;
+    this.#takeBackFenced();
     const interval = this.#options.checkpointIntervalMs ?? 1_000;
     const now = Date.now();
+    if (this.#options.exactlyOnce) {
+      this.#checkMembership();
+      if (now - this.#lastInstanceCheckpointMs >= interval) this.#checkpointInstance();
+      return;
+    }
     for (const entry of this.#tasks.values()) {
       if (!entry.restored || entry.closed || entry.checkpointing !== undefined) continue;
       if (!entry.task.dirty || now - entry.lastCheckpointMs < interval) continue;
       this.#checkpoint(entry);
+    }
+  }
+
+  /** Takes back fenced tasks whose partitions this instance holds after a rebalance since. */
+  #takeBackFenced(): void {
+    const consumer = this.#consumer;
+    if (this.#fenced.size === 0 || consumer === undefined || this.#stopping) return;
+    const generation = consumer.groupMetadata()?.generationId;
+    if (generation === undefined) return;
+    const held = new Set(consumer.assignment().map((tp) => taskId(tp.topic, tp.partition)));
+    const back: TopicPartition[] = [];
+    for (const [id, fenced] of this.#fenced) {
+      if (fenced.generation === generation) continue;
+      this.#fenced.delete(id);
+      if (held.has(id) && !this.#tasks.has(id)) back.push(fenced);
+    }
+    if (back.length === 0) return;
+    try {
+      this.#assigned(back);
+    } catch (error) {
+      this.#fail(error);
     }
   }
 
@@ -650,6 +761,7 @@ export class PartitionedRun {
     }
     const records = entry.pending;
     entry.pending = [];
+    entry.pendingRecords = 0;
     const changelogRecords = this.#changelogRecords(task.id, entry.written, captured.entries);
     const acknowledged = Promise.all(entry.unacknowledged);
     const positions = [{ topic: task.topic, partition: task.partition, offset: captured.position }];
@@ -677,12 +789,136 @@ export class PartitionedRun {
           "Task taken over by another instance (this one was fenced); giving it up",
           { task: task.id },
         );
-        if (!entry.closed) this.#retire(entry);
+        if (!entry.closed) {
+          this.#retire(entry);
+          this.#fenced.set(task.id, {
+            topic: task.topic,
+            partition: task.partition,
+            generation: this.#consumer?.groupMetadata()?.generationId,
+          });
+        }
         return;
       }
       this.#fail(error);
     }).finally(() => (entry.checkpointing = undefined));
     return entry.checkpointing;
+  }
+
+  /**
+   * Exactly-once: one transaction with every changed task's records, state
+   * entries and offsets. Fenced (the group went on without this member, or
+   * the transaction timed out while the process was stopped), every task is
+   * given up and taken back from the changelog: what this instance holds may
+   * have run elsewhere since.
+   */
+  #checkpointInstance(): Promise<void> {
+    if (this.#instanceCheckpoint !== undefined) return this.#instanceCheckpoint;
+    // The generation the captured state belongs to: the offsets are sent with it, so a
+    // rebalance before they reach the group coordinator aborts the transaction.
+    const member = this.#consumer?.groupMetadata();
+    if (member === undefined || !sameMember(member, this.#member)) return Promise.resolve();
+    this.#lastInstanceCheckpointMs = Date.now();
+    const captured: {
+      entry: TaskEntry;
+      entries: TaskEntries;
+      records: TopicRecords[];
+      changelog: ProduceRecord[];
+      position: string;
+    }[] = [];
+    for (const entry of this.#tasks.values()) {
+      if (!entry.restored || entry.closed) continue;
+      if (!entry.task.dirty && entry.pending.length === 0) continue;
+      let checkpoint: { entries: TaskEntries; position: string };
+      try {
+        checkpoint = entry.task.checkpoint();
+      } catch (error) {
+        this.#fail(error);
+        return Promise.resolve();
+      }
+      captured.push({
+        entry,
+        entries: checkpoint.entries,
+        records: entry.pending,
+        changelog: this.#changelogRecords(entry.task.id, entry.written, checkpoint.entries),
+        position: checkpoint.position,
+      });
+      entry.pending = [];
+      entry.pendingRecords = 0;
+    }
+    if (captured.length === 0) return Promise.resolve();
+    const positions = captured.map(({ entry, position }) => ({
+      topic: entry.task.topic,
+      partition: entry.task.partition,
+      offset: position,
+    }));
+    const ours = new Set(positions.map((p) => taskId(p.topic, p.partition)));
+    const topics = [...new Set(positions.map((p) => p.topic))];
+    const run = this.#instanceWriter!.run({
+      records: [
+        ...captured.flatMap(({ records }) => records),
+        { topic: this.#changelog, records: captured.flatMap(({ changelog }) => changelog) },
+      ],
+      offsets: [{
+        groupId: this.#groupId,
+        positions,
+        metadata: () => member,
+      }],
+      beforeCommit: () => Promise.resolve(),
+      committed: async () =>
+        samePositions(
+          positions,
+          (await this.#admin!.groupPositions(this.#groupId, topics))
+            .filter((p) => ours.has(taskId(p.topic, p.partition))),
+        ),
+    }).then(() => {
+      for (const { entry, entries } of captured) entry.written = entries;
+    }, (error) => {
+      if (!isFenced(error)) return this.#fail(error);
+      this.#logger.warn(
+        "This instance was fenced (the group went on without it, or its transaction timed " +
+          "out); its tasks start again from their last committed checkpoints",
+        { error: error instanceof Error ? error.message : String(error) },
+      );
+      this.#restartAll();
+    });
+    this.#instanceCheckpoint = run.finally(() => (this.#instanceCheckpoint = undefined));
+    return this.#instanceCheckpoint;
+  }
+
+  /**
+   * Exactly-once: notices this member missing a generation of its group (a
+   * new member id, or a generation skipped: the process was stopped, or cut
+   * off, while the group went on without it). Partitions it still holds may
+   * have been run elsewhere meanwhile, so every task starts again from the
+   * changelog, whether or not the assignment changed.
+   */
+  #checkMembership(): void {
+    const now = this.#consumer?.groupMetadata();
+    if (now === undefined) return;
+    const last = this.#member;
+    this.#member = now;
+    if (
+      last === undefined ||
+      now.memberId === last.memberId && now.generationId <= last.generationId + 1
+    ) {
+      return;
+    }
+    this.#logger.warn(
+      "This instance missed a generation of its group; its tasks start again from their last " +
+        "committed checkpoints",
+      { memberId: now.memberId, generation: now.generationId, last: last.generationId },
+    );
+    this.#restartAll();
+  }
+
+  /** Gives up every task and takes back, from the changelog, those whose partitions are held. */
+  #restartAll(): void {
+    for (const entry of [...this.#tasks.values()]) {
+      this.#retire(entry);
+      const { topic, partition } = entry.task;
+      // Taken back at once where still held: the restore reads the changelog as committed.
+      this.#fenced.set(entry.task.id, { topic, partition, generation: undefined });
+    }
   }
 
   /** The changelog records that bring a task's entries from `written` to `now` (tombstones for the gone). */
@@ -712,10 +948,15 @@ export class PartitionedRun {
     this.#consumer?.pause();
     await Promise.all([...this.#tasks.values()].map((entry) => entry.ready.catch(() => {})));
     await Promise.all(this.#inflight);
+    if (this.#options.exactlyOnce) {
+      await this.#instanceCheckpoint;
+      this.#checkMembership();
+      await this.#checkpointInstance();
+    }
     for (const entry of this.#tasks.values()) {
-      if (!entry.restored || entry.closed) continue;
+      if (!entry.restored || entry.closed || this.#options.exactlyOnce) continue;
       await entry.checkpointing;
-      if (entry.task.dirty || entry.pending.length > 0) await this.#checkpoint(entry);
+      if (entry.task.dirty) await this.#checkpoint(entry);
     }
     if (this.#failure !== undefined) throw this.#failure;
     this.#logger.info("Partitioned run stopped cleanly", { tasks: this.#tasks.size });
@@ -727,6 +968,8 @@ export class PartitionedRun {
       await entry.checkpointing;
       await entry.writer?.close();
     }));
+    await this.#instanceCheckpoint;
+    await this.#instanceWriter?.close();
     await this.#sending;
     await this.#producer?.disconnect().catch(() => {});
     await this.#options.sink.close().catch((error) => {
@@ -741,6 +984,11 @@ export class PartitionedRun {
   }
 }
 
+/** Whether two sightings of a consumer's membership are the same member in the same generation. */
+function sameMember(a: ConsumerGroupMetadata, b: ConsumerGroupMetadata | undefined): boolean {
+  return b !== undefined && a.memberId === b.memberId && a.generationId === b.generationId;
+}
+
 /** A task's id: the topic-partition it reads. */
 export function taskId(topic: string, partition: number): string {
   return `${topic}:${partition}`;
@@ -749,9 +997,7 @@ export function taskId(topic: string, partition: number): string {
 /** Whether a checkpoint failed because another instance registered the task's transactional id. */
 function isFenced(error: unknown): boolean {
   for (let e = error; e instanceof Error; e = e.cause) {
-    if (/fenced|PRODUCER_FENCED|INVALID_PRODUCER_EPOCH|epoch/i.test(`${e.name} ${e.message}`)) {
-      return true;
-    }
+    if (e instanceof KafkaClientError && e.classification.kind === "fenced") return true;
   }
   return false;
 }

@@ -35,7 +35,7 @@ function build(input: rw.Table<rw.Row>): rw.Table<rw.Row> {
   ) as unknown as rw.Table<rw.Row>;
 }
 
-function instance(kafka: MemoryKafka, logger = new RecordingLogger()) {
+function instance(kafka: MemoryKafka, logger = new RecordingLogger(), exactlyOnce = false) {
   const controller = new AbortController();
   const run = new PartitionedRun({
     client: kafka,
@@ -55,6 +55,7 @@ function instance(kafka: MemoryKafka, logger = new RecordingLogger()) {
       encode: (change, time) => encodeChange(change.row, change.diff, time),
     }),
     logger,
+    exactlyOnce,
     signal: controller.signal,
     checkpointIntervalMs: 50,
   });
@@ -80,14 +81,17 @@ function appendInput(kafka: MemoryKafka, commits: number, first: number): number
   return total;
 }
 
-/** The output's table by cat, exact repeats dropped, each retraction checked. */
-function table(kafka: MemoryKafka): Map<string, number> {
+/** The output's table by cat, exact repeats dropped (or refused: `repeats`), each retraction checked. */
+function table(kafka: MemoryKafka, repeats: "drop" | "refuse" = "drop"): Map<string, number> {
   const rows = new Map<string, string>();
   const seen = new Set<string>();
   for (const message of kafka.records("out")) {
     const key = new TextDecoder().decode(message.key!);
     const value = new TextDecoder().decode(message.value!);
-    if (seen.has(`${key}\0${value}`)) continue;
+    if (seen.has(`${key}\0${value}`)) {
+      assert.equal(repeats, "drop", `a repeat of ${key}: ${value}`);
+      continue;
+    }
     seen.add(`${key}\0${value}`);
     const { diff, time: _time, ...row } = JSON.parse(value);
     if (diff === 1) {
@@ -112,38 +116,44 @@ async function until(what: string, condition: () => boolean): Promise<void> {
   }
 }
 
-Deno.test("two instances on the in-memory cluster share the tasks, hand them over, and the tables are exact", async () => {
-  const kafka = new MemoryKafka({ seed: 7 });
-  kafka.createTopic("in", 4);
-  kafka.createTopic("out", 2);
-  let total = appendInput(kafka, 5, 0);
-  const first = instance(kafka);
-  await until("the first input", () => table(kafka).get("*") === total);
-  const second = instance(kafka);
-  await until("the second instance's tasks", () => second.run.stats().tasks > 0);
-  total += appendInput(kafka, 5, 1_000);
-  await until("the second input", () => table(kafka).get("*") === total);
-  // The first stops: the second takes every task over and goes on.
-  first.stop();
-  await first.done;
-  total += appendInput(kafka, 5, 2_000);
-  await until("the third input", () => table(kafka).get("*") === total);
-  second.stop();
-  await second.done;
-  const expected = new Map<string, number>();
-  for (const message of kafka.records("in")) {
-    const text = new TextDecoder().decode(message.value!);
-    if (text === "*COMMIT*") continue;
-    const { cat, v } = JSON.parse(text);
-    expected.set(cat, (expected.get(cat) ?? 0) + v);
-  }
-  expected.set("*", total);
-  assert.deepEqual(new Map([...table(kafka)].sort()), new Map([...expected].sort()));
-  assert.equal(second.run.stats().tasks, 12, "3 stages of 4 partitions");
-  for (const { logger } of [first, second]) assert.deepEqual(logger.problems(), []);
-});
+for (const exactlyOnce of [false, true]) {
+  const mode = exactlyOnce ? "exactly-once" : "at-least-once";
+  Deno.test(`${mode}: two instances on the in-memory cluster share the tasks, hand them over, and the tables are exact`, async () => {
+    const kafka = new MemoryKafka({ seed: 7 });
+    kafka.createTopic("in", 4);
+    kafka.createTopic("out", 2);
+    const repeats = exactlyOnce ? "refuse" : "drop";
+    let total = appendInput(kafka, 5, 0);
+    const first = instance(kafka, new RecordingLogger(), exactlyOnce);
+    await until("the first input", () => table(kafka, repeats).get("*") === total);
+    const second = instance(kafka, new RecordingLogger(), exactlyOnce);
+    await until("the second instance's tasks", () => second.run.stats().tasks > 0);
+    total += appendInput(kafka, 5, 1_000);
+    await until("the second input", () => table(kafka, repeats).get("*") === total);
+    // The first stops: the second takes every task over and goes on.
+    first.stop();
+    await first.done;
+    total += appendInput(kafka, 5, 2_000);
+    await until("the third input", () => table(kafka, repeats).get("*") === total);
+    second.stop();
+    await second.done;
+    const expected = new Map<string, number>();
+    for (const message of kafka.records("in")) {
+      const text = new TextDecoder().decode(message.value!);
+      if (text === "*COMMIT*") continue;
+      const { cat, v } = JSON.parse(text);
+      expected.set(cat, (expected.get(cat) ?? 0) + v);
+    }
+    expected.set("*", total);
+    assert.deepEqual(new Map([...table(kafka, repeats)].sort()), new Map([...expected].sort()));
+    assert.equal(second.run.stats().tasks, 12, "3 stages of 4 partitions");
+    for (const { logger } of [first, second]) {
+      assert.deepEqual(logger.problems().filter((line) => !/fenced/.test(line.message)), []);
+    }
+  });
+}
 
-Deno.test("an instance whose task another registered (fenced) gives the task up and commits no checkpoint for it any more", async () => {
+Deno.test("an instance whose task another registered (fenced) gives the task up and commits no checkpoint for it; after a rebalance its holder takes it (back)", async () => {
   const kafka = new MemoryKafka();
   kafka.createTopic("in", 4);
   kafka.createTopic("out", 2);
@@ -154,7 +164,7 @@ Deno.test("an instance whose task another registered (fenced) gives the task up 
   // Another instance took task in:0 over: it registered the task's transactional id.
   const usurper = kafka.transactionalProducer({ transactionalId: `rivulet-${group}-in:0` });
   await usurper.connect();
-  appendInput(kafka, 1, 100);
+  const thirdTotal = appendInput(kafka, 1, 100);
   await until(
     "the fenced task to be given up",
     () => zombie.logger.problems().some((line) => /fenced/.test(line.message)),
@@ -162,6 +172,18 @@ Deno.test("an instance whose task another registered (fenced) gives the task up 
   assert.equal(zombie.run.stats().tasks, 11);
   const committed = kafka.committed(group).find((p) => p.topic === "in" && p.partition === 0);
   assert.equal(committed?.offset, "8", "partition 0's offset stays at the last checkpoint");
-  zombie.stop();
-  await zombie.done;
+  // A rebalance (another instance joins): whoever holds in:0 then takes the task (back) and
+  // every input row is applied, once.
+  const other = instance(kafka);
+  const more = appendInput(kafka, 2, 200);
+  const all = total + thirdTotal + more;
+  await until("every input after the rebalance", () => table(kafka).get("*") === all);
+  await until(
+    "each of the 12 tasks run by one instance",
+    () => zombie.run.stats().tasks + other.run.stats().tasks === 12,
+  );
+  for (const run of [zombie, other]) {
+    run.stop();
+    await run.done;
+  }
 });
