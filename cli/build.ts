@@ -67,30 +67,9 @@ export async function buildTransformPipeline(options: BuildOptions): Promise<Bui
   const transform = transformOf(module, plan.transform);
   if (plan.input.kind === "file" && plan.input.path !== "-") await checkInputFile(plan.input.path);
 
-  const schema = plan.schemaFile !== undefined
-    ? await loadSchemaFile(plan.schemaFile)
-    : plan.schema !== undefined
-    ? schemaFromFlag(plan.schema)
-    : undefined;
+  const schema = await schemaOf(plan);
   const pipeline = new rw.Pipeline({ logger });
-  const sourceOptions = {
-    ...(schema === undefined ? {} : { schema }),
-    ...(plan.jsonFieldPaths === undefined ? {} : { jsonFieldPaths: plan.jsonFieldPaths }),
-    ...(plan.keyColumns === undefined ? {} : { keyColumns: plan.keyColumns }),
-    ...(plan.keyAsRowId ? { keyAsRowId: true } : {}),
-    ...(plan.withMetadata ? { withMetadata: true } : {}),
-    format,
-    ...(plan.columns === undefined ? {} : { valueColumns: plan.columns }),
-    ...(plan.header === undefined ? {} : { header: plan.header }),
-    ...(plan.primaryKey === undefined ? {} : { primaryKey: plan.primaryKey }),
-    diffColumn: plan.diffColumn,
-    commitMode: plan.commitIntervalMs === undefined
-      ? "marker" as const
-      : { intervalMs: plan.commitIntervalMs },
-    errorPolicy: plan.errorPolicy,
-    ...(plan.maxMessageBytes === undefined ? {} : { maxMessageBytes: plan.maxMessageBytes }),
-    pipeline,
-  };
+  const sourceOptions = { ...sourceOptionsOf(plan, format, schema), pipeline };
   let lag: (() => Promise<number>) | undefined;
   let input: Table<Row>;
   if (plan.input.kind === "file") {
@@ -158,6 +137,40 @@ export async function buildTransformPipeline(options: BuildOptions): Promise<Bui
     format,
     ...(settings === undefined ? {} : { settings }),
     transformFile: module.file,
+  };
+}
+
+/** The schema a plan gives (`--schema` or `--schema-file`), compiled later by the source. */
+export async function schemaOf(plan: TransformPlan): Promise<rw.Schema | undefined> {
+  return plan.schemaFile !== undefined
+    ? await loadSchemaFile(plan.schemaFile)
+    : plan.schema !== undefined
+    ? schemaFromFlag(plan.schema)
+    : undefined;
+}
+
+/** The source options a plan gives (format, columns, keys, schema, commits, bad input). */
+export function sourceOptionsOf(
+  plan: TransformPlan,
+  format: Format,
+  schema: rw.Schema | undefined,
+) {
+  return {
+    ...(schema === undefined ? {} : { schema }),
+    ...(plan.jsonFieldPaths === undefined ? {} : { jsonFieldPaths: plan.jsonFieldPaths }),
+    ...(plan.keyColumns === undefined ? {} : { keyColumns: plan.keyColumns }),
+    ...(plan.keyAsRowId ? { keyAsRowId: true } : {}),
+    ...(plan.withMetadata ? { withMetadata: true } : {}),
+    format,
+    ...(plan.columns === undefined ? {} : { valueColumns: plan.columns }),
+    ...(plan.header === undefined ? {} : { header: plan.header }),
+    ...(plan.primaryKey === undefined ? {} : { primaryKey: plan.primaryKey }),
+    diffColumn: plan.diffColumn,
+    commitMode: plan.commitIntervalMs === undefined
+      ? "marker" as const
+      : { intervalMs: plan.commitIntervalMs },
+    errorPolicy: plan.errorPolicy,
+    ...(plan.maxMessageBytes === undefined ? {} : { maxMessageBytes: plan.maxMessageBytes }),
   };
 }
 

@@ -11,7 +11,8 @@ import { ExitCode, type ExitStatus, UsageError } from "./exit_codes.ts";
 import { RUN_HELP } from "./help.ts";
 import { type CliLogger, createLogger } from "./log.ts";
 import { type MetricsServer, serveMetrics } from "./metrics.ts";
-import { parseRunArgs, type RunPlan, type ScriptPlan } from "./run_plan.ts";
+import { buildPartitionedRun } from "./partitioned.ts";
+import { parseRunArgs, type RunPlan, type ScriptPlan, type TransformPlan } from "./run_plan.ts";
 import { type CommandStats, startStatus, statusFields } from "./status.ts";
 import { importUserModule } from "./user_module.ts";
 
@@ -68,7 +69,12 @@ export async function runCommand(options: RunCommandOptions): Promise<ExitStatus
   };
   try {
     let final: PipelineStats;
-    if (plan.pipeline.kind === "transform") {
+    if (plan.pipeline.kind === "transform" && plan.pipeline.partitioned) {
+      final = await runPartitioned(plan, plan.pipeline, logger, (run) => {
+        current = run;
+        watch();
+      });
+    } else if (plan.pipeline.kind === "transform") {
       const built = await buildTransformPipeline({ plan: plan.pipeline, logger });
       current = built.pipeline;
       const askLag = built.lag;
@@ -92,6 +98,34 @@ export async function runCommand(options: RunCommandOptions): Promise<ExitStatus
   } finally {
     clearInterval(lagTimer);
     await metrics?.close();
+  }
+}
+
+/** Runs a transform as tasks per partition (`--partitioned`) until SIGINT or SIGTERM. */
+async function runPartitioned(
+  plan: RunPlan,
+  transform: TransformPlan,
+  logger: CliLogger,
+  follow: (run: { stats(): PipelineStats }) => void,
+): Promise<PipelineStats> {
+  const controller = new AbortController();
+  const stop = () => controller.abort();
+  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+  const { run, client } = await buildPartitionedRun({
+    plan: transform,
+    logger,
+    exactlyOnce: plan.exactlyOnce,
+    ...(plan.transactionalId === undefined ? {} : { transactionalId: plan.transactionalId }),
+    ...(plan.kafkaClient === undefined ? {} : { kafkaClient: plan.kafkaClient }),
+    signal: controller.signal,
+  });
+  follow(run);
+  for (const signal of signals) Deno.addSignalListener(signal, stop);
+  try {
+    return await run.run();
+  } finally {
+    for (const signal of signals) Deno.removeSignalListener(signal, stop);
+    await client.close();
   }
 }
 

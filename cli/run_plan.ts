@@ -50,6 +50,7 @@ export const RUN_FLAGS: FlagSpecs = {
   "output-partitions": { type: "string" },
   "commit-frequency": { type: "string" },
   "commit-markers": { type: "boolean" },
+  partitioned: { type: "boolean" },
   "state-dir": { type: "string" },
   "reset-state": { type: "boolean" },
   "exactly-once": { type: "boolean" },
@@ -139,6 +140,11 @@ export interface TransformPlan {
   readonly commitFrequency?: number;
   /** End each commit's output with a `*COMMIT*` record. */
   readonly commitMarkers: boolean;
+  /**
+   * Run as tasks per partition (`runtime/tasks/`), state in Kafka, so that
+   * several instances with one group.id share the work.
+   */
+  readonly partitioned: boolean;
 }
 
 /** A run of a pipeline script. */
@@ -218,6 +224,7 @@ const transformOnlyFlags = [
   "output-partitions",
   "commit-frequency",
   "commit-markers",
+  "partitioned",
 ];
 
 const outputFormats = ["json", "dsv", "plaintext", "raw"] as const;
@@ -294,6 +301,19 @@ function planOf(
     throw new UsageError(
       `Flag "--reset-state" needs "--state-dir" (or "--state-store kafka"): it discards the state saved there`,
     );
+  }
+  if (flags.partitioned === true) {
+    const stray = [
+      ...(str("state-dir") !== undefined ? ["--state-dir"] : []),
+      ...(stateStore === "local" ? ["--state-store local"] : []),
+      ...(resetState ? ["--reset-state"] : []),
+    ];
+    if (stray.length > 0) {
+      throw new UsageError(
+        `${stray.join(", ")} ${stray.length === 1 ? "does" : "do"} not apply with --partitioned: ` +
+          "each task's state lives in the changelog topic <group.id>-tasks-changelog",
+      );
+    }
   }
   if (str("transactional-id") !== undefined && !exactlyOnce) {
     throw new UsageError(`Flag "--transactional-id" only applies with "--exactly-once"`);
@@ -487,6 +507,8 @@ function transformPlanOf(
   const startFromTimestampMs = str("start-from-timestamp") === undefined
     ? undefined
     : parseTimestampFlag(str("start-from-timestamp")!);
+  const partitioned = flags.partitioned === true;
+  if (partitioned) checkPartitionedFlags(flags, topics.length > 0, kafkaOutput);
   return {
     kind: "transform",
     transform,
@@ -524,7 +546,34 @@ function transformPlanOf(
     withMetadata: flags["with-metadata"] === true,
     ...optional("startFromTimestampMs", startFromTimestampMs),
     untilEnd: flags["until-end"] === true,
+    partitioned,
   };
+}
+
+/** What `--partitioned` needs, and the flags it does not support (yet). */
+function checkPartitionedFlags(flags: FlagValues, kafkaInput: boolean, kafkaOutput: boolean): void {
+  if (!kafkaInput || !kafkaOutput) {
+    throw new UsageError(
+      "--partitioned runs tasks per partition of Kafka topics: it needs --topic and --output-topic",
+    );
+  }
+  const unsupported = [
+    "commit-interval",
+    "until-end",
+    "start-from-timestamp",
+    "commit-markers",
+    "dead-letter-topic",
+  ].filter((name) => flags[name] !== undefined && flags[name] !== false);
+  if (unsupported.length > 0) {
+    throw new UsageError(
+      `${unsupported.map((n) => `--${n}`).join(", ")} cannot be combined with --partitioned yet`,
+    );
+  }
+  if (flags["exactly-once"] === true && flags["output-topic-column"] !== undefined) {
+    throw new UsageError(
+      "--partitioned --exactly-once writes one output topic: use --output-topic, not --output-topic-column",
+    );
+  }
 }
 
 /** `--json-field-paths city=/address/city,zip=/address/zip`. */

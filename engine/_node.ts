@@ -9,6 +9,13 @@
 import { UserFunctionError } from "./errors.ts";
 import type { Change, Row, RowId, Time } from "./types.ts";
 
+/** Where a partitioned graph's exchanges hand the changes that leave their task (`_exchange.ts`). */
+export type ExchangeHandler = (
+  exchange: { readonly index: number; readonly stage: number; route(change: Change): string },
+  changes: Change[],
+  time: Time,
+) => void;
+
 /** A mutable change as operators build it; `diff` may be any non-zero integer inside the engine. */
 export interface Delta {
   id: RowId;
@@ -61,11 +68,24 @@ export abstract class Node {
 export class Dataflow {
   readonly nodes: Node[] = [];
   readonly #onError: (error: UserFunctionError) => void;
+  /**
+   * Set in a partitioned graph: stateful operators are then fed through
+   * exchange nodes, which hand their changes here.
+   */
+  readonly exchangeHandler: ExchangeHandler | undefined;
+  /** Exchange nodes made so far (their count numbers the next one). */
+  exchanges = 0;
+  /** Stages made so far; stage 0 reads the inputs. */
+  stages = 1;
 
-  constructor(onError: ((error: UserFunctionError) => void) | undefined) {
+  constructor(
+    onError: ((error: UserFunctionError) => void) | undefined,
+    exchangeHandler?: ExchangeHandler,
+  ) {
     this.#onError = onError ?? ((error) => {
       throw error;
     });
+    this.exchangeHandler = exchangeHandler;
   }
 
   /** Adds a node fed by `inputs` (port i reads inputs[i]). */

@@ -5,12 +5,13 @@
  * @module
  */
 
+import { ExchangeNode } from "./_exchange.ts";
 import { InputNode } from "./_input.ts";
-import { Dataflow } from "./_node.ts";
+import { Dataflow, type ExchangeHandler } from "./_node.ts";
 import { OutputNode } from "./_output.ts";
 import type { UserFunctionError } from "./errors.ts";
 import { InputTable, type Table } from "./table.ts";
-import type { Batch, Row, Time } from "./types.ts";
+import type { Batch, Change, Row, Time } from "./types.ts";
 
 /** Options of a {@linkcode Graph}. */
 export interface GraphOptions {
@@ -22,6 +23,24 @@ export interface GraphOptions {
    * Default: throw the {@linkcode UserFunctionError}.
    */
   onError?: (error: UserFunctionError) => void;
+  /**
+   * Makes a partitioned graph, cut into stages that run as one task per
+   * partition: every operator whose state is keyed differently from its input
+   * (a group-by or global reduce, a join, `updateRows`) is fed through an
+   * exchange, which hands the changes reaching it, with their routing keys, to
+   * this handler during `commit` instead of passing them on. Changes other
+   * tasks routed to this one enter with {@linkcode Graph.receive}. Without it
+   * the graph has no exchanges.
+   */
+  onExchange?: ExchangeHandler;
+}
+
+/** One exchange of a partitioned graph. */
+export interface ExchangeInfo {
+  /** Its number, the same in every graph built by the same code. */
+  readonly index: number;
+  /** The stage it feeds (1 and up; stage 0 reads the inputs). */
+  readonly stage: number;
 }
 
 /** Options of {@linkcode Graph.input}. */
@@ -70,7 +89,28 @@ export class Graph {
 
   /** An empty graph; `options.onError` decides what a throwing user function does. */
   constructor(options: GraphOptions = {}) {
-    this.#flow = new Dataflow(options.onError);
+    this.#flow = new Dataflow(options.onError, options.onExchange);
+  }
+
+  /** The stages of a partitioned graph: 1 + its exchanges' stages (1 when not partitioned). */
+  get stages(): number {
+    return this.#flow.stages;
+  }
+
+  /** The exchanges of a partitioned graph, in index order. */
+  exchanges(): ExchangeInfo[] {
+    return this.#exchangeNodes().map(({ index, stage }) => ({ index, stage }));
+  }
+
+  /** Changes another task routed to exchange `index`: they enter at the next commit. */
+  receive(index: number, changes: readonly Change[]): void {
+    const node = this.#exchangeNodes()[index];
+    if (node === undefined) throw new RangeError(`This graph has no exchange ${index}`);
+    node.receive(changes);
+  }
+
+  #exchangeNodes(): ExchangeNode[] {
+    return this.#flow.nodes.filter((node): node is ExchangeNode => node instanceof ExchangeNode);
   }
 
   /** The time of the last commit (-Infinity before the first). */
@@ -151,6 +191,9 @@ export class Graph {
     for (const node of this.#flow.nodes) {
       if (node instanceof InputNode && node.dirty) {
         throw new Error(`Cannot snapshot: input ${JSON.stringify(node.name)} has uncommitted rows`);
+      }
+      if (node instanceof ExchangeNode && node.dirty) {
+        throw new Error(`Cannot snapshot: exchange ${node.index} has uncommitted changes`);
       }
     }
     const snapshot: Snapshot = {

@@ -33,7 +33,8 @@
  * @module
  */
 
-export { Graph, type GraphOptions, type InputOptions } from "./graph.ts";
+export { type ExchangeInfo, Graph, type GraphOptions, type InputOptions } from "./graph.ts";
+export type { ExchangeHandler } from "./_node.ts";
 export { type Applied, apply } from "./apply.ts";
 export { type GroupedTable, InputTable, Table } from "./table.ts";
 export type {

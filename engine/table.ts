@@ -6,6 +6,8 @@
  * @module
  */
 
+import { ExchangeNode, type Route } from "./_exchange.ts";
+import { hashValues } from "./hash.ts";
 import { InputNode } from "./_input.ts";
 import { type JoinCombine, type JoinHow, JoinNode, joinShape } from "./_join.ts";
 import { compileSpec, ConcatNode, FilterNode, MapNode, type RowMapper } from "./_map.ts";
@@ -164,15 +166,13 @@ export class Table<R extends Row = Row> {
       combine = shape.combine;
       columns = shape.columns;
     }
-    const node = this.flow.add(
-      new JoinNode(this.flow, {
-        leftOn: options.on.map(([left]) => left),
-        rightOn: options.on.map(([, right]) => right),
-        how,
-        combine,
-      }),
-      [this.node, other.node],
-    );
+    const leftOn = options.on.map(([left]) => left);
+    const rightOn = options.on.map(([, right]) => right);
+    const stage = newStage(this.flow);
+    const node = this.flow.add(new JoinNode(this.flow, { leftOn, rightOn, how, combine }), [
+      exchanged(this.flow, this.node, stage, byColumns(leftOn)),
+      exchanged(this.flow, other.node, stage, byColumns(rightOn)),
+    ]);
     return new Table(this.flow, node, columns);
   }
 
@@ -192,7 +192,11 @@ export class Table<R extends Row = Row> {
   /** This table with the rows of `other` replacing or adding to its rows by id (Pathway's `update_rows`). */
   updateRows(other: Table<R>): Table<R> {
     this.#sameGraph(other, "updateRows");
-    const node = this.flow.add(new UpdateRowsNode(), [this.node, other.node]);
+    const stage = newStage(this.flow);
+    const node = this.flow.add(new UpdateRowsNode(), [
+      exchanged(this.flow, this.node, stage, byId),
+      exchanged(this.flow, other.node, stage, byId),
+    ]);
     return new Table(this.flow, node, this.columns);
   }
 
@@ -221,7 +225,13 @@ export class Table<R extends Row = Row> {
       }
       return { name, groupColumn };
     });
-    const node = this.flow.add(new ReduceNode(this.flow, groupColumns, outputs), [this.node]);
+    const input = exchanged(
+      this.flow,
+      this.node,
+      newStage(this.flow),
+      groupColumns.length === 0 ? toOneTask : byColumns(groupColumns),
+    );
+    const node = this.flow.add(new ReduceNode(this.flow, groupColumns, outputs), [input]);
     return new Table(this.flow, node, Object.keys(spec));
   }
 
@@ -229,6 +239,32 @@ export class Table<R extends Row = Row> {
     if (other.flow !== this.flow) throw new Error(`Cannot ${operation} tables of different graphs`);
   }
 }
+
+/** A new stage of a partitioned graph (undefined otherwise: no exchanges are made). */
+function newStage(flow: Dataflow): number {
+  return flow.exchangeHandler === undefined ? 0 : flow.stages++;
+}
+
+/**
+ * `node`, or in a partitioned graph an exchange fed by it, in front of one
+ * port of a stateful operator of stage `stage`.
+ */
+function exchanged(flow: Dataflow, node: Node, stage: number, route: Route): Node {
+  const send = flow.exchangeHandler;
+  if (send === undefined) return node;
+  return flow.add(new ExchangeNode(flow.exchanges++, stage, route, send), [node]);
+}
+
+/** Routes by the values of `columns`: a group or a join key meets its equals in one task. */
+function byColumns(columns: readonly string[]): Route {
+  return (change) => hashValues(columns.map((column) => change.row[column] ?? null));
+}
+
+/** Routes by row id (`updateRows` matches rows by id). */
+const byId: Route = (change) => change.id;
+
+/** A global reduce: every change to one task. */
+const toOneTask: Route = () => "";
 
 /** A table grouped by columns `G`, waiting for its reduce spec. */
 export interface GroupedTable<R extends Row, G extends string> {

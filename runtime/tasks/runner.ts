@@ -1,0 +1,701 @@
+/**
+ * Partitioned runs: the pipeline as tasks, one per partition of each stage,
+ * so that several instances with one `group.id` share the work and take it
+ * over from each other, as Kafka Streams instances do.
+ *
+ * - The transform's graph is cut at every operator keyed differently from its
+ *   input (`engine/_exchange.ts`). Stage 0 reads the input topics; stage s
+ *   reads the repartition topic `<group.id>-repartition-<s>`, which has the
+ *   input's partition count. One consumer per instance reads all of them in
+ *   the pipeline's consumer group, so the group's assignment decides which
+ *   instance runs which task.
+ * - Each commit of a task writes its output changes to the output topic (key:
+ *   row id, partition: murmur2 of the key) and its exchanged changes to the
+ *   repartition topics as fragments (`fragment.ts`): one per downstream
+ *   partition, applied there once.
+ * - Each task checkpoints on its own, about every second, in a transaction of
+ *   its own transactional producer (`<prefix>-<task id>`): its state record in
+ *   the compacted topic `<group.id>-tasks-changelog` and the group's offset of
+ *   its partition, together. An instance that takes a task over registers the
+ *   same transactional id first, which fences the former owner (a process
+ *   that was stopped and resumed cannot commit for the task any more) and
+ *   settles its open transaction; then it reads the changelog, so it resumes
+ *   from the task's last committed checkpoint, never an older one.
+ * - At-least-once (default): output changes and fragments are written as
+ *   they happen; a checkpoint waits for their acknowledgements. A task that
+ *   restarts from its checkpoint repeats what it wrote since, exactly: the
+ *   same output records, and fragments the receivers drop.
+ * - Exactly-once: a task's output records and fragments since its last
+ *   checkpoint go in the checkpoint's transaction; readers with
+ *   `read_committed` (the receiving tasks included) see each once.
+ *
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import { Graph, type Row, UserFunctionError } from "../../engine/mod.ts";
+import type { Batch, Time } from "../../engine/types.ts";
+import type {
+  Admin,
+  FetchedBatch,
+  GroupConsumer,
+  KafkaClient,
+  Producer,
+  ProduceRecord,
+  TopicPartition,
+  TopicRecords,
+} from "../../connectors/kafka/client.ts";
+import { KafkaClientError } from "../../connectors/kafka/client.ts";
+import type { ClientConfig } from "../../connectors/kafka/config.ts";
+import { connectExplained } from "../../connectors/kafka/connection_error.ts";
+import type { KafkaSink } from "../../connectors/kafka/sink.ts";
+import { type ErrorPolicy, type Logger, silentLogger } from "../../connectors/types.ts";
+import type { SourceReaderOptions } from "../reader.ts";
+import { ensureChangelogTopic, partitionOf } from "../delivery/changelog.ts";
+import { samePositions, TransactionWriter } from "../delivery/transactions.ts";
+import type { PipelineStats } from "../pipeline.ts";
+import { encodeFragment, type FragmentChange } from "./fragment.ts";
+import { type BuildTransform, Task, type TaskCommit } from "./task.ts";
+
+/** How input messages become rows: the source options a partitioned run supports. */
+export type PartitionedReadOptions = Omit<
+  SourceReaderOptions,
+  "name" | "logger" | "savedDecoders" | "deadLetter"
+>;
+
+/** Options of {@linkcode PartitionedRun}. */
+export interface PartitionedRunOptions {
+  /** The Kafka client of the input, the output and the internal topics (one cluster). */
+  readonly client: KafkaClient;
+  /** Its settings: `groupId` names the group and the internal topics. */
+  readonly config: ClientConfig;
+  /** The input topics. */
+  readonly topics: readonly string[];
+  /** The input's name, for errors and logs. */
+  readonly name?: string;
+  readonly read: PartitionedReadOptions;
+  /** Whether input rows are keyed (a primary key, or the Kafka key as row id): upserts. */
+  readonly keyed: boolean;
+  /** Builds the transform on one task's input table. */
+  readonly build: BuildTransform;
+  /** Where the result's changes go (its records; the run sends them). */
+  readonly sink: KafkaSink<Row>;
+  readonly exactlyOnce?: boolean;
+  /** Prefix of the tasks' transactional ids (default `rivulet-<group.id>`). */
+  readonly transactionalIdPrefix?: string;
+  readonly logger?: Logger;
+  /** Stops the run gracefully when aborted. */
+  readonly signal?: AbortSignal;
+  /** Least time between a task's checkpoints (default 1,000 ms). */
+  readonly checkpointIntervalMs?: number;
+}
+
+/** The names of a partitioned pipeline's internal topics. */
+export function internalTopics(groupId: string, stages: number): {
+  readonly repartition: readonly string[];
+  readonly changelog: string;
+} {
+  const clean = (name: string) => name.replace(/[^a-zA-Z0-9._-]/g, "_");
+  const repartition: string[] = [];
+  for (let stage = 1; stage < stages; stage++) {
+    repartition.push(clean(`${groupId}-repartition-${stage}`));
+  }
+  return { repartition, changelog: clean(`${groupId}-tasks-changelog`) };
+}
+
+/** A task and what its instance keeps for it. */
+interface TaskEntry {
+  readonly task: Task;
+  /** Resolves once its state is restored (or rejects: the run fails). */
+  ready: Promise<void>;
+  restored: boolean;
+  /** Revoked: nothing more is done for it. */
+  closed: boolean;
+  /** Registers the task's transactional id and runs its checkpoints. */
+  writer: TransactionWriter | undefined;
+  /** At-least-once: writes not acknowledged yet. */
+  readonly unacknowledged: Set<Promise<unknown>>;
+  /** Exactly-once: records of commits since the last checkpoint. */
+  pending: TopicRecords[];
+  checkpointing: Promise<void> | undefined;
+  lastCheckpointMs: number;
+}
+
+const END_MARKER_KEY = "restore-end";
+
+/**
+ * One instance of a partitioned pipeline: runs the tasks the consumer group
+ * gives it until stopped.
+ */
+export class PartitionedRun {
+  readonly #options: PartitionedRunOptions;
+  readonly #logger: Logger;
+  readonly #groupId: string;
+  readonly #tasks = new Map<string, TaskEntry>();
+  #partitions = 1;
+  #stageOfTopic = new Map<string, number>();
+  #repartitionTopics: readonly string[] = [];
+  #changelog = "";
+  #admin: Admin | undefined;
+  #consumer: GroupConsumer | undefined;
+  #producer: Producer | undefined;
+  #stopping = false;
+  #failure: unknown = undefined;
+  #wake: () => void = () => {};
+  /** At-least-once: writes not yet awaited by a checkpoint or backpressure. */
+  #inflight: Promise<unknown>[] = [];
+  /** The fragment producer's sends, one after another. */
+  #sending: Promise<void> = Promise.resolve();
+  /** At-least-once: commits whose writes are not acknowledged yet. */
+  #unacknowledged = 0;
+  #changesOut = 0;
+  #fragmentsOut = 0;
+  #userErrors = 0;
+  #lastTime: Time = 0;
+  /** Counters of tasks revoked since (their readers are gone). */
+  #retired = { messages: 0, rows: 0, commits: 0 };
+
+  constructor(options: PartitionedRunOptions) {
+    const groupId = options.config.groupId;
+    if (groupId === undefined) {
+      throw new Error('A partitioned run needs "group.id": it names the group and internal topics');
+    }
+    if (options.topics.length === 0) throw new Error("A partitioned run needs an input topic");
+    this.#options = options;
+    this.#groupId = groupId;
+    this.#logger = options.logger ?? silentLogger;
+  }
+
+  /** Counters for the status line and metrics (this instance's tasks). */
+  stats(): PipelineStats & { tasks: number } {
+    let messages = this.#retired.messages;
+    let rows = this.#retired.rows;
+    let commits = this.#retired.commits;
+    let badInput = this.#userErrors;
+    for (const { task } of this.#tasks.values()) {
+      messages += task.reader?.counters.messages ?? 0;
+      rows += task.reader?.counters.rows ?? 0;
+      badInput += task.reader?.counters.badInput ?? 0;
+      commits += task.commits;
+    }
+    return {
+      messagesIn: messages,
+      rowsIn: rows,
+      commitsApplied: commits,
+      changesOut: this.#changesOut,
+      badInput,
+      deadLettered: 0,
+      pendingCommits: this.#unacknowledged,
+      lastTime: this.#lastTime,
+      tasks: this.#tasks.size,
+    };
+  }
+
+  /** Asks the run to stop: it finishes what it holds, checkpoints every task and resolves. */
+  stop(): void {
+    this.#stopping = true;
+    this.#wake();
+  }
+
+  /** Runs until stopped or failed; rethrows a failure after releasing what it holds. */
+  async run(): Promise<PipelineStats> {
+    const { signal } = this.#options;
+    const stop = () => this.stop();
+    signal?.addEventListener("abort", stop);
+    if (signal?.aborted) this.#stopping = true;
+    const timer = setInterval(() => this.#checkpointDue(), 100);
+    try {
+      await this.#prepareTopics();
+      await this.#options.sink.open();
+      const producer = this.#producer = this.#options.client.producer({ idempotent: true });
+      await connectExplained(() => producer.connect(), this.#options.config);
+      await this.#startConsumer();
+      while (!this.#stopping && this.#failure === undefined) {
+        await new Promise<void>((resolve) => (this.#wake = resolve));
+      }
+      if (this.#failure === undefined) await this.#finish();
+    } catch (error) {
+      this.#fail(error);
+    } finally {
+      clearInterval(timer);
+      signal?.removeEventListener("abort", stop);
+      await this.#release();
+    }
+    if (this.#failure !== undefined) throw this.#failure;
+    return this.stats();
+  }
+
+  /** Learns the partition count and stages; creates or checks the internal topics. */
+  async #prepareTopics(): Promise<void> {
+    const { client, config, topics } = this.#options;
+    const admin = this.#admin = client.admin();
+    await connectExplained(() => admin.connect(), config);
+    const existing = new Set(await admin.listTopics());
+    let partitions = 0;
+    for (const topic of topics) {
+      if (!existing.has(topic)) {
+        throw new Error(
+          `Input topic ${JSON.stringify(topic)} does not exist: a partitioned run needs its ` +
+            "partition count (create it first)",
+        );
+      }
+      partitions = Math.max(partitions, (await admin.partitionOffsets(topic)).length);
+    }
+    this.#partitions = partitions;
+    const probe = new Graph({ onExchange: () => {} });
+    this.#options.build(probe.input<Row>({ name: this.#name, keyed: this.#options.keyed }));
+    const names = internalTopics(this.#groupId, probe.stages);
+    this.#repartitionTopics = names.repartition;
+    this.#changelog = names.changelog;
+    for (const topic of topics) this.#stageOfTopic.set(topic, 0);
+    names.repartition.forEach((topic, i) => this.#stageOfTopic.set(topic, i + 1));
+    for (const topic of names.repartition) {
+      if (!existing.has(topic)) {
+        this.#logger.info("Creating a repartition topic", { topic, partitions });
+        await admin.createTopic({ topic, partitions }).catch((error) => {
+          if (!(error instanceof KafkaClientError) || !error.retriable) throw error;
+        });
+      }
+      const count = (await admin.partitionOffsets(topic)).length;
+      if (count !== partitions) {
+        throw new Error(
+          `Repartition topic ${JSON.stringify(topic)} has ${count} partitions, the input has ` +
+            `${partitions}: the tasks of a stage are one per input partition. Delete the ` +
+            "internal topics of this group (they are rebuilt from the input) or use a new group.id",
+        );
+      }
+    }
+    await ensureChangelogTopic(admin, { topic: this.#changelog, partitions, logger: this.#logger });
+    this.#logger.info("Partitioned run", {
+      group: this.#groupId,
+      partitions,
+      stages: probe.stages,
+      changelog: this.#changelog,
+      mode: this.#options.exactlyOnce ? "exactly-once" : "at-least-once",
+    });
+  }
+
+  get #name(): string {
+    return this.#options.name ?? this.#options.topics.join(",");
+  }
+
+  async #startConsumer(): Promise<void> {
+    const consumer = this.#consumer = this.#options.client.consumer({
+      groupId: this.#groupId,
+      topics: [...this.#options.topics, ...this.#repartitionTopics],
+      isolation: "read_committed",
+      // A task without a checkpoint starts where `auto.offset.reset` says (`#restore`); the
+      // consumer reads from the beginning so that nothing before that start is missing.
+      autoOffsetReset: "earliest",
+    });
+    await connectExplained(() => consumer.connect(), this.#options.config);
+    await consumer.run({
+      onBatch: (batch) => this.#onBatch(batch),
+      onAssigned: (partitions) => this.#assigned(partitions),
+      onRevoked: (partitions) => this.#revoked(partitions),
+      onSkipped: (position) => {
+        const entry = this.#tasks.get(taskId(position.topic, position.partition));
+        if (entry?.restored && !entry.closed) entry.task.skipped(Number(position.offset));
+      },
+      onRetrying: (error) => {
+        this.#logger.warn("The consumer lost the broker; it restarts and retries", {
+          error: error.message,
+        });
+      },
+      onFatal: (error) => this.#fail(error),
+    });
+  }
+
+  #assigned(partitions: readonly TopicPartition[]): void {
+    this.#logger.info("Tasks assigned", {
+      tasks: partitions.map((p) => taskId(p.topic, p.partition)).join(","),
+    });
+    const entries: TaskEntry[] = [];
+    for (const { topic, partition } of partitions) {
+      const id = taskId(topic, partition);
+      const stage = this.#stageOfTopic.get(topic);
+      if (stage === undefined || this.#tasks.has(id)) continue;
+      const task = new Task({
+        id,
+        topic,
+        partition,
+        stage,
+        build: this.#options.build,
+        inputName: this.#name,
+        keyed: this.#options.keyed,
+        reader: { ...this.#options.read, name: this.#name, logger: this.#logger },
+        onUserFunctionError: (error) => this.#onUserFunctionError(error),
+      });
+      const entry: TaskEntry = {
+        task,
+        ready: Promise.resolve(),
+        restored: false,
+        closed: false,
+        writer: undefined,
+        unacknowledged: new Set(),
+        pending: [],
+        checkpointing: undefined,
+        lastCheckpointMs: Date.now(),
+      };
+      this.#tasks.set(id, entry);
+      entries.push(entry);
+    }
+    if (entries.length === 0) return;
+    const restoring = this.#restore(entries);
+    restoring.catch((error) => this.#fail(error));
+    for (const entry of entries) entry.ready = restoring;
+  }
+
+  /**
+   * Fences the former owners of these tasks (their transactional ids), then
+   * reads the changelog to its end and restores each task's last checkpoint.
+   */
+  async #restore(entries: readonly TaskEntry[]): Promise<void> {
+    const prefix = this.#options.transactionalIdPrefix ?? `rivulet-${this.#groupId}`;
+    await Promise.all(entries.map(async (entry) => {
+      const transactionalId = `${prefix}-${entry.task.id}`;
+      const writer = new TransactionWriter({
+        producer: () => this.#options.client.transactionalProducer({ transactionalId }),
+        transactionalId,
+        logger: this.#logger,
+        maxRequestBytes: this.#options.sink.maxRequestBytes,
+      });
+      await writer.settle();
+      entry.writer = writer;
+    }));
+    const saved = await this.#readChangelog();
+    const admin = this.#admin!;
+    for (const entry of entries) {
+      if (entry.closed) continue;
+      const { task } = entry;
+      const state = saved.get(task.id);
+      let start = 0;
+      if (state === undefined) {
+        const offsets = (await admin.partitionOffsets(task.topic))[task.partition];
+        const fromEnd = task.stage === 0 && this.#options.config.autoOffsetReset === "latest";
+        start = Number(fromEnd ? offsets.high : offsets.low);
+      }
+      task.restore(state, start);
+      // A task's first checkpoint records where it started, even if nothing arrives.
+      task.dirty = true;
+      entry.restored = true;
+      this.#logger.info(state === undefined ? "Task starts" : "Task restored", {
+        task: task.id,
+        position: task.readPosition,
+      });
+    }
+  }
+
+  /** The last committed state record of every task, read up to end markers written now. */
+  async #readChangelog(): Promise<Map<string, Uint8Array>> {
+    const topic = this.#changelog;
+    const nonce = crypto.randomUUID();
+    const markers: ProduceRecord[] = [];
+    for (let partition = 0; partition < this.#partitions; partition++) {
+      markers.push({ key: END_MARKER_KEY, value: nonce, partition });
+    }
+    await this.#producer!.send([{ topic, records: markers }]);
+    const consumer = this.#options.client.consumer({
+      groupId: `${this.#groupId}-restore-${nonce.slice(0, 8)}`,
+      topics: [topic],
+      isolation: "read_committed",
+      autoOffsetReset: "earliest",
+    });
+    const states = new Map<string, Uint8Array>();
+    const ended = new Set<number>();
+    const { promise: done, resolve, reject } = Promise.withResolvers<void>();
+    const decoder = new TextDecoder();
+    await consumer.connect();
+    try {
+      await consumer.run({
+        onBatch: (batch) => {
+          for (const message of batch.messages) {
+            const key = message.key === null ? "" : decoder.decode(message.key);
+            if (key === END_MARKER_KEY) {
+              if (message.value !== null && decoder.decode(message.value) === nonce) {
+                ended.add(batch.partition);
+                if (ended.size === this.#partitions) resolve();
+              }
+              continue;
+            }
+            if (message.value === null) states.delete(key);
+            else states.set(key, new Uint8Array(message.value));
+          }
+          return Promise.resolve();
+        },
+        onFatal: reject,
+      });
+      await done;
+    } finally {
+      consumer.pause();
+      await consumer.disconnect().catch(() => {});
+    }
+    return states;
+  }
+
+  #revoked(partitions: readonly TopicPartition[]): void {
+    this.#logger.info("Tasks revoked", {
+      tasks: partitions.map((p) => taskId(p.topic, p.partition)).join(","),
+    });
+    for (const { topic, partition } of partitions) {
+      const id = taskId(topic, partition);
+      const entry = this.#tasks.get(id);
+      if (entry === undefined) continue;
+      this.#retire(entry);
+    }
+  }
+
+  /** Forgets a task this instance no longer runs; its producer goes once its checkpoint is done. */
+  #retire(entry: TaskEntry): void {
+    entry.closed = true;
+    this.#tasks.delete(entry.task.id);
+    const { task } = entry;
+    this.#retired.messages += task.reader?.counters.messages ?? 0;
+    this.#retired.rows += task.reader?.counters.rows ?? 0;
+    this.#retired.commits += task.commits;
+    const writer = entry.writer;
+    if (writer !== undefined) {
+      (entry.checkpointing ?? Promise.resolve()).finally(() => writer.close()).catch(() => {});
+    }
+  }
+
+  async #onBatch(batch: FetchedBatch): Promise<void> {
+    if (this.#stopping || this.#failure !== undefined) return;
+    const entry = this.#tasks.get(taskId(batch.topic, batch.partition));
+    if (entry === undefined) return;
+    try {
+      await entry.ready;
+    } catch {
+      return; // the run fails with the restore's error
+    }
+    if (entry.closed || this.#failure !== undefined) return;
+    let commits: TaskCommit[];
+    try {
+      commits = entry.task.accept(batch.messages);
+    } catch (error) {
+      this.#fail(error);
+      return;
+    }
+    for (const commit of commits) this.#emit(entry, commit);
+    if (this.#inflight.length > 256) {
+      const waiting = this.#inflight;
+      this.#inflight = [];
+      await Promise.all(waiting).catch((error) => this.#fail(error));
+    }
+  }
+
+  /** Sends (or, exactly-once, keeps for the checkpoint) what one commit of a task produced. */
+  #emit(entry: TaskEntry, commit: TaskCommit): void {
+    if (commit.time > this.#lastTime) this.#lastTime = commit.time;
+    const fragments = this.#fragmentRecords(entry.task.id, commit);
+    const output = commit.output;
+    if (output !== undefined) this.#changesOut += output.changes.length;
+    if (this.#options.exactlyOnce) {
+      if (output !== undefined) {
+        const { topic, records } = this.#options.sink.commitRecords(output);
+        entry.pending.push({ topic, records });
+      }
+      entry.pending.push(...fragments);
+      return;
+    }
+    const writes: Promise<unknown>[] = [];
+    if (output !== undefined) writes.push(this.#options.sink.write(output as Batch<Row>));
+    if (fragments.length > 0) writes.push(this.#sendFragments(fragments));
+    if (writes.length === 0) return;
+    const written = Promise.all(writes);
+    written.catch((error) => this.#fail(error));
+    this.#inflight.push(written);
+    this.#unacknowledged++;
+    entry.unacknowledged.add(written);
+    written.finally(() => {
+      entry.unacknowledged.delete(written);
+      this.#unacknowledged--;
+    }).catch(() => {});
+  }
+
+  /** One fragment per downstream partition of each stage the commit's exchanges feed. */
+  #fragmentRecords(from: string, commit: TaskCommit): TopicRecords[] {
+    if (commit.exchanged.length === 0) return [];
+    const byDestination = new Map<
+      string,
+      { stage: number; partition: number; changes: FragmentChange[] }
+    >();
+    for (const { index, stage, route, changes } of commit.exchanged) {
+      for (const change of changes) {
+        const partition = partitionOf(route(change), this.#partitions);
+        const key = `${stage}\0${partition}`;
+        let destination = byDestination.get(key);
+        if (destination === undefined) {
+          byDestination.set(key, destination = { stage, partition, changes: [] });
+        }
+        destination.changes.push([index, change.id, change.row, change.diff]);
+      }
+    }
+    const byTopic = new Map<string, ProduceRecord[]>();
+    for (const { stage, partition, changes } of byDestination.values()) {
+      const topic = this.#repartitionTopics[stage - 1];
+      let records = byTopic.get(topic);
+      if (records === undefined) byTopic.set(topic, records = []);
+      for (const value of encodeFragment(from, commit.seq, commit.time, changes)) {
+        records.push({ key: from, value, partition });
+      }
+      this.#fragmentsOut++;
+    }
+    return [...byTopic].map(([topic, records]) => ({ topic, records }));
+  }
+
+  /** Sends fragment records after those sent before, in requests below the size limit. */
+  #sendFragments(batches: readonly TopicRecords[]): Promise<void> {
+    const producer = this.#producer!;
+    const limit = this.#options.sink.maxRequestBytes;
+    const sent = this.#sending.then(async () => {
+      for (const request of requests(batches, limit)) await producer.send(request);
+    });
+    this.#sending = sent.catch(() => {});
+    return sent;
+  }
+
+  /** Starts the checkpoints that are due (one at a time per task). */
+  #checkpointDue(): void {
+    if (this.#failure !== undefined) return;
+    const interval = this.#options.checkpointIntervalMs ?? 1_000;
+    const now = Date.now();
+    for (const entry of this.#tasks.values()) {
+      if (!entry.restored || entry.closed || entry.checkpointing !== undefined) continue;
+      if (!entry.task.dirty || now - entry.lastCheckpointMs < interval) continue;
+      this.#checkpoint(entry);
+    }
+  }
+
+  /** Checkpoints one task; resolves when done (a task lost to another instance is retired). */
+  #checkpoint(entry: TaskEntry): Promise<void> {
+    if (entry.checkpointing !== undefined) return entry.checkpointing;
+    const { task } = entry;
+    entry.lastCheckpointMs = Date.now();
+    let captured: { state: Uint8Array; position: string };
+    try {
+      captured = task.checkpoint();
+    } catch (error) {
+      this.#fail(error);
+      return Promise.resolve();
+    }
+    const records = entry.pending;
+    entry.pending = [];
+    const acknowledged = Promise.all(entry.unacknowledged);
+    const positions = [{ topic: task.topic, partition: task.partition, offset: captured.position }];
+    const run = async () => {
+      await acknowledged;
+      await entry.writer!.run({
+        records: [
+          ...records,
+          {
+            topic: this.#changelog,
+            records: [{
+              key: task.id,
+              value: captured.state,
+              partition: partitionOf(task.id, this.#partitions),
+            }],
+          },
+        ],
+        offsets: [{ groupId: this.#groupId, positions }],
+        beforeCommit: () => Promise.resolve(),
+        committed: async () =>
+          samePositions(
+            positions,
+            (await this.#admin!.groupPositions(this.#groupId, [task.topic]))
+              .filter((p) => p.partition === task.partition),
+          ),
+      });
+    };
+    entry.checkpointing = run().catch((error) => {
+      if (isFenced(error)) {
+        this.#logger.warn(
+          "Task taken over by another instance (this one was fenced); giving it up",
+          { task: task.id },
+        );
+        if (!entry.closed) this.#retire(entry);
+        return;
+      }
+      this.#fail(error);
+    }).finally(() => (entry.checkpointing = undefined));
+    return entry.checkpointing;
+  }
+
+  #onUserFunctionError(error: UserFunctionError): void {
+    const policy: ErrorPolicy = this.#options.read.errorPolicy;
+    if (policy === "stop") throw error;
+    this.#userErrors++;
+    this.#logger.warn(`${error.message}; skipped`, { policy });
+  }
+
+  /** Graceful end: stop fetching, let what is being handled finish, checkpoint every task. */
+  async #finish(): Promise<void> {
+    this.#consumer?.pause();
+    await Promise.all([...this.#tasks.values()].map((entry) => entry.ready.catch(() => {})));
+    await Promise.all(this.#inflight);
+    for (const entry of this.#tasks.values()) {
+      if (!entry.restored || entry.closed) continue;
+      await entry.checkpointing;
+      if (entry.task.dirty || entry.pending.length > 0) await this.#checkpoint(entry);
+    }
+    if (this.#failure !== undefined) throw this.#failure;
+    this.#logger.info("Partitioned run stopped cleanly", { tasks: this.#tasks.size });
+  }
+
+  async #release(): Promise<void> {
+    await this.#consumer?.disconnect().catch(() => {});
+    await Promise.all([...this.#tasks.values()].map(async (entry) => {
+      await entry.checkpointing;
+      await entry.writer?.close();
+    }));
+    await this.#sending;
+    await this.#producer?.disconnect().catch(() => {});
+    await this.#options.sink.close().catch((error) => {
+      if (this.#failure === undefined) this.#fail(error);
+    });
+    await this.#admin?.disconnect().catch(() => {});
+  }
+
+  #fail(error: unknown): void {
+    if (this.#failure === undefined) this.#failure = error;
+    this.#wake();
+  }
+}
+
+/** A task's id: the topic-partition it reads. */
+export function taskId(topic: string, partition: number): string {
+  return `${topic}:${partition}`;
+}
+
+/** Whether a checkpoint failed because another instance registered the task's transactional id. */
+function isFenced(error: unknown): boolean {
+  for (let e = error; e instanceof Error; e = e.cause) {
+    if (/fenced|PRODUCER_FENCED|INVALID_PRODUCER_EPOCH|epoch/i.test(`${e.name} ${e.message}`)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+/** Splits records into produce requests below `limit` bytes, in order. */
+function* requests(batches: readonly TopicRecords[], limit: number): Generator<TopicRecords[]> {
+  let request: TopicRecords[] = [];
+  let bytes = 200;
+  for (const { topic, records } of batches) {
+    let part: ProduceRecord[] = [];
+    for (const record of records) {
+      const size = 64 + (record.value === null ? 0 : Buffer.byteLength(record.value)) +
+        (record.key === null ? 0 : Buffer.byteLength(record.key));
+      if (bytes + size > limit && (part.length > 0 || request.length > 0)) {
+        if (part.length > 0) request.push({ topic, records: part });
+        yield request;
+        request = [];
+        part = [];
+        bytes = 200;
+      }
+      part.push(record);
+      bytes += size;
+    }
+    if (part.length > 0) request.push({ topic, records: part });
+  }
+  if (request.length > 0) yield request;
+}
