@@ -52,6 +52,8 @@ const single = Deno.env.get("RIVULET_INSTANCES_SINGLE") === "1";
 const instances = single ? 1 : 3;
 const modeFlags = single ? [] : ["--partitioned"];
 const seed = Number(Deno.env.get("RIVULET_FAULT_SEED") ?? Date.now() % 2 ** 31);
+/** `INSTANCES_ONLY=kill-alo,roll-eo` runs only those scenarios (see the steps below). */
+const only = Deno.env.get("INSTANCES_ONLY")?.split(",");
 const inputPartitions = 6;
 const outputPartitions = 3;
 
@@ -127,6 +129,12 @@ function settled(s: Scenario, members = instances, until?: (view: GroupView) => 
   );
 }
 
+/** Starts the instances (all at once) and waits until the group has settled with them. */
+async function startAll(s: Scenario): Promise<void> {
+  while (s.fleet.all.length < instances) s.fleet.start();
+  await settled(s);
+}
+
 /**
  * Waits (120 s at most, or `timeoutMs`) until the output rebuilds the final
  * table and the group has committed the whole input.
@@ -192,9 +200,8 @@ async function finish(s: Scenario, mayFail: readonly RivuletInstance[] = []): Pr
 async function killAndReplace(s: Scenario): Promise<void> {
   const slices = s.data.slices(kills + 2);
   await produceMessages(s.kafka, s.input, slices[0]);
-  for (let i = 0; i < instances; i++) s.fleet.start();
   try {
-    await settled(s);
+    await startAll(s);
     for (let k = 1; k <= kills; k++) {
       await produceMessages(s.kafka, s.input, slices[k]);
       await sleep(s.random.next() * 2000);
@@ -225,9 +232,8 @@ async function killAndReplace(s: Scenario): Promise<void> {
 async function rollingRestart(s: Scenario): Promise<void> {
   const slices = s.data.slices(8);
   await produceMessages(s.kafka, s.input, slices[0]);
-  for (let i = 0; i < instances; i++) s.fleet.start();
   try {
-    await settled(s);
+    await startAll(s);
     let producing = true;
     const producer = (async () => {
       for (const slice of slices.slice(1)) {
@@ -264,9 +270,8 @@ async function rollingRestart(s: Scenario): Promise<void> {
 async function frozenZombie(s: Scenario): Promise<void> {
   const slices = s.data.slices(3);
   await produceMessages(s.kafka, s.input, slices[0]);
-  for (let i = 0; i < instances; i++) s.fleet.start();
   try {
-    await settled(s);
+    await startAll(s);
     await produceMessages(s.kafka, s.input, slices[1]);
     await sleep(s.random.next() * 1000);
     const live = s.fleet.live;
@@ -335,26 +340,36 @@ Deno.test({
     console.log(`  seed ${seed} (RIVULET_FAULT_SEED), ${kills} kills, ${modeFlags.join(" ")}`);
     const broker = await OwnBroker.start();
     try {
-      await t.step(
-        `at-least-once: one of ${instances} SIGKILLed at a random point and replaced on an empty disk, ${kills} times; exact repeats dropped, the output rebuilds the final table, every state whole fragments`,
-        async () => await killAndReplace(await scenario(broker, "kill-alo", false)),
-      );
-      await t.step(
-        `exactly-once: one of ${instances} SIGKILLed and replaced, ${kills} times; read_committed shows no repeat at all`,
-        async () => await killAndReplace(await scenario(broker, "kill-eo", true)),
-      );
-      await t.step(
-        "exactly-once: an instance frozen with SIGSTOP whose partitions moved commits nothing after SIGCONT",
-        async () => await frozenZombie(await scenario(broker, "zombie-eo", true)),
-      );
-      await t.step(
-        "at-least-once: a rolling restart of every instance while input arrives loses nothing; repeats are exact",
-        async () => await rollingRestart(await scenario(broker, "roll-alo", false)),
-      );
-      await t.step(
-        "exactly-once: a rolling restart of every instance while input arrives loses and repeats nothing",
-        async () => await rollingRestart(await scenario(broker, "roll-eo", true)),
-      );
+      const steps: [string, string, () => Promise<void>][] = [
+        [
+          "kill-alo",
+          `at-least-once: one of ${instances} SIGKILLed at a random point and replaced on an empty disk, ${kills} times; exact repeats dropped, the output rebuilds the final table, every state whole fragments`,
+          async () => await killAndReplace(await scenario(broker, "kill-alo", false)),
+        ],
+        [
+          "kill-eo",
+          `exactly-once: one of ${instances} SIGKILLed and replaced, ${kills} times; read_committed shows no repeat at all`,
+          async () => await killAndReplace(await scenario(broker, "kill-eo", true)),
+        ],
+        [
+          "zombie-eo",
+          "exactly-once: an instance frozen with SIGSTOP whose partitions moved commits nothing after SIGCONT",
+          async () => await frozenZombie(await scenario(broker, "zombie-eo", true)),
+        ],
+        [
+          "roll-alo",
+          "at-least-once: a rolling restart of every instance while input arrives loses nothing; repeats are exact",
+          async () => await rollingRestart(await scenario(broker, "roll-alo", false)),
+        ],
+        [
+          "roll-eo",
+          "exactly-once: a rolling restart of every instance while input arrives loses and repeats nothing",
+          async () => await rollingRestart(await scenario(broker, "roll-eo", true)),
+        ],
+      ];
+      for (const [id, name, fn] of steps) {
+        await t.step({ name, fn, ignore: only !== undefined && !only.includes(id) });
+      }
     } finally {
       await broker.remove();
     }
