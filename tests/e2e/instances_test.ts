@@ -272,13 +272,16 @@ async function frozenZombie(s: Scenario): Promise<void> {
   await produceMessages(s.kafka, s.input, slices[0]);
   try {
     await startAll(s);
+    const before = await describeGroup(s.kafka, s.group);
     await produceMessages(s.kafka, s.input, slices[1]);
-    await sleep(s.random.next() * 1000);
+    // Soon after: the instances are still at work on the slice, so the frozen one is likely to
+    // hold a transaction open (it is fenced when it tries to finish it).
+    await sleep(s.random.next() * 300);
     const live = s.fleet.live;
     const zombie = live[s.random.below(live.length)];
-    const before = await describeGroup(s.kafka, s.group);
     zombie.pause();
-    console.log(`  ${zombie.name} frozen with SIGSTOP`);
+    const lag = await groupLag(s.kafka, s.group, s.input);
+    console.log(`  ${zombie.name} frozen with SIGSTOP, ${lag} input messages uncommitted`);
     // One instance alone (RIVULET_INSTANCES_SINGLE) needs a successor to take over.
     if (instances === 1) console.log(`  ${s.fleet.start().name} started to take over`);
     // Its session expires: the group goes on without it.
@@ -315,15 +318,15 @@ async function frozenZombie(s: Scenario): Promise<void> {
     const text = (r: PartitionRecord) => `${r.partition}@${r.offset} ${r.key} ${r.value}`;
     const newCommitted = committedAfter.map(text).filter((t) => !committed.map(text).includes(t));
     assert.deepEqual(newCommitted, [], "no record committed after SIGCONT (no input was left)");
-    const told = zombie.lines.slice(mark).filter((line) =>
-      /fenc|abort|epoch|generation|revoked|assigned|rebalanc/i.test(line)
-    );
+    // What it was told, as its log says (not asserted: it depends on what it held when frozen).
+    const told = zombie.lines.slice(mark).filter((line) => /fenc|old epoch/i.test(line));
     console.log(
       `  after SIGCONT ${zombie.name} ${
         zombie.exited ? `exited with ${zombie.exitCode}` : "rejoined"
-      }; ${writtenAfter.length - written.length} records written, none committed; its log:\n${
-        told.slice(0, 6).map((l) => `    ${l}`).join("\n")
-      }`,
+      }; ${writtenAfter.length - written.length} records written to the output, none committed; ` +
+        `${told.length} log lines about fencing, e.g.:\n${
+          told.slice(0, 3).map((l) => `    ${l.slice(0, 300)}`).join("\n")
+        }`,
     );
     await finish(s, [zombie]);
   } finally {
