@@ -101,6 +101,11 @@ Running:
                             local state needed; needs Kafka input and a Kafka output; with
                             --state-dir, the directory is a cache: a restart reads only the
                             changelog's tail after it)
+  --partitioned             run as tasks per partition so that several instances started with the
+                            same group.id share the work and take over from each other: stateful
+                            operators are fed through <group.id>-repartition-N topics, each task's
+                            state lives in <group.id>-tasks-changelog (needs --topic and
+                            --output-topic; see the README's deployment section)
   --kafka-client NAME       the Kafka client library: kafkajs (default) or platformatic
                             (@platformatic/kafka); RIVULET_KAFKA_CLIENT chooses when unset
   --config FILE             flags as a JSON object ({"transform": "sum.ts", "topic": ["a"], ...});

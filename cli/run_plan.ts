@@ -291,7 +291,22 @@ function planOf(
       `Flag "--state-store" must be kafka or local, not ${JSON.stringify(stateStore)}`,
     );
   }
-  if (exactlyOnce && str("state-dir") === undefined && stateStore !== "kafka") {
+  if (flags.partitioned === true) {
+    const stray = [
+      ...(str("state-dir") !== undefined ? ["--state-dir"] : []),
+      ...(stateStore === "local" ? ["--state-store local"] : []),
+      ...(flags["reset-state"] === true ? ["--reset-state"] : []),
+    ];
+    if (stray.length > 0) {
+      throw new UsageError(
+        `${stray.join(", ")} ${stray.length === 1 ? "does" : "do"} not apply with --partitioned: ` +
+          "each task's state lives in the changelog topic <group.id>-tasks-changelog",
+      );
+    }
+  }
+  // --partitioned keeps every task's state in Kafka.
+  const stateInKafka = stateStore === "kafka" || flags.partitioned === true;
+  if (exactlyOnce && str("state-dir") === undefined && !stateInKafka) {
     throw new UsageError(
       `Flag "--exactly-once" needs "--state-dir" (or "--state-store kafka"): the state is committed with each transaction`,
     );
@@ -301,19 +316,6 @@ function planOf(
     throw new UsageError(
       `Flag "--reset-state" needs "--state-dir" (or "--state-store kafka"): it discards the state saved there`,
     );
-  }
-  if (flags.partitioned === true) {
-    const stray = [
-      ...(str("state-dir") !== undefined ? ["--state-dir"] : []),
-      ...(stateStore === "local" ? ["--state-store local"] : []),
-      ...(resetState ? ["--reset-state"] : []),
-    ];
-    if (stray.length > 0) {
-      throw new UsageError(
-        `${stray.join(", ")} ${stray.length === 1 ? "does" : "do"} not apply with --partitioned: ` +
-          "each task's state lives in the changelog topic <group.id>-tasks-changelog",
-      );
-    }
   }
   if (str("transactional-id") !== undefined && !exactlyOnce) {
     throw new UsageError(`Flag "--transactional-id" only applies with "--exactly-once"`);

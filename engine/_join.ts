@@ -12,7 +12,8 @@
  */
 
 import { GroupMap } from "./_group_map.ts";
-import { applyToRows, consolidate, type Dataflow, Node } from "./_node.ts";
+import { consolidate, type Dataflow, Node } from "./_node.ts";
+import { type Counted, RowsById } from "./_rows_by_id.ts";
 import { hashValues } from "./hash.ts";
 import type { Change, Row, RowId, Value } from "./types.ts";
 import { equalRows } from "./value.ts";
@@ -25,14 +26,24 @@ export type JoinCombine = (left: Row | null, right: Row | null) => Row;
 
 interface Bucket {
   readonly key: readonly Value[];
-  readonly left: Map<RowId, Row>;
-  readonly right: Map<RowId, Row>;
+  /** The rows of each side by id (a multiset: see `_rows_by_id.ts`). */
+  readonly left: RowsById;
+  readonly right: RowsById;
   /** The commit that last touched this bucket, and what it brought. */
   stamp: number;
   leftChanges: Change[];
   rightChanges: Change[];
   leftWasEmpty: boolean;
   rightWasEmpty: boolean;
+}
+
+/** A bucket in a snapshot. */
+interface SavedBucket {
+  key: Value[];
+  left: Map<RowId, Row>;
+  right: Map<RowId, Row>;
+  leftMany?: Map<RowId, Counted[]>;
+  rightMany?: Map<RowId, Counted[]>;
 }
 
 /** Options of a {@linkcode JoinNode}. */
@@ -73,8 +84,8 @@ export class JoinNode extends Node {
         const key = on.map((column) => change.row[column] ?? null);
         const bucket = this.#buckets.getOrCreate(key, () => ({
           key,
-          left: new Map(),
-          right: new Map(),
+          left: new RowsById(),
+          right: new RowsById(),
           stamp: 0,
           leftChanges: [],
           rightChanges: [],
@@ -85,8 +96,8 @@ export class JoinNode extends Node {
           bucket.stamp = stamp;
           bucket.leftChanges = [];
           bucket.rightChanges = [];
-          bucket.leftWasEmpty = bucket.left.size === 0;
-          bucket.rightWasEmpty = bucket.right.size === 0;
+          bucket.leftWasEmpty = bucket.left.empty;
+          bucket.rightWasEmpty = bucket.right.empty;
           touched.push(bucket);
         }
         (isLeft ? bucket.leftChanges : bucket.rightChanges).push(change);
@@ -98,16 +109,16 @@ export class JoinNode extends Node {
     const out: Change[] = [];
     for (const bucket of touched) {
       for (const change of bucket.leftChanges) {
-        for (const [rightId, right] of bucket.right) {
-          this.#emit(out, change.id, change.row, rightId, right, change.diff);
+        for (const [rightId, right, count] of bucket.right.entries()) {
+          this.#emit(out, change.id, change.row, rightId, right, change.diff * count);
         }
-        applyToRows(bucket.left, change);
+        bucket.left.apply(change);
       }
       for (const change of bucket.rightChanges) {
-        for (const [leftId, left] of bucket.left) {
-          this.#emit(out, leftId, left, change.id, change.row, change.diff);
+        for (const [leftId, left, count] of bucket.left.entries()) {
+          this.#emit(out, leftId, left, change.id, change.row, change.diff * count);
         }
-        applyToRows(bucket.right, change);
+        bucket.right.apply(change);
       }
       if (this.#padLeft) {
         this.#pad(
@@ -115,7 +126,7 @@ export class JoinNode extends Node {
           bucket.left,
           bucket.leftChanges,
           bucket.rightWasEmpty,
-          bucket.right.size === 0,
+          bucket.right.empty,
           true,
         );
       }
@@ -125,11 +136,11 @@ export class JoinNode extends Node {
           bucket.right,
           bucket.rightChanges,
           bucket.leftWasEmpty,
-          bucket.left.size === 0,
+          bucket.left.empty,
           false,
         );
       }
-      if (bucket.left.size === 0 && bucket.right.size === 0) this.#buckets.delete(bucket.key);
+      if (bucket.left.empty && bucket.right.empty) this.#buckets.delete(bucket.key);
     }
     return out;
   }
@@ -141,7 +152,7 @@ export class JoinNode extends Node {
    */
   #pad(
     out: Change[],
-    rows: Map<RowId, Row>,
+    rows: RowsById,
     changes: Change[],
     otherWasEmpty: boolean,
     otherIsEmpty: boolean,
@@ -151,9 +162,13 @@ export class JoinNode extends Node {
       isLeft
         ? this.#emit(out, id, row, null, null, diff)
         : this.#emit(out, null, null, id, row, diff);
-    if (otherWasEmpty && !otherIsEmpty) { for (const [id, row] of rows) emit(id, row, -1); }
+    if (otherWasEmpty && !otherIsEmpty) {
+      for (const [id, row, count] of rows.entries()) emit(id, row, -count);
+    }
     if (otherWasEmpty) { for (const change of changes) emit(change.id, change.row, change.diff); }
-    if (!otherWasEmpty && otherIsEmpty) { for (const [id, row] of rows) emit(id, row, 1); }
+    if (!otherWasEmpty && otherIsEmpty) {
+      for (const [id, row, count] of rows.entries()) emit(id, row, count);
+    }
   }
 
   #emit(
@@ -176,23 +191,28 @@ export class JoinNode extends Node {
   }
 
   override snapshot(): unknown {
-    return [...this.#buckets.values()].map((bucket) => ({
-      key: bucket.key,
-      left: new Map(bucket.left),
-      right: new Map(bucket.right),
-    }));
+    // `left` / `right`: ids with one row once; `leftMany` / `rightMany` only when some id has more.
+    return [...this.#buckets.values()].map((bucket) => {
+      const left = bucket.left.snapshot();
+      const right = bucket.right.snapshot();
+      return {
+        key: bucket.key,
+        left: left.one,
+        right: right.one,
+        ...(left.many === undefined ? {} : { leftMany: left.many }),
+        ...(right.many === undefined ? {} : { rightMany: right.many }),
+      };
+    });
   }
 
   override restore(state: unknown): void {
     this.#buckets = new GroupMap();
     this.#stamp = 0;
-    for (
-      const saved of state as { key: Value[]; left: Map<RowId, Row>; right: Map<RowId, Row> }[]
-    ) {
+    for (const saved of state as SavedBucket[]) {
       this.#buckets.getOrCreate(saved.key, () => ({
         key: saved.key,
-        left: new Map(saved.left),
-        right: new Map(saved.right),
+        left: new RowsById({ one: saved.left, many: saved.leftMany }),
+        right: new RowsById({ one: saved.right, many: saved.rightMany }),
         stamp: 0,
         leftChanges: [],
         rightChanges: [],

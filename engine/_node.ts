@@ -155,9 +155,3 @@ function addTo(list: Delta[], change: Change, equal: (a: Row, b: Row) => boolean
   }
   list.push({ id: change.id, row: change.row, diff: change.diff });
 }
-
-/** Applies consolidated changes to a map of current rows by id. */
-export function applyToRows(rows: Map<RowId, Row>, change: Change): void {
-  if (change.diff > 0) rows.set(change.id, change.row);
-  else rows.delete(change.id);
-}

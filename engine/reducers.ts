@@ -291,27 +291,45 @@ interface TimedItem {
   readonly value: Value;
 }
 
+// Ties of time and id (one id's two rows, see TimedState) are broken by value.
 const byTimeThenId = (a: TimedItem, b: TimedItem): number =>
-  a.time - b.time || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+  a.time - b.time || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0) || compareValues(a.value, b.value);
 
-/** earliest / latest: items ordered by insertion time; the id finds an item's time on retraction. */
+/**
+ * earliest / latest: items ordered by insertion time; the id finds an item's
+ * time on retraction. An id has one item, except in a partitioned graph while
+ * its new row, sent by one upstream task, has arrived before its old row's
+ * retraction, sent by another: a retraction then takes the item of its value.
+ */
 class TimedState implements ReducerState {
   readonly set = new SortedMultiset<TimedItem>(byTimeThenId);
-  readonly byId = new Map<RowId, TimedItem>();
+  /** Each id's items with their counts. */
+  readonly byId = new Map<RowId, [TimedItem, number][]>();
   update(value: Value, id: RowId, time: Time, diff: number): void {
+    let items = this.byId.get(id);
     if (diff > 0) {
       const item = { time, id, value };
-      this.byId.set(id, item);
+      if (items === undefined) this.byId.set(id, items = []);
+      items.push([item, diff]);
       this.set.add(item, diff);
-    } else {
-      const item = this.byId.get(id);
-      if (item === undefined) return;
-      this.byId.delete(id);
-      this.set.add(item, diff);
+      return;
     }
+    if (items === undefined) return;
+    const found = items.findIndex(([item]) => compareValues(item.value, value) === 0);
+    const i = found < 0 ? 0 : found;
+    const taken = Math.min(-diff, items[i][1]);
+    this.set.add(items[i][0], -taken);
+    if ((items[i][1] -= taken) === 0) items.splice(i, 1);
+    if (items.length === 0) this.byId.delete(id);
   }
   save(): unknown {
-    return [...this.byId.values()].map((item) => [item.time, item.id, item.value]);
+    const saved: [Time, RowId, Value][] = [];
+    for (const items of this.byId.values()) {
+      for (const [item, count] of items) {
+        for (let n = 0; n < count; n++) saved.push([item.time, item.id, item.value]);
+      }
+    }
+    return saved;
   }
 }
 

@@ -267,7 +267,10 @@ export class KafkaSink<R extends Row = Row> implements Sink<R> {
             topic,
             partitions: wanted,
           });
-          await admin.createTopic({ topic, partitions: wanted });
+          await admin.createTopic({ topic, partitions: wanted }).catch(async (error) => {
+            // Another instance of the pipeline starting at the same time may have created it.
+            if (!(await admin.listTopics()).includes(topic)) throw error;
+          });
         }
         // A topic created a moment ago may not have its leader known everywhere yet.
         let partitions = 0;

@@ -94,8 +94,10 @@ export async function ensureChangelogTopic(
       await admin.createTopic({ topic, partitions, configs: { "cleanup.policy": "compact" } });
     } catch (error) {
       // A loaded broker can be slow to publish a new topic's metadata: the creation may have
-      // succeeded; the description below waits for it.
-      if (!(error instanceof KafkaClientError) || !error.retriable) {
+      // succeeded; the description below waits for it. Another instance of the pipeline
+      // starting at the same time may have created it first.
+      const retriable = error instanceof KafkaClientError && error.retriable;
+      if (!retriable && !(await admin.listTopics()).includes(topic)) {
         // Typically no right to create topics: say which topic, and the ways out.
         throw new ChangelogTopicError(
           topic,

@@ -44,9 +44,9 @@ import type {
   TopicPartition,
   TopicRecords,
 } from "../../connectors/kafka/client.ts";
-import { KafkaClientError } from "../../connectors/kafka/client.ts";
 import type { ClientConfig } from "../../connectors/kafka/config.ts";
 import { connectExplained } from "../../connectors/kafka/connection_error.ts";
+import { retryWhileRetriable } from "../../connectors/kafka/_retry.ts";
 import type { KafkaSink } from "../../connectors/kafka/sink.ts";
 import { type ErrorPolicy, type Logger, silentLogger } from "../../connectors/types.ts";
 import type { SourceReaderOptions } from "../reader.ts";
@@ -54,7 +54,7 @@ import { ensureChangelogTopic, partitionOf } from "../delivery/changelog.ts";
 import { samePositions, TransactionWriter } from "../delivery/transactions.ts";
 import type { PipelineStats } from "../pipeline.ts";
 import { encodeFragment, type FragmentChange } from "./fragment.ts";
-import { type BuildTransform, Task, type TaskCommit } from "./task.ts";
+import { type BuildTransform, Task, type TaskCommit, type TaskEntries } from "./task.ts";
 
 /** How input messages become rows: the source options a partitioned run supports. */
 export type PartitionedReadOptions = Omit<
@@ -116,11 +116,17 @@ interface TaskEntry {
   readonly unacknowledged: Set<Promise<unknown>>;
   /** Exactly-once: records of commits since the last checkpoint. */
   pending: TopicRecords[];
+  /** How many records `pending` holds. */
+  pendingRecords: number;
+  /** The task's state entries as of its last committed checkpoint (or its restore). */
+  written: TaskEntries;
   checkpointing: Promise<void> | undefined;
   lastCheckpointMs: number;
 }
 
 const END_MARKER_KEY = "restore-end";
+/** Exactly-once: records a task keeps for its next checkpoint before it checkpoints early. */
+const MAX_PENDING_RECORDS = 50_000;
 
 /**
  * One instance of a partitioned pipeline: runs the tasks the consumer group
@@ -238,9 +244,17 @@ export class PartitionedRun {
             "partition count (create it first)",
         );
       }
-      partitions = Math.max(partitions, (await admin.partitionOffsets(topic)).length);
+      partitions = Math.max(partitions, await this.#partitionCount(topic));
     }
     this.#partitions = partitions;
+    const { format, formatOptions } = this.#options.read;
+    if (format.name === "csv" && formatOptions.header === undefined && partitions > 1) {
+      throw new Error(
+        `The csv input ${JSON.stringify(this.#name)} has ${partitions} partitions: give its ` +
+          "column names up front (--header a,b; formatOptions.header). Each task reads one " +
+          "partition, and the header message is only on partition 0",
+      );
+    }
     const probe = new Graph({ onExchange: () => {} });
     this.#options.build(probe.input<Row>({ name: this.#name, keyed: this.#options.keyed }));
     const names = internalTopics(this.#groupId, probe.stages);
@@ -251,11 +265,12 @@ export class PartitionedRun {
     for (const topic of names.repartition) {
       if (!existing.has(topic)) {
         this.#logger.info("Creating a repartition topic", { topic, partitions });
-        await admin.createTopic({ topic, partitions }).catch((error) => {
-          if (!(error instanceof KafkaClientError) || !error.retriable) throw error;
+        await admin.createTopic({ topic, partitions }).catch(async (error) => {
+          // Another instance starting at the same time may have created it first.
+          if (!(await admin.listTopics()).includes(topic)) throw error;
         });
       }
-      const count = (await admin.partitionOffsets(topic)).length;
+      const count = await this.#partitionCount(topic);
       if (count !== partitions) {
         throw new Error(
           `Repartition topic ${JSON.stringify(topic)} has ${count} partitions, the input has ` +
@@ -274,6 +289,24 @@ export class PartitionedRun {
     });
   }
 
+  /** Runs a Kafka call again while it fails for a reason that can heal (the broker restarting). */
+  #retrying(name: string, call: () => Promise<void>): Promise<void> {
+    return retryWhileRetriable(call, {
+      logger: this.#logger,
+      name,
+      retryForMs: this.#options.config.deliveryTimeoutMs ?? 300_000,
+    });
+  }
+
+  /** A topic's partition count, asked again while its leaders are not known yet (a new topic). */
+  async #partitionCount(topic: string): Promise<number> {
+    let count = 0;
+    await retryWhileRetriable(async () => {
+      count = (await this.#admin!.partitionOffsets(topic)).length;
+    }, { logger: this.#logger, name: topic, retryForMs: 60_000, initialDelayMs: 100 });
+    return count;
+  }
+
   get #name(): string {
     return this.#options.name ?? this.#options.topics.join(",");
   }
@@ -290,7 +323,13 @@ export class PartitionedRun {
     await connectExplained(() => consumer.connect(), this.#options.config);
     await consumer.run({
       onBatch: (batch) => this.#onBatch(batch),
-      onAssigned: (partitions) => this.#assigned(partitions),
+      onAssigned: (partitions) => {
+        try {
+          this.#assigned(partitions);
+        } catch (error) {
+          this.#fail(error);
+        }
+      },
       onRevoked: (partitions) => this.#revoked(partitions),
       onSkipped: (position) => {
         const entry = this.#tasks.get(taskId(position.topic, position.partition));
@@ -333,6 +372,8 @@ export class PartitionedRun {
         writer: undefined,
         unacknowledged: new Set(),
         pending: [],
+        pendingRecords: 0,
+        written: new Map(),
         checkpointing: undefined,
         lastCheckpointMs: Date.now(),
       };
@@ -370,11 +411,24 @@ export class PartitionedRun {
       const state = saved.get(task.id);
       let start = 0;
       if (state === undefined) {
+        // Offsets and state are committed together: offsets without state mean the state is
+        // gone (the changelog deleted), or the group ran without --partitioned.
+        const committed = (await admin.groupPositions(this.#groupId, [task.topic]))
+          .find((p) => p.partition === task.partition);
+        if (committed !== undefined) {
+          throw new Error(
+            `Group ${JSON.stringify(this.#groupId)} has a committed offset for ${task.topic}-` +
+              `${task.partition} (${committed.offset}) but ${this.#changelog} holds no state ` +
+              `for task ${task.id}: was the changelog deleted, or did this group run without ` +
+              "--partitioned? Use a new group.id to start over",
+          );
+        }
         const offsets = (await admin.partitionOffsets(task.topic))[task.partition];
         const fromEnd = task.stage === 0 && this.#options.config.autoOffsetReset === "latest";
         start = Number(fromEnd ? offsets.high : offsets.low);
       }
       task.restore(state, start);
+      entry.written = state ?? new Map();
       // A task's first checkpoint records where it started, even if nothing arrives.
       task.dirty = true;
       entry.restored = true;
@@ -385,22 +439,22 @@ export class PartitionedRun {
     }
   }
 
-  /** The last committed state record of every task, read up to end markers written now. */
-  async #readChangelog(): Promise<Map<string, Uint8Array>> {
+  /** The last committed state entries of every task, read up to end markers written now. */
+  async #readChangelog(): Promise<Map<string, Map<string, Uint8Array>>> {
     const topic = this.#changelog;
     const nonce = crypto.randomUUID();
     const markers: ProduceRecord[] = [];
     for (let partition = 0; partition < this.#partitions; partition++) {
       markers.push({ key: END_MARKER_KEY, value: nonce, partition });
     }
-    await this.#producer!.send([{ topic, records: markers }]);
+    await this.#retrying(topic, () => this.#producer!.send([{ topic, records: markers }]));
     const consumer = this.#options.client.consumer({
       groupId: `${this.#groupId}-restore-${nonce.slice(0, 8)}`,
       topics: [topic],
       isolation: "read_committed",
       autoOffsetReset: "earliest",
     });
-    const states = new Map<string, Uint8Array>();
+    const states = new Map<string, Map<string, Uint8Array>>();
     const ended = new Set<number>();
     const { promise: done, resolve, reject } = Promise.withResolvers<void>();
     const decoder = new TextDecoder();
@@ -417,8 +471,14 @@ export class PartitionedRun {
               }
               continue;
             }
-            if (message.value === null) states.delete(key);
-            else states.set(key, new Uint8Array(message.value));
+            const slash = key.indexOf("/");
+            if (slash < 0) continue;
+            const task = key.slice(0, slash);
+            let entries = states.get(task);
+            if (entries === undefined) states.set(task, entries = new Map());
+            // A copy: a fetched value may be a view of the whole fetch response.
+            if (message.value === null) entries.delete(key.slice(slash + 1));
+            else entries.set(key.slice(slash + 1), new Uint8Array(message.value));
           }
           return Promise.resolve();
         },
@@ -467,7 +527,8 @@ export class PartitionedRun {
     } catch {
       return; // the run fails with the restore's error
     }
-    if (entry.closed || this.#failure !== undefined) return;
+    // Stopping: what is not applied now is read again by the next owner of the task.
+    if (entry.closed || this.#stopping || this.#failure !== undefined) return;
     let commits: TaskCommit[];
     try {
       commits = entry.task.accept(batch.messages);
@@ -476,6 +537,8 @@ export class PartitionedRun {
       return;
     }
     for (const commit of commits) this.#emit(entry, commit);
+    // Exactly-once keeps a task's records until its checkpoint: a large backlog checkpoints early.
+    if (entry.pendingRecords > MAX_PENDING_RECORDS) await this.#checkpoint(entry);
     if (this.#inflight.length > 256) {
       const waiting = this.#inflight;
       this.#inflight = [];
@@ -493,8 +556,10 @@ export class PartitionedRun {
       if (output !== undefined) {
         const { topic, records } = this.#options.sink.commitRecords(output);
         entry.pending.push({ topic, records });
+        entry.pendingRecords += records.length;
       }
       entry.pending.push(...fragments);
+      for (const { records } of fragments) entry.pendingRecords += records.length;
       return;
     }
     const writes: Promise<unknown>[] = [];
@@ -548,7 +613,10 @@ export class PartitionedRun {
     const producer = this.#producer!;
     const limit = this.#options.sink.maxRequestBytes;
     const sent = this.#sending.then(async () => {
-      for (const request of requests(batches, limit)) await producer.send(request);
+      for (const request of requests(batches, limit)) {
+        // A fragment sent twice (an answer lost) is dropped by its receiver.
+        await this.#retrying("repartition", () => producer.send(request));
+      }
     });
     this.#sending = sent.catch(() => {});
     return sent;
@@ -571,7 +639,7 @@ export class PartitionedRun {
     if (entry.checkpointing !== undefined) return entry.checkpointing;
     const { task } = entry;
     entry.lastCheckpointMs = Date.now();
-    let captured: { state: Uint8Array; position: string };
+    let captured: { entries: TaskEntries; position: string };
     try {
       captured = task.checkpoint();
     } catch (error) {
@@ -580,6 +648,8 @@ export class PartitionedRun {
     }
     const records = entry.pending;
     entry.pending = [];
+    entry.pendingRecords = 0;
+    const changelogRecords = this.#changelogRecords(task.id, entry.written, captured.entries);
     const acknowledged = Promise.all(entry.unacknowledged);
     const positions = [{ topic: task.topic, partition: task.partition, offset: captured.position }];
     const run = async () => {
@@ -587,14 +657,7 @@ export class PartitionedRun {
       await entry.writer!.run({
         records: [
           ...records,
-          {
-            topic: this.#changelog,
-            records: [{
-              key: task.id,
-              value: captured.state,
-              partition: partitionOf(task.id, this.#partitions),
-            }],
-          },
+          { topic: this.#changelog, records: changelogRecords },
         ],
         offsets: [{ groupId: this.#groupId, positions }],
         beforeCommit: () => Promise.resolve(),
@@ -605,6 +668,7 @@ export class PartitionedRun {
               .filter((p) => p.partition === task.partition),
           ),
       });
+      entry.written = captured.entries;
     };
     entry.checkpointing = run().catch((error) => {
       if (isFenced(error)) {
@@ -618,6 +682,21 @@ export class PartitionedRun {
       this.#fail(error);
     }).finally(() => (entry.checkpointing = undefined));
     return entry.checkpointing;
+  }
+
+  /** The changelog records that bring a task's entries from `written` to `now` (tombstones for the gone). */
+  #changelogRecords(id: string, written: TaskEntries, now: TaskEntries): ProduceRecord[] {
+    const partition = partitionOf(id, this.#partitions);
+    const records: ProduceRecord[] = [];
+    for (const [key, value] of now) {
+      const before = written.get(key);
+      if (before !== undefined && Buffer.compare(before, value) === 0) continue;
+      records.push({ key: `${id}/${key}`, value, partition });
+    }
+    for (const key of written.keys()) {
+      if (!now.has(key)) records.push({ key: `${id}/${key}`, value: null, partition });
+    }
+    return records;
   }
 
   #onUserFunctionError(error: UserFunctionError): void {

@@ -19,6 +19,7 @@
 import { Buffer } from "node:buffer";
 import { deserialize, serialize } from "node:v8";
 import { Graph, type InputTable, type Table } from "../../engine/mod.ts";
+import { snapshotEntries, snapshotFromEntries } from "../../engine/snapshot_entries.ts";
 import type { UserFunctionError } from "../../engine/errors.ts";
 import type { Batch, Change, Row, Time } from "../../engine/types.ts";
 import type { SourceMessage } from "../../connectors/types.ts";
@@ -27,8 +28,11 @@ import { changesByExchange, decodeFragment, type FragmentPart } from "./fragment
 
 const TASK_STATE_FORMAT = "rivulet-task/1";
 
-/** What a task saves at a checkpoint. */
-export interface TaskState {
+/**
+ * What a task saves at a checkpoint beside its operator state: the entry
+ * {@linkcode META_ENTRY} of its state entries.
+ */
+export interface TaskMeta {
   readonly format: typeof TASK_STATE_FORMAT;
   readonly id: string;
   /** The offset to read next, everything before it applied. */
@@ -38,8 +42,19 @@ export interface TaskState {
   readonly applied: Readonly<Record<string, number>>;
   /** The input decoders' state (a csv header), stage 0 only. */
   readonly decoders?: Readonly<Record<string, unknown>>;
-  readonly graph: unknown;
 }
+
+/** The entry of a task's state that holds its {@linkcode TaskMeta}. */
+export const META_ENTRY = "meta";
+/** The prefix of the entries of its operator state (`engine/snapshot_entries.ts`), one per row or group. */
+const GRAPH_PREFIX = "g/";
+
+/**
+ * A task's state as entries (a key each, `v8`-serialized values): written to
+ * the changelog per entry that changed, so that a checkpoint costs what
+ * changed, and no record grows with the state.
+ */
+export type TaskEntries = ReadonlyMap<string, Uint8Array>;
 
 /** The changes that leave a task in one commit. */
 export interface TaskCommit {
@@ -147,43 +162,54 @@ export class Task {
     return this.#reader;
   }
 
-  /** Restores saved state; without any, the task starts at `start`. */
-  restore(saved: Uint8Array | undefined, start: number): void {
-    if (saved === undefined) {
+  /** Restores saved state entries; without any, the task starts at `start`. */
+  restore(saved: TaskEntries | undefined, start: number): void {
+    const metaBytes = saved?.get(META_ENTRY);
+    if (saved === undefined || metaBytes === undefined) {
       this.#position = this.#read = start;
       return;
     }
-    const state = deserialize(saved) as TaskState;
-    if (state?.format !== TASK_STATE_FORMAT || state.id !== this.id) {
+    const meta = deserialize(metaBytes) as TaskMeta;
+    if (meta?.format !== TASK_STATE_FORMAT || meta.id !== this.id) {
       throw new Error(
         `The saved state of task ${this.id} is not one this version of rivulet wrote ` +
           `(expected format ${TASK_STATE_FORMAT})`,
       );
     }
-    this.graph.restore(state.graph);
-    this.#position = this.#read = Number(state.position);
-    this.#time = state.time;
-    for (const [from, seq] of Object.entries(state.applied)) this.#applied.set(from, seq);
-    if (this.stage === 0) this.#reader = this.#newReader(state.decoders);
+    const graph = new Map<string, unknown>();
+    for (const [key, value] of saved) {
+      if (key.startsWith(GRAPH_PREFIX)) {
+        graph.set(key.slice(GRAPH_PREFIX.length), deserialize(value));
+      }
+    }
+    this.graph.restore(snapshotFromEntries(graph));
+    this.#position = this.#read = Number(meta.position);
+    this.#time = meta.time;
+    for (const [from, seq] of Object.entries(meta.applied)) this.#applied.set(from, seq);
+    if (this.stage === 0) this.#reader = this.#newReader(meta.decoders);
   }
 
-  /** The state to save now, and the position it resumes at. */
-  checkpoint(): { readonly state: Uint8Array; readonly position: string } {
+  /** The state to save now, as entries, and the position it resumes at. */
+  checkpoint(): { readonly entries: TaskEntries; readonly position: string } {
     let position = this.#position;
     for (const partial of this.#assembling.values()) {
       position = Math.min(position, partial.firstOffset);
     }
-    const state: TaskState = {
+    const meta: TaskMeta = {
       format: TASK_STATE_FORMAT,
       id: this.id,
       position: String(position),
       time: this.#time,
       applied: Object.fromEntries(this.#applied),
       ...(this.#reader === undefined ? {} : { decoders: this.#reader.saveDecoders() }),
-      graph: this.graph.snapshot(),
     };
+    const entries = new Map<string, Uint8Array>();
+    for (const [key, value] of snapshotEntries(this.graph.snapshot())) {
+      entries.set(GRAPH_PREFIX + key, Buffer.from(serialize(value)));
+    }
+    entries.set(META_ENTRY, Buffer.from(serialize(meta)));
     this.dirty = false;
-    return { state: Buffer.from(serialize(state)), position: String(position) };
+    return { entries, position: String(position) };
   }
 
   /**
