@@ -193,9 +193,10 @@ async function finish(s: Scenario, mayFail: readonly RivuletInstance[] = []): Pr
 
 /**
  * Starts the instances, then `kills` times: produces the next slice of input,
- * SIGKILLs a random instance at a random moment (0-2 s later), starts a
- * replacement (no state on disk: state comes from Kafka) and waits for the
- * group to settle with it; then produces the rest and checks.
+ * SIGKILLs a random instance at a random moment 0-1 s later (more often than
+ * not while the slice is being worked on), starts a replacement (no state on
+ * disk: state comes from Kafka) and waits for the group to settle with it;
+ * then produces the rest and checks.
  */
 async function killAndReplace(s: Scenario): Promise<void> {
   const slices = s.data.slices(kills + 2);
@@ -204,7 +205,7 @@ async function killAndReplace(s: Scenario): Promise<void> {
     await startAll(s);
     for (let k = 1; k <= kills; k++) {
       await produceMessages(s.kafka, s.input, slices[k]);
-      await sleep(s.random.next() * 2000);
+      await sleep(s.random.next() * 1000);
       const live = s.fleet.live;
       const victim = live[s.random.below(live.length)];
       assert.ok(!victim.exited, `${victim.name} still runs before kill ${k}:\n${victim.log()}`);
