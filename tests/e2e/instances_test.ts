@@ -94,7 +94,7 @@ async function scenario(
       "bootstrap.servers": broker.address,
       "group.id": group,
       "auto.offset.reset": "earliest",
-      // A killed or frozen member leaves the group after 3 s instead of 45 (the broker allows 0.5 s).
+      // A killed or frozen member leaves the group after 3 s (this broker allows 0.5 s and more).
       "session.timeout.ms": "3000",
       "heartbeat.interval.ms": "500",
     }),
@@ -106,7 +106,10 @@ async function scenario(
     settings,
     flags: [...modeFlags, ...(exactlyOnce ? ["--exactly-once"] : [])],
   });
-  const random = new Random(seed + name.length * 7919);
+  // Each scenario its own sequence of choices, the same for the same seed.
+  const random = new Random(
+    [...name].reduce((h, c) => Math.imul(h ^ c.charCodeAt(0), 16777619), seed),
+  );
   return {
     name,
     broker,
@@ -131,6 +134,12 @@ function settled(s: Scenario, members = instances, until?: (view: GroupView) => 
     90_000,
     s.fleet,
   );
+}
+
+/** Kills what still runs (after a failure) and removes the settings file. */
+async function cleanUp(s: Scenario): Promise<void> {
+  await s.fleet.killAll();
+  await Deno.remove(s.fleet.run.settings).catch(() => {});
 }
 
 /** Starts the instances (all at once) and waits until the group has settled with them. */
@@ -234,7 +243,7 @@ async function killAndReplace(s: Scenario): Promise<void> {
     await untilComplete(s);
     await finish(s);
   } finally {
-    await s.fleet.killAll();
+    await cleanUp(s);
   }
 }
 
@@ -269,7 +278,7 @@ async function rollingRestart(s: Scenario): Promise<void> {
     await untilComplete(s);
     await finish(s);
   } finally {
-    await s.fleet.killAll();
+    await cleanUp(s);
   }
 }
 
@@ -343,7 +352,7 @@ async function frozenZombie(s: Scenario): Promise<void> {
     );
     await finish(s, [zombie]);
   } finally {
-    await s.fleet.killAll();
+    await cleanUp(s);
   }
 }
 
