@@ -35,6 +35,16 @@ export type KafkaErrorKind =
   | "authorization"
   /** A record or request exceeds the broker's or topic's size limit. */
   | "too_large"
+  /**
+   * This instance lost its work to another: a newer producer registered the
+   * same transactional id (PRODUCER_FENCED, INVALID_PRODUCER_EPOCH), or a
+   * transactional offset commit carried the consumer group metadata of a
+   * generation the group has left behind (ILLEGAL_GENERATION,
+   * UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID, STALE_MEMBER_EPOCH: the member
+   * was rebalanced out, KIP-447). Never retriable: the open transaction must
+   * be aborted, and the work it held belongs to whoever owns it now.
+   */
+  | "fenced"
   | "unknown";
 
 /**
@@ -163,6 +173,24 @@ export interface ConsumerCallbacks {
   onSkipped?(position: Position): void;
 }
 
+/**
+ * Who a consumer group member is in its group's current generation, as the
+ * group coordinator knows it (Kafka's `ConsumerGroupMetadata`). Offsets sent
+ * with it in a transaction ({@linkcode Transaction.sendOffsets}) are refused
+ * once the group has moved on to another generation without this member
+ * (KIP-447): a member rebalanced out cannot commit as the new owner of its
+ * partitions.
+ */
+export interface ConsumerGroupMetadata {
+  readonly groupId: string;
+  /** The generation (classic protocol) or member epoch (KIP-848) of the member's last join. */
+  readonly generationId: number;
+  /** The member id the coordinator gave the member. */
+  readonly memberId: string;
+  /** The static member id (`group.instance.id`), when the member has one. */
+  readonly groupInstanceId?: string;
+}
+
 /** Options for {@linkcode KafkaClient.consumer}. */
 export interface GroupConsumerOptions {
   readonly groupId: string;
@@ -195,6 +223,15 @@ export interface GroupConsumer {
   pause(): void;
   /** Partitions currently assigned to this member. */
   assignment(): readonly TopicPartition[];
+  /**
+   * The member's generation and member id after its last successful join:
+   * undefined before the first join, after the member lost its membership
+   * (a restart of the consumer after a failure, until it joins again) and
+   * after `disconnect()`. It changes at each rebalance this member takes part
+   * in, before `onRevoked` and `onAssigned` of that rebalance are called,
+   * also when the member's partitions stay the same.
+   */
+  groupMetadata(): ConsumerGroupMetadata | undefined;
   /** Commits exactly these positions (the next offset to read) for the group. */
   commit(positions: readonly Position[]): Promise<void>;
   /** Leaves the group and closes connections. */
@@ -225,8 +262,22 @@ export interface Producer {
 export interface Transaction {
   /** Sends records inside the transaction. */
   send(batches: readonly TopicRecords[]): Promise<void>;
-  /** Adds a consumer group's offsets to the transaction: committed with the records, or not at all. */
-  sendOffsets(groupId: string, positions: readonly Position[]): Promise<void>;
+  /**
+   * Adds a consumer group's offsets to the transaction: committed with the
+   * records, or not at all. With `metadata` (the member's
+   * {@linkcode GroupConsumer.groupMetadata}), the group coordinator checks
+   * the member's generation and member id (TxnOffsetCommit v3, KIP-447) and
+   * refuses the offsets with a {@linkcode KafkaClientError} of kind `fenced`
+   * when the member was rebalanced out; the transaction must then be
+   * aborted. Without it only the producer's epoch is checked (generation -1,
+   * no member). A broker older than Kafka 2.5 cannot check a member: sending
+   * `metadata` to it fails (not retriable).
+   */
+  sendOffsets(
+    groupId: string,
+    positions: readonly Position[],
+    metadata?: ConsumerGroupMetadata,
+  ): Promise<void>;
   commit(): Promise<void>;
   abort(): Promise<void>;
 }

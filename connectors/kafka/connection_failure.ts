@@ -67,6 +67,7 @@ const pastTls: ReadonlySet<KafkaErrorKind> = new Set<KafkaErrorKind>([
   "sasl_mechanism",
   "authorization",
   "too_large",
+  "fenced",
 ]);
 
 /**
@@ -136,6 +137,11 @@ export async function explainConnectionFailure(
       return explained(
         true,
         `The Kafka broker at ${brokers} refused a request as too large: ${reason} (check message.max.bytes)`,
+      );
+    case "fenced":
+      return explained(
+        true,
+        `Another instance took over this one's work on the Kafka cluster at ${brokers} (a newer producer with the same transactional id, or a rebalance moved the group's partitions): ${reason}`,
       );
     case "client_certificate_rejected":
       return explained(

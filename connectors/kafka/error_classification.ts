@@ -32,6 +32,7 @@ export const kindPrecedence: readonly KafkaErrorKind[] = [
   "authentication",
   "authorization",
   "too_large",
+  "fenced",
   "client_certificate_rejected",
   "untrusted_certificate",
   "tls_mismatch",
@@ -51,6 +52,7 @@ export const neverRetriable: ReadonlySet<KafkaErrorKind> = new Set<KafkaErrorKin
   "sasl_mechanism",
   "authorization",
   "too_large",
+  "fenced",
   "untrusted_certificate",
   "client_certificate_rejected",
   "tls_mismatch",
@@ -85,6 +87,7 @@ const rules: readonly (readonly [KafkaErrorKind, RegExp])[] = [
     /(TOPIC|GROUP|CLUSTER|TRANSACTIONAL_ID|DELEGATION_TOKEN)_AUTHORIZATION_FAILED|not authorized to access/i,
   ],
   ["too_large", /MESSAGE_TOO_LARGE|RECORD_LIST_TOO_LARGE|larger than the maximum/i],
+  ["fenced", /PRODUCER_FENCED|INVALID_PRODUCER_EPOCH/],
   [
     "untrusted_certificate",
     /UNABLE_TO_VERIFY|unable to verify|self[- ]signed certificate|unable to get local issuer|certificate has expired|CERT_HAS_EXPIRED|CERT_NOT_YET_VALID|Hostname\/IP does not match|ERR_TLS_CERT_ALTNAME_INVALID|invalid peer certificate/i,
@@ -120,6 +123,27 @@ export function kindOfText(text: string): TextKind {
   return alert === null
     ? { kind: "unknown" }
     : { kind: "client_certificate_rejected", alert: alert[1] };
+}
+
+/**
+ * The protocol errors a group coordinator answers a transactional offset
+ * commit with when the consumer group metadata sent with it (KIP-447) is not
+ * the group's current generation of that member: the member was rebalanced
+ * out, and its partitions may belong to another member now. From any other
+ * call (a consumer's own heartbeat or commit) they mean "rejoin", not
+ * "fenced", so adapters look for them only in a transactional offset commit.
+ */
+export const memberFencedErrors: readonly string[] = [
+  "ILLEGAL_GENERATION",
+  "UNKNOWN_MEMBER_ID",
+  "FENCED_INSTANCE_ID",
+  // KIP-848's consumer protocol: the member epoch sent is not the member's current one.
+  "STALE_MEMBER_EPOCH",
+];
+
+/** Whether a text of protocol error names holds one of {@linkcode memberFencedErrors}. */
+export function mentionsMemberFencing(text: string): boolean {
+  return memberFencedErrors.some((name) => text.includes(name));
 }
 
 /** Replaces every non-empty secret in a text. */

@@ -44,6 +44,7 @@ import type {
   TopicPartition,
   TopicRecords,
 } from "../../connectors/kafka/client.ts";
+import { KafkaClientError } from "../../connectors/kafka/client.ts";
 import type { ClientConfig } from "../../connectors/kafka/config.ts";
 import { connectExplained } from "../../connectors/kafka/connection_error.ts";
 import { retryWhileRetriable } from "../../connectors/kafka/_retry.ts";
@@ -748,9 +749,7 @@ export function taskId(topic: string, partition: number): string {
 /** Whether a checkpoint failed because another instance registered the task's transactional id. */
 function isFenced(error: unknown): boolean {
   for (let e = error; e instanceof Error; e = e.cause) {
-    if (/fenced|PRODUCER_FENCED|INVALID_PRODUCER_EPOCH|epoch/i.test(`${e.name} ${e.message}`)) {
-      return true;
-    }
+    if (e instanceof KafkaClientError && e.classification.kind === "fenced") return true;
   }
   return false;
 }

@@ -11,6 +11,8 @@
 import "./_patches.ts";
 import "./_codecs.ts";
 import { withStableOffsets } from "./_stable_offsets.ts";
+// After _patches.ts: it wraps the consumer group that _patches.ts makes kafkajs load.
+import { takeJoinedGeneration, withGroupMetadata } from "./_txn_offset_commit.ts";
 import { Buffer } from "node:buffer";
 import {
   type Admin as KafkajsAdmin,
@@ -41,6 +43,7 @@ import { kafkajsClientError } from "./errors.ts";
 import type {
   Admin,
   ConsumerCallbacks,
+  ConsumerGroupMetadata,
   GroupConsumer,
   GroupConsumerOptions,
   KafkaClient,
@@ -361,6 +364,8 @@ class KafkajsGroupConsumer implements GroupConsumer {
   readonly #secrets: readonly string[];
   readonly #heartbeatIntervalMs: number;
   #assigned = new Map<string, TopicPartition>();
+  /** The member's generation and id at its last join; undefined while not a member. */
+  #metadata: ConsumerGroupMetadata | undefined;
   /** The offset after the last batch handed over, per partition. */
   readonly #next = new Map<string, Position>();
   #paused = false;
@@ -437,6 +442,12 @@ class KafkajsGroupConsumer implements GroupConsumer {
       }
       const revoked = [...this.#assigned].filter(([key]) => !now.has(key)).map(([, tp]) => tp);
       const added = [...now].filter(([key]) => !this.#assigned.has(key)).map(([, tp]) => tp);
+      const generationId = takeJoinedGeneration(payload.memberId);
+      this.#metadata = generationId === undefined ? undefined : {
+        groupId: this.#options.groupId,
+        generationId,
+        memberId: payload.memberId,
+      };
       // kafkajs restarts every partition at its committed offset after a
       // rebalance, even one this member kept: it continues where it was
       // instead, so nothing handed over is handed over twice.
@@ -456,6 +467,7 @@ class KafkajsGroupConsumer implements GroupConsumer {
       // whatever this member handed over since then must be given up.
       const lost = [...this.#assigned.values()];
       this.#assigned = new Map();
+      this.#metadata = undefined;
       this.#next.clear();
       if (lost.length > 0) callbacks.onRevoked?.(lost);
       if (!payload.restart) {
@@ -508,6 +520,9 @@ class KafkajsGroupConsumer implements GroupConsumer {
       highWatermark: batch.highWatermark,
     });
     await this.#heartbeatWhile(handled, payload);
+    // A seek of this partition during the handler decides where it goes on (kafkajs applies it
+    // before the next fetch): the batch's end must not overwrite it.
+    if (payload.isStale()) return;
     // The batch's last offset counts the transaction markers and aborted records after its last message.
     const lastOffset = batch.lastOffset();
     payload.resolveOffset(lastOffset);
@@ -551,6 +566,9 @@ class KafkajsGroupConsumer implements GroupConsumer {
   seek(positions: readonly Position[]): void {
     for (const { topic, partition, offset } of positions) {
       this.#consumer.seek({ topic, partition, offset });
+      // Where a rebalance that keeps the partition continues from.
+      const key = `${topic}\u0000${partition}`;
+      if (this.#next.has(key)) this.#next.set(key, { topic, partition, offset });
     }
   }
 
@@ -560,6 +578,10 @@ class KafkajsGroupConsumer implements GroupConsumer {
 
   assignment(): readonly TopicPartition[] {
     return [...this.#assigned.values()];
+  }
+
+  groupMetadata(): ConsumerGroupMetadata | undefined {
+    return this.#metadata;
   }
 
   async commit(positions: readonly Position[]): Promise<void> {
@@ -573,6 +595,7 @@ class KafkajsGroupConsumer implements GroupConsumer {
   disconnect(): Promise<void> {
     this.#stopping = true;
     this.#paused = true;
+    this.#metadata = undefined;
     this.#unpark();
     return guarded("consumer disconnection", this.#secrets, () => this.#consumer.disconnect());
   }
@@ -682,16 +705,24 @@ class KafkajsTransactionalProducer implements TransactionalProducer {
             }),
         );
       },
-      sendOffsets: (groupId, positions) =>
-        guarded(
-          "transactional offset commit",
-          secrets,
-          () =>
-            transaction.sendOffsets({
-              consumerGroupId: groupId,
-              topics: toPositionsByTopic(positions),
-            }),
-        ),
+      sendOffsets: async (groupId, positions, metadata) => {
+        const send = () =>
+          transaction.sendOffsets({
+            consumerGroupId: groupId,
+            topics: toPositionsByTopic(positions),
+          });
+        if (metadata === undefined) {
+          return await guarded("transactional offset commit", secrets, send);
+        }
+        try {
+          // TxnOffsetCommit v3 with the member's generation (_txn_offset_commit.ts).
+          await withGroupMetadata(metadata, send);
+        } catch (error) {
+          throw kafkajsClientError("transactional offset commit", error, secrets, {
+            memberChecked: true,
+          });
+        }
+      },
       commit: () => guarded("transaction commit", secrets, () => transaction.commit()),
       abort: () => guarded("transaction abort", secrets, () => transaction.abort()),
     };

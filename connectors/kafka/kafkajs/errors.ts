@@ -22,20 +22,34 @@ import type { KafkaErrorClassification, KafkaErrorKind } from "../client.ts";
 import { KafkaClientError } from "../client.ts";
 import {
   kindOfText,
+  mentionsMemberFencing,
   neverRetriable,
   scrubSecrets,
   settingFor,
   strongerKind,
 } from "../error_classification.ts";
 
+/** How a failed call's errors are read. */
+export interface KafkajsErrorContext {
+  /**
+   * The call was a transactional offset commit with the consumer group's
+   * metadata: ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID and
+   * STALE_MEMBER_EPOCH say the member was rebalanced out (kind `fenced`).
+   */
+  readonly memberChecked?: boolean;
+}
+
 /** Turns a kafkajs error into a {@linkcode KafkaClientError} with a scrubbed message naming what failed. */
 export function kafkajsClientError(
   what: string,
   error: unknown,
   secrets: readonly string[],
+  context: KafkajsErrorContext = {},
 ): KafkaClientError {
+  // rivulet's own (a TxnOffsetCommit v3 a broker cannot take), thrown inside kafkajs.
+  if (error instanceof KafkaClientError) return error;
   const cause = error instanceof Error ? error : new Error(String(error));
-  const classification = classifyKafkajsError(cause, secrets);
+  const classification = classifyKafkajsError(cause, secrets, context);
   // The cause stays attached for debugging: kafkajs never puts a secret in one.
   return new KafkaClientError(
     `Kafka ${what} failed: ${scrubSecrets(cause.message, secrets, "***")}`,
@@ -55,11 +69,13 @@ export function kafkajsClientError(
 export function classifyKafkajsError(
   error: unknown,
   secrets: readonly string[],
+  context: KafkajsErrorContext = {},
 ): KafkaErrorClassification {
   const chain = causes(error);
   const text = scrubSecrets(chain.flatMap(wordsOf).join(" | "), secrets, "***");
   const neutral = kindOfText(text);
-  const kind = strongerKind(kafkajsKind(chain, text), neutral.kind);
+  const fencedMember = context.memberChecked === true && mentionsMemberFencing(text);
+  const kind = strongerKind(fencedMember ? "fenced" : kafkajsKind(chain, text), neutral.kind);
   const first = chain[0];
   const message = first instanceof Error ? first.message : String(first);
   const reason = scrubSecrets(message, secrets, "***").replace(/^Connection error: /, "");

@@ -10,6 +10,9 @@
  * - consumer groups with committed offsets and an assignment round-robin
  *   over the members in the order they joined; at a rebalance a member is
  *   told only what it lost and what it gained, and kept partitions go on;
+ *   every rebalance starts a new generation of the group, and offsets sent
+ *   in a transaction with a member's metadata of an older generation, or of
+ *   a member that left, are refused as fenced (KIP-447);
  * - transactions: records are invisible to `read_committed` consumers until
  *   committed, never visible to them once aborted (`read_uncommitted` sees
  *   all); such a consumer stops at the first open transaction's offset (the
@@ -29,6 +32,7 @@ import type { Position, SourceMessage } from "../../types.ts";
 import {
   type Admin,
   type ConsumerCallbacks,
+  type ConsumerGroupMetadata,
   type GroupConsumer,
   type GroupConsumerOptions,
   type KafkaClient,
@@ -73,6 +77,8 @@ interface StoredGroup {
   readonly committed: Map<string, number>;
   /** Members in the order they joined. */
   readonly members: MemoryConsumer[];
+  /** The generation of the last rebalance (0 before the first). */
+  generation: number;
 }
 
 /** Operations {@linkcode MemoryKafka.failNext} can make fail. */
@@ -390,7 +396,7 @@ export class MemoryKafka implements KafkaClient {
   group(groupId: string): StoredGroup {
     let group = this.#groups.get(groupId);
     if (group === undefined) {
-      this.#groups.set(groupId, group = { committed: new Map(), members: [] });
+      this.#groups.set(groupId, group = { committed: new Map(), members: [], generation: 0 });
     }
     return group;
   }
@@ -421,7 +427,11 @@ export class MemoryKafka implements KafkaClient {
    * only what it lost and what it gained, and partitions it keeps go on.
    */
   rebalance(groupId: string): void {
-    const members = this.group(groupId).members;
+    const group = this.group(groupId);
+    const members = group.members;
+    // A new generation, known to every member before it hears what it lost or gained.
+    group.generation++;
+    for (const member of members) member.joinedGeneration(group.generation);
     const shares = new Map<MemoryConsumer, TopicPartition[]>(members.map((m) => [m, []]));
     // Each topic's partitions go round-robin over the members subscribed to it.
     const topics = [...new Set(members.flatMap((m) => m.topics))].sort();
@@ -464,8 +474,31 @@ export class MemoryKafka implements KafkaClient {
     if (this.#epochs.get(id) !== epoch) {
       throw new KafkaClientError(
         `The producer with transactional id "${id}" was fenced by a newer one`,
-        { retriable: false },
+        { retriable: false, kind: "fenced" },
       );
+    }
+  }
+
+  /**
+   * @internal Refuses a member's metadata that is not the group's current
+   * generation of a current member, as Kafka's group coordinator refuses a
+   * TxnOffsetCommit v3 (ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID).
+   */
+  checkMember(groupId: string, metadata: ConsumerGroupMetadata): void {
+    const group = this.group(groupId);
+    const member = group.members.find((m) => m.memberId === metadata.memberId);
+    const refusal = member === undefined
+      ? `member ${JSON.stringify(metadata.memberId)} is not in group ${JSON.stringify(groupId)}`
+      : metadata.generationId !== group.generation
+      ? `generation ${metadata.generationId} of group ${
+        JSON.stringify(groupId)
+      } is not its current one (${group.generation})`
+      : undefined;
+    if (refusal !== undefined) {
+      throw new KafkaClientError(`The transactional offset commit was refused: ${refusal}`, {
+        retriable: false,
+        kind: "fenced",
+      });
     }
   }
 
@@ -666,9 +699,14 @@ export class MemoryAdmin implements Admin {
   }
 }
 
+let memberCount = 0;
+
 /** A member of a consumer group of the in-memory cluster. */
 class MemoryConsumer implements GroupConsumer {
   readonly topics: readonly string[];
+  /** The id the group knows this member by (a new one at each join, as a broker gives). */
+  memberId = "";
+  #generation: number | undefined;
   readonly #kafka: MemoryKafka;
   readonly #options: GroupConsumerOptions;
   readonly #maxBatch: number;
@@ -678,7 +716,10 @@ class MemoryConsumer implements GroupConsumer {
   #callbacks: ConsumerCallbacks | undefined;
   #startAt = new Map<string, number>();
   /** Assigned partitions and the next offset to fetch from each. */
-  readonly #positions = new Map<string, { topic: string; partition: number; next: number }>();
+  readonly #positions = new Map<
+    string,
+    { topic: string; partition: number; next: number; sought: number }
+  >();
   #loop: Promise<void> | undefined;
 
   constructor(kafka: MemoryKafka, options: GroupConsumerOptions, maxBatch: number) {
@@ -701,6 +742,7 @@ class MemoryConsumer implements GroupConsumer {
       this.#startAt.set(partitionKey(p.topic, p.partition), Number(p.offset));
     }
     this.#joined = true;
+    this.memberId = `${this.#options.groupId}-member-${++memberCount}`;
     const group = this.#kafka.group(this.#options.groupId);
     group.members.push(this);
     this.#kafka.rebalance(this.#options.groupId);
@@ -713,8 +755,10 @@ class MemoryConsumer implements GroupConsumer {
     for (const p of positions) {
       const key = partitionKey(p.topic, p.partition);
       const assigned = this.#positions.get(key);
-      if (assigned !== undefined) assigned.next = Number(p.offset);
-      else this.#startAt.set(key, Number(p.offset));
+      if (assigned !== undefined) {
+        assigned.next = Number(p.offset);
+        assigned.sought++;
+      } else this.#startAt.set(key, Number(p.offset));
     }
     this.#kafka.notify();
   }
@@ -725,6 +769,20 @@ class MemoryConsumer implements GroupConsumer {
 
   assignment(): readonly TopicPartition[] {
     return [...this.#positions.values()].map(({ topic, partition }) => ({ topic, partition }));
+  }
+
+  groupMetadata(): ConsumerGroupMetadata | undefined {
+    if (!this.#joined || this.#generation === undefined) return undefined;
+    return {
+      groupId: this.#options.groupId,
+      generationId: this.#generation,
+      memberId: this.memberId,
+    };
+  }
+
+  /** @internal The group's new generation, which this member is part of. */
+  joinedGeneration(generation: number): void {
+    this.#generation = generation;
   }
 
   commit(positions: readonly Position[]): Promise<void> {
@@ -739,6 +797,7 @@ class MemoryConsumer implements GroupConsumer {
     this.#connected = false;
     if (this.#joined) {
       this.#joined = false;
+      this.#generation = undefined;
       const group = this.#kafka.group(this.#options.groupId);
       group.members.splice(group.members.indexOf(this), 1);
       this.#positions.clear();
@@ -770,7 +829,7 @@ class MemoryConsumer implements GroupConsumer {
       const start = this.#startAt.get(key) ?? committed.get(key) ??
         (this.#options.autoOffsetReset === "earliest" ? 0 : Number(high));
       this.#startAt.delete(key);
-      this.#positions.set(key, { topic, partition, next: start });
+      this.#positions.set(key, { topic, partition, next: start, sought: 0 });
     }
     this.#callbacks?.onAssigned?.(gained);
   }
@@ -796,6 +855,7 @@ class MemoryConsumer implements GroupConsumer {
             max,
           );
           const from = position.next;
+          const sought = position.sought;
           const last = fetched.messages.at(-1);
           if (last !== undefined) {
             await this.#callbacks!.onBatch({
@@ -806,7 +866,7 @@ class MemoryConsumer implements GroupConsumer {
             });
             handed = true;
             // A rebalance or a seek during the handler decides where this partition goes on.
-            if (this.#positions.get(key) !== position) continue;
+            if (this.#positions.get(key) !== position || position.sought !== sought) continue;
           }
           position.next = Math.max(position.next, fetched.next);
           // Control or aborted records after what was handed over: the consumer moved past them.
@@ -879,9 +939,15 @@ class MemoryTransaction implements Transaction {
     });
   }
 
-  sendOffsets(groupId: string, positions: readonly Position[]): Promise<void> {
+  sendOffsets(
+    groupId: string,
+    positions: readonly Position[],
+    metadata?: ConsumerGroupMetadata,
+  ): Promise<void> {
     return this.#kafka.run("transaction.sendOffsets", () => {
       this.#check();
+      // Checked when sent, as Kafka checks a TxnOffsetCommit: the commit marker applies them later.
+      if (metadata !== undefined) this.#kafka.checkMember(groupId, metadata);
       this.#offsets.push({ groupId, positions });
     });
   }
@@ -915,11 +981,12 @@ class MemoryTransaction implements Transaction {
   }
 
   #check(): void {
+    // A fenced producer hears that it was fenced, even of the transaction the fencing aborted.
+    this.#kafka.checkEpoch(this.#id, this.#epoch);
     if (this.#state.status !== "open") {
       throw new KafkaClientError(`The transaction is already ${this.#state.status}`, {
         retriable: false,
       });
     }
-    this.#kafka.checkEpoch(this.#id, this.#epoch);
   }
 }

@@ -37,6 +37,7 @@ import { firstConnection } from "../connection_error.ts";
 import type {
   Admin,
   ConsumerCallbacks,
+  ConsumerGroupMetadata,
   FetchedBatch,
   GroupConsumer,
   GroupConsumerOptions,
@@ -57,6 +58,7 @@ import { type ClientPart, ClientParts } from "../client_parts.ts";
 import { untilOffsetsStable } from "../_retry.ts";
 import { useFastProduceRequests } from "./produce_request.ts";
 import { abortedTransactionsOf, keepAbortedTransactions } from "./fetch_aborted.ts";
+import { checkMemberOffsetCommits, memberKey, recordMemberEpochs } from "./group_metadata.ts";
 
 /** Options for {@linkcode createPlatformaticClient}. */
 export interface PlatformaticClientOptions {
@@ -342,6 +344,10 @@ class PlatformaticGroupConsumer implements GroupConsumer {
   #stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined;
   #callbacks: ConsumerCallbacks | undefined;
   #assigned = new Map<string, TopicPartition>();
+  /** The classic protocol's generation and member id at the last join; undefined while not a member. */
+  #joined: ConsumerGroupMetadata | undefined;
+  /** The KIP-848 member epoch and member id of the last heartbeat answer; undefined while not a member. */
+  #memberEpoch: { readonly epoch: number; readonly memberId: string } | undefined;
   /** The next offset to fetch, per assigned partition whose start is known. */
   readonly #next = new Map<string, bigint>();
   /** Seeks not applied yet; they win over everything else. */
@@ -397,8 +403,33 @@ class PlatformaticGroupConsumer implements GroupConsumer {
     // between two aborted ones of a restarted transactional id (see
     // fetch_aborted.ts); toBatch filters instead.
     keepAbortedTransactions(this.#consumer);
+    if (groupProtocol === "consumer") {
+      // KIP-848: the member epoch is the generation the group coordinator checks; the library
+      // keeps it private, so it is read from each heartbeat's answer.
+      recordMemberEpochs(this.#consumer, (epoch, memberId) => {
+        if (this.#closed) return;
+        const member = memberId ?? this.#consumer.memberId ?? "";
+        this.#memberEpoch = member === "" ? undefined : { epoch, memberId: member };
+      });
+    }
     // Without a listener an 'error' event would throw; a failed rejoin ends up here.
     this.#consumer.on("error", (error: Error) => this.#groupFailed(error));
+    // Attached before any join (and before the assignment's listeners in run()): the member's
+    // generation changes before the callbacks of the rebalance that changed it.
+    this.#consumer.on(
+      "consumer:group:join",
+      (payload: { generationId?: unknown; memberId?: unknown }) => {
+        const { generationId, memberId } = payload ?? {};
+        if (this.#closed || typeof generationId !== "number" || typeof memberId !== "string") {
+          return;
+        }
+        this.#joined = { groupId: options.groupId, generationId, memberId };
+      },
+    );
+    this.#consumer.on("consumer:group:leave", () => {
+      this.#joined = undefined;
+      this.#memberEpoch = undefined;
+    });
   }
 
   connect(): Promise<void> {
@@ -713,6 +744,19 @@ class PlatformaticGroupConsumer implements GroupConsumer {
     return [...this.#assigned.values()];
   }
 
+  groupMetadata(): ConsumerGroupMetadata | undefined {
+    if (this.#closed) return undefined;
+    const epoch = this.#memberEpoch;
+    if (epoch !== undefined) {
+      return {
+        groupId: this.#options.groupId,
+        generationId: epoch.epoch,
+        memberId: epoch.memberId,
+      };
+    }
+    return this.#joined;
+  }
+
   async commit(positions: readonly Position[]): Promise<void> {
     if (positions.length === 0) return;
     await guarded("offset commit", this.#secrets, () =>
@@ -945,6 +989,8 @@ class PlatformaticTransactionalProducer implements TransactionalProducer {
   readonly #textAllowed: boolean;
   /** Group coordinators found so far, by group id: offsets go to them. */
   readonly #coordinators = new Map<string, number>();
+  /** Static member ids of the members whose offsets are sent, by group and member id. */
+  readonly #instanceIds = new Map<string, string>();
 
   constructor(
     config: ClientConfig,
@@ -966,6 +1012,7 @@ class PlatformaticTransactionalProducer implements TransactionalProducer {
       timeout: options.transactionTimeoutMs ?? 60_000,
     }));
     this.#textAllowed = useFastProduceRequests(this.#producer);
+    checkMemberOffsetCommits(this.#producer, this.#instanceIds);
   }
 
   /**
@@ -1014,13 +1061,19 @@ class PlatformaticTransactionalProducer implements TransactionalProducer {
           () => transaction.send({ messages, acks: -1 }),
         );
       },
-      sendOffsets: (groupId, positions) =>
+      sendOffsets: (groupId, positions, metadata) =>
         guarded("transactional offset commit", secrets, async () => {
           if (positions.length === 0) return;
           const coordinatorId = await this.#coordinator(groupId);
+          // Without metadata, generation -1 and no member: the broker checks the producer
+          // epoch only. With it, the member's (KIP-447; group_metadata.ts checks the version).
+          const generationId = metadata?.generationId ?? -1;
+          const memberId = metadata?.memberId ?? "";
+          if (metadata?.groupInstanceId !== undefined) {
+            this.#instanceIds.set(memberKey(groupId, memberId), metadata.groupInstanceId);
+          }
           // The library takes the group from a consumer and each offset from a
           // consumed message; rivulet has positions, so it passes their shape.
-          // Generation -1 and no member: the broker checks the producer epoch only.
           await transaction.addConsumer({ groupId } as unknown as PlatformaticConsumer);
           for (const { topic, partition, offset } of positions) {
             await transaction.addOffset(
@@ -1028,11 +1081,11 @@ class PlatformaticTransactionalProducer implements TransactionalProducer {
                 topic,
                 partition,
                 offset: BigInt(offset) - 1n,
-                metadata: { consumer: { groupId, generationId: -1, memberId: "", coordinatorId } },
+                metadata: { consumer: { groupId, generationId, memberId, coordinatorId } },
               } as unknown as Parameters<typeof transaction.addOffset>[0],
             );
           }
-        }),
+        }, { memberChecked: metadata !== undefined }),
       commit: () => guarded("transaction commit", secrets, () => transaction.commit()),
       abort: () => guarded("transaction abort", secrets, () => transaction.abort()),
     };

@@ -14,6 +14,7 @@ import type { KafkaErrorClassification, KafkaErrorKind } from "../client.ts";
 import { KafkaClientError } from "../client.ts";
 import {
   kindOfText,
+  memberFencedErrors,
   neverRetriable,
   scrubSecrets,
   settingFor,
@@ -136,9 +137,27 @@ export function errorWords(error: unknown): string {
   return words.join(" ");
 }
 
+/** How a failed call's errors are read. */
+export interface PlatformaticErrorContext {
+  /**
+   * The call was a transactional offset commit with the consumer group's
+   * metadata: ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID and
+   * STALE_MEMBER_EPOCH say the member was rebalanced out (kind `fenced`).
+   */
+  readonly memberChecked?: boolean;
+}
+
 /** What the library's own words and error codes say (the neutral words are read elsewhere). */
-function platformaticKind(error: unknown, text: string): KafkaErrorKind {
+function platformaticKind(
+  error: unknown,
+  text: string,
+  context: PlatformaticErrorContext,
+): KafkaErrorKind {
   const ids = apiIds(error);
+  if (ids.includes("PRODUCER_FENCED") || ids.includes("INVALID_PRODUCER_EPOCH")) return "fenced";
+  if (context.memberChecked === true && ids.some((id) => memberFencedErrors.includes(id))) {
+    return "fenced";
+  }
   if (ids.includes("UNSUPPORTED_SASL_MECHANISM")) return "sasl_mechanism";
   if (ids.includes("SASL_AUTHENTICATION_FAILED")) return "authentication";
   if (ids.some((id) => id.endsWith("_AUTHORIZATION_FAILED"))) return "authorization";
@@ -173,6 +192,7 @@ function platformaticKind(error: unknown, text: string): KafkaErrorKind {
 export function classifyPlatformaticError(
   error: unknown,
   secrets: readonly string[],
+  context: PlatformaticErrorContext = {},
 ): KafkaErrorClassification {
   const words = errorWords(error);
   const codes = nestedErrors(error).flatMap((e) =>
@@ -180,7 +200,7 @@ export function classifyPlatformaticError(
   );
   const text = scrub([words, ...codes].join(" | "), secrets);
   const neutral = kindOfText(text);
-  const kind = strongerKind(platformaticKind(error, text), neutral.kind);
+  const kind = strongerKind(platformaticKind(error, text, context), neutral.kind);
   const setting = settingFor(kind);
   return {
     kind,
@@ -202,10 +222,14 @@ export function clientError(
   what: string,
   error: unknown,
   secrets: readonly string[],
+  context: PlatformaticErrorContext = {},
 ): KafkaClientError {
   if (error instanceof KafkaClientError) return error;
+  // rivulet's own, raised inside the library (a TxnOffsetCommit a broker cannot take).
+  const own = nestedErrors(error).find((e) => e instanceof KafkaClientError);
+  if (own instanceof KafkaClientError) return own;
   const cause = error instanceof Error ? error : new Error(String(error));
-  const classification = classifyPlatformaticError(cause, secrets);
+  const classification = classifyPlatformaticError(cause, secrets, context);
   return new KafkaClientError(`Kafka ${what} failed: ${classification.reason}`, {
     ...classification,
     cause,
@@ -217,10 +241,11 @@ export async function guarded<T>(
   what: string,
   secrets: readonly string[],
   run: () => Promise<T>,
+  context: PlatformaticErrorContext = {},
 ): Promise<T> {
   try {
     return await run();
   } catch (error) {
-    throw clientError(what, error, secrets);
+    throw clientError(what, error, secrets, context);
   }
 }

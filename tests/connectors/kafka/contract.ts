@@ -14,6 +14,7 @@
 import assert from "node:assert/strict";
 import type {
   ConsumerCallbacks,
+  ConsumerGroupMetadata,
   FetchedBatch,
   GroupConsumer,
   GroupConsumerOptions,
@@ -74,6 +75,8 @@ class Member {
   readonly fatal: Error[] = [];
   /** Positions the consumer moved to past records it did not hand over (onSkipped). */
   readonly skipped: Position[] = [];
+  /** The consumer's group metadata when each onAssigned was called. */
+  readonly metadataWhenAssigned: (ConsumerGroupMetadata | undefined)[] = [];
   readonly consumer: GroupConsumer;
   /** Set to hold the next onBatch until released. */
   hold: Promise<void> | undefined;
@@ -100,7 +103,10 @@ class Member {
         this.batches.push(batch);
         if (this.hold !== undefined) await this.hold;
       },
-      onAssigned: (partitions) => void this.assigned.push([...partitions]),
+      onAssigned: (partitions) => {
+        this.assigned.push([...partitions]);
+        this.metadataWhenAssigned.push(this.consumer.groupMetadata());
+      },
       onRevoked: (partitions) => void this.revoked.push([...partitions]),
       onFatal: (error) => void this.fatal.push(error),
       onSkipped: (position) => void this.skipped.push(position),
@@ -123,6 +129,15 @@ class Member {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.consumer.disconnect();
   }
+}
+
+/** Asserts that `error` is a client error of kind `fenced`, never retriable. */
+function isFencedError(error: unknown): true {
+  assert.ok(error instanceof KafkaClientError, String(error));
+  assert.equal(error.classification.kind, "fenced", error.message);
+  assert.equal(error.retriable, false, error.message);
+  assert.equal(error.classification.retriable, false, error.message);
+  return true;
 }
 
 /** The client's admin, connected, disconnected on dispose. */
@@ -373,6 +388,28 @@ export function clientContract(
     assert.deepEqual(member.values(), ["s5", "s6", "s7", "s2", "s3", "s4", "s5", "s6", "s7"]);
   });
 
+  test("seek: a seek back while a batch of that partition is being handled wins over that batch's end", async (client) => {
+    const topic = await createTopic(client, "contract-seek-during");
+    await produce(client, topic, range("d", 0, 6));
+    const member = new Member(client, {
+      groupId: group(),
+      topics: [topic],
+      autoOffsetReset: "earliest",
+    });
+    let release!: () => void;
+    member.hold = new Promise<void>((resolve) => (release = resolve));
+    await using running = await member.start();
+    await running.waitFor(1);
+    const first = running.values();
+    assert.equal(first[0], "d0");
+    // Handling the first batch: go back to offset 1 before it resolves.
+    running.consumer.seek([{ topic, partition: 0, offset: "1" }]);
+    member.hold = undefined;
+    release();
+    await running.waitFor(first.length + 5);
+    assert.deepEqual(running.values(), [...first, ...range("d", 1, 6)]);
+  });
+
   test("backpressure: no batch is handed over while the previous one is being handled", async (client) => {
     const topic = await createTopic(client, "contract-backpressure", 2);
     await produce(client, topic, ["p0-a"], 0);
@@ -608,6 +645,194 @@ export function clientContract(
     }).start();
     await reader.waitFor(3);
     assert.deepEqual(reader.values(), ["old-committed", "new-1", "new-2"]);
+  });
+
+  test("a transactional producer fenced by a newer one with its id: its next send and its commit fail as fenced", async (client) => {
+    const topic = await createTopic(client, "contract-fenced-kind");
+    const transactionalId = unique("contract-fenced-kind");
+    const old = client.transactionalProducer({ transactionalId });
+    await old.connect();
+    const newer = client.transactionalProducer({ transactionalId });
+    try {
+      const open = await old.begin();
+      await open.send([{ topic, records: [{ key: null, value: "old-1" }] }]);
+      await newer.connect();
+      await assert.rejects(
+        open.send([{ topic, records: [{ key: null, value: "old-2" }] }]),
+        isFencedError,
+      );
+      await assert.rejects(open.commit(), isFencedError);
+      const transaction = await newer.begin();
+      await transaction.send([{ topic, records: [{ key: null, value: "new-1" }] }]);
+      await transaction.commit();
+    } finally {
+      await old.disconnect().catch(() => {});
+      await newer.disconnect();
+    }
+    await using reader = await new Member(client, {
+      groupId: group(),
+      topics: [topic],
+      autoOffsetReset: "earliest",
+      isolation: "read_committed",
+    }).start();
+    await reader.waitFor(1);
+    await delay(quietMs);
+    assert.deepEqual(reader.values(), ["new-1"], "nothing of the fenced producer's transaction");
+  });
+
+  test("consumer group metadata: a joined member's generation and member id, known at its assignment, none before joining or after leaving", async (client) => {
+    const topic = await createTopic(client, "contract-group-metadata");
+    const groupId = group();
+    const member = new Member(client, { groupId, topics: [topic], autoOffsetReset: "earliest" });
+    assert.equal(member.consumer.groupMetadata(), undefined, "not a member before run()");
+    await member.start();
+    try {
+      await until("the assignment", () => member.owned().length === 1);
+      await until("the metadata", () => member.consumer.groupMetadata() !== undefined);
+      const metadata = member.consumer.groupMetadata()!;
+      assert.equal(metadata.groupId, groupId);
+      assert.ok(
+        Number.isInteger(metadata.generationId) && metadata.generationId >= 0,
+        `generation ${metadata.generationId}`,
+      );
+      assert.equal(typeof metadata.memberId, "string");
+      assert.notEqual(metadata.memberId, "");
+      assert.equal(metadata.groupInstanceId, undefined, "no static membership");
+      // Already known to onAssigned: the runtime sends offsets with it from there on.
+      assert.deepEqual(member.metadataWhenAssigned.at(-1), metadata);
+    } finally {
+      await member.consumer.disconnect();
+    }
+    assert.equal(member.consumer.groupMetadata(), undefined, "not a member after disconnect()");
+  });
+
+  test("transactions: offsets sent with the member's group metadata are committed with the transaction, and not when it is aborted", async (client) => {
+    const input = await createTopic(client, "contract-kip447-in");
+    const output = await createTopic(client, "contract-kip447-out");
+    await produce(client, input, ["a", "b", "c"]);
+    const groupId = group();
+    await using member = await new Member(client, {
+      groupId,
+      topics: [input],
+      autoOffsetReset: "earliest",
+    }).start();
+    await member.waitFor(3);
+    await until("the metadata", () => member.consumer.groupMetadata() !== undefined);
+    const metadata = member.consumer.groupMetadata()!;
+    await using admin = await connectedAdmin(client);
+    const producer = client.transactionalProducer({ transactionalId: unique("contract-kip447") });
+    await producer.connect();
+    try {
+      const aborted = await producer.begin();
+      await aborted.send([{ topic: output, records: [{ key: null, value: "x1" }] }]);
+      await aborted.sendOffsets(groupId, [{ topic: input, partition: 0, offset: "2" }], metadata);
+      await aborted.abort();
+      assert.deepEqual(await admin.groupPositions(groupId, [input]), [], "nothing after an abort");
+
+      const committed = await producer.begin();
+      await committed.send([{ topic: output, records: [{ key: null, value: "c1" }] }]);
+      await committed.sendOffsets(groupId, [{ topic: input, partition: 0, offset: "3" }], metadata);
+      assert.deepEqual(
+        member.consumer.groupMetadata(),
+        metadata,
+        "no rebalance happened meanwhile",
+      );
+      await committed.commit();
+    } finally {
+      await producer.disconnect();
+    }
+    assert.deepEqual(await admin.groupPositions(groupId, [input]), [
+      { topic: input, partition: 0, offset: "3" },
+    ]);
+    await using reader = await new Member(client, {
+      groupId: group(),
+      topics: [output],
+      autoOffsetReset: "earliest",
+      isolation: "read_committed",
+    }).start();
+    await reader.waitFor(1);
+    await delay(quietMs);
+    assert.deepEqual(reader.values(), ["c1"]);
+  });
+
+  test("transactions: after a rebalance, offsets sent with a member's metadata of the generation before are refused as fenced, and the group's offsets stay", async (client) => {
+    const input = await createTopic(client, "contract-zombie-in", 2);
+    const output = await createTopic(client, "contract-zombie-out");
+    // Every offset committed below is in the log: a consumer resets an offset past the end.
+    for (const partition of [0, 1]) await produce(client, input, range("r", 0, 6), partition);
+    const groupId = group();
+    const options = { groupId, topics: [input], autoOffsetReset: "earliest" } as const;
+    await using admin = await connectedAdmin(client);
+    const producer = client.transactionalProducer({ transactionalId: unique("contract-zombie") });
+    await producer.connect();
+    try {
+      await using first = await new Member(client, options).start();
+      await until("the first member to own both partitions", () => first.owned().length === 2);
+      await until(
+        "the first member's metadata",
+        () => first.consumer.groupMetadata() !== undefined,
+      );
+      const before = first.consumer.groupMetadata()!;
+      const baseline = await producer.begin();
+      await baseline.sendOffsets(groupId, [
+        { topic: input, partition: 0, offset: "1" },
+        { topic: input, partition: 1, offset: "1" },
+      ], before);
+      await baseline.commit();
+
+      await using second = await new Member(client, options).start();
+      await until(
+        "both members in the new generation",
+        () =>
+          first.owned().length === 1 && second.owned().length === 1 &&
+          second.consumer.groupMetadata() !== undefined &&
+          first.consumer.groupMetadata() !== undefined &&
+          first.consumer.groupMetadata()!.generationId !== before.generationId,
+      );
+      const after = first.consumer.groupMetadata()!;
+      assert.equal(after.memberId, before.memberId, "the same member, in a new generation");
+
+      // The first member, as a zombie that missed the rebalance, sends with what it had.
+      const zombie = await producer.begin();
+      await zombie.send([{ topic: output, records: [{ key: null, value: "zombie" }] }]);
+      await assert.rejects(
+        zombie.sendOffsets(groupId, [
+          { topic: input, partition: 0, offset: "5" },
+          { topic: input, partition: 1, offset: "5" },
+        ], before),
+        isFencedError,
+      );
+      await zombie.abort();
+      assert.deepEqual(
+        [...await admin.groupPositions(groupId, [input])].sort((a, b) => a.partition - b.partition),
+        [{ topic: input, partition: 0, offset: "1" }, { topic: input, partition: 1, offset: "1" }],
+        "the group's offsets are unchanged",
+      );
+
+      // The same member with its current metadata commits for the partition it owns.
+      const [owned] = first.consumer.assignment();
+      const current = await producer.begin();
+      await current.send([{ topic: output, records: [{ key: null, value: "current" }] }]);
+      await current.sendOffsets(groupId, [{ ...owned, offset: "2" }], after);
+      await current.commit();
+      const positions = await admin.groupPositions(groupId, [input]);
+      assert.equal(
+        positions.find((p) => p.partition === owned.partition)?.offset,
+        "2",
+        `the current generation's commit: ${JSON.stringify(positions)}`,
+      );
+    } finally {
+      await producer.disconnect();
+    }
+    await using reader = await new Member(client, {
+      groupId: group(),
+      topics: [output],
+      autoOffsetReset: "earliest",
+      isolation: "read_committed",
+    }).start();
+    await reader.waitFor(1);
+    await delay(quietMs);
+    assert.deepEqual(reader.values(), ["current"], "nothing of the zombie's transaction");
   });
 
   test("read_committed: one producer's committed and aborted transactions interleaved, only the committed read", async (client) => {
