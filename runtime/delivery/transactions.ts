@@ -127,6 +127,8 @@ export interface TransactionWriterOptions {
 export class TransactionWriter {
   readonly #options: TransactionWriterOptions;
   #producer: TransactionalProducer | undefined;
+  /** Closed: no more attempts (a retry would register the transactional id again). */
+  #closed = false;
   /** Whether the last attempt failed and Kafka is being retried (for the status line). */
   retrying = false;
 
@@ -141,6 +143,9 @@ export class TransactionWriter {
    * registers the transactional id; see `TransactionalProducer.connect`).
    */
   async connect(): Promise<void> {
+    if (this.#closed) {
+      throw new Error(`Transactional producer ${this.#options.transactionalId} is closed`);
+    }
     if (this.#producer !== undefined) return;
     const producer = this.#options.producer();
     try {
@@ -189,7 +194,7 @@ export class TransactionWriter {
       } catch (error) {
         const retriable = !(error instanceof KafkaClientError) || error.retriable;
         await this.#discardProducer();
-        if (!retriable || Date.now() + delayMs > deadline) throw error;
+        if (!retriable || this.#closed || Date.now() + delayMs > deadline) throw error;
         this.retrying = true;
         this.#options.logger.warn(warning, {
           transactionalId: this.#options.transactionalId,
@@ -267,8 +272,9 @@ export class TransactionWriter {
     await producer?.disconnect().catch(() => {});
   }
 
-  /** Disconnects the producer. */
+  /** Disconnects the producer; a transaction being retried gives up at its next failure. */
   async close(): Promise<void> {
+    this.#closed = true;
     await this.#discardProducer();
   }
 }

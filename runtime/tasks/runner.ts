@@ -569,6 +569,9 @@ export class PartitionedRun {
       this.#fenced.delete(id);
       const entry = this.#tasks.get(id);
       if (entry === undefined) continue;
+      // At-least-once: a last checkpoint spares the new owner a replay (fenced if it registered
+      // the task's id first). Exactly-once cannot: the group's generation moved on.
+      if (!this.#options.exactlyOnce && entry.restored && entry.task.dirty) this.#checkpoint(entry);
       this.#retire(entry);
     }
   }
@@ -581,9 +584,18 @@ export class PartitionedRun {
     this.#retired.messages += task.reader?.counters.messages ?? 0;
     this.#retired.rows += task.reader?.counters.rows ?? 0;
     this.#retired.commits += task.commits;
+    // Closing stops a checkpoint being retried: a retry would register the task's transactional
+    // id again and fence the task's new owner. One that is under way (the last one, on a
+    // revocation) gets a moment to finish first.
     const writer = entry.writer;
     if (writer !== undefined) {
-      (entry.checkpointing ?? Promise.resolve()).finally(() => writer.close()).catch(() => {});
+      const running = entry.checkpointing ?? Promise.resolve();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise((resolve) => (timer = setTimeout(resolve, 5_000)));
+      Promise.race([running, late]).finally(() => {
+        clearTimeout(timer);
+        return writer.close();
+      }).catch(() => {});
     }
   }
 
@@ -784,6 +796,9 @@ export class PartitionedRun {
       entry.written = captured.entries;
     };
     entry.checkpointing = run().catch((error) => {
+      // Revoked meanwhile: the task is its new owner's; how this checkpoint ended does not matter
+      // (at-least-once: its outputs were acknowledged, a repeat of them is exact).
+      if (entry.closed) return;
       if (isFenced(error)) {
         this.#logger.warn(
           "Task taken over by another instance (this one was fenced); giving it up",
