@@ -100,6 +100,21 @@ const transformPath = new URL("./programs/by_cat_total.ts", import.meta.url).pat
 const runTimeoutMs = 180_000;
 const clockTicks = 100; // USER_HZ: /proc times are in 1/100 s on Linux
 
+/** The instances running now: stopped with the benchmark, so none outlives it. */
+const running = new Set<Deno.ChildProcess>();
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  Deno.addSignalListener(signal, () => {
+    for (const child of running) {
+      try {
+        child.kill("SIGTERM");
+      } catch {
+        // gone already
+      }
+    }
+    Deno.exit(130);
+  });
+}
+
 function log(text: string): void {
   console.error(`[${new Date().toISOString().slice(11, 19)}] ${text}`);
 }
@@ -446,6 +461,7 @@ async function runOnce(
         env: { NO_COLOR: "1" },
       }).spawn(),
   );
+  for (const child of children) running.add(child);
   const logs = children.map((child) => new Response(child.stderr).text());
   const pids = children.map((child) => child.pid);
   // The last CPU reading of each instance while it was alive.
@@ -493,6 +509,7 @@ async function runOnce(
       }
     }
     statuses = await exited;
+    for (const child of children) running.delete(child);
     texts = await Promise.all(logs);
     await admin.disconnect();
     await Deno.remove(settingsPath).catch(() => {});
