@@ -142,6 +142,8 @@ const END_MARKER_KEY = "restore-end";
  * it: 10 s, as Kafka Streams' exactly-once.
  */
 const INSTANCE_TRANSACTION_TIMEOUT_MS = 10_000;
+/** At-least-once: how long a member still holding a fenced task's partition waits before taking it back. */
+const TAKE_BACK_AFTER_MS = 3_000;
 /** Exactly-once: records a task keeps for its next checkpoint before it checkpoints early. */
 const MAX_PENDING_RECORDS = 50_000;
 
@@ -185,7 +187,12 @@ export class PartitionedRun {
    */
   readonly #fenced = new Map<
     string,
-    { readonly topic: string; readonly partition: number; readonly generation: number | undefined }
+    {
+      readonly topic: string;
+      readonly partition: number;
+      readonly generation: number | undefined;
+      readonly at: number;
+    }
   >();
   /**
    * Exactly-once: the instance's one transactional producer. Each checkpoint
@@ -584,9 +591,6 @@ export class PartitionedRun {
       this.#fenced.delete(id);
       const entry = this.#tasks.get(id);
       if (entry === undefined) continue;
-      // At-least-once: a last checkpoint spares the new owner a replay (fenced if it registered
-      // the task's id first). Exactly-once cannot: the group's generation moved on.
-      if (!this.#options.exactlyOnce && entry.restored && entry.task.dirty) this.#checkpoint(entry);
       this.#retire(entry);
     }
   }
@@ -600,18 +604,8 @@ export class PartitionedRun {
     this.#retired.rows += task.reader?.counters.rows ?? 0;
     this.#retired.commits += task.commits;
     // Closing stops a checkpoint being retried: a retry would register the task's transactional
-    // id again and fence the task's new owner. One that is under way (the last one, on a
-    // revocation) gets a moment to finish first.
-    const writer = entry.writer;
-    if (writer !== undefined) {
-      const running = entry.checkpointing ?? Promise.resolve();
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const late = new Promise((resolve) => (timer = setTimeout(resolve, 5_000)));
-      Promise.race([running, late]).finally(() => {
-        clearTimeout(timer);
-        return writer.close();
-      }).catch(() => {});
-    }
+    // id again and fence the task's new owner.
+    entry.writer?.close().catch(() => {});
   }
 
   async #onBatch(batch: FetchedBatch): Promise<void> {
@@ -761,8 +755,12 @@ export class PartitionedRun {
     if (generation === undefined) return;
     const held = new Set(consumer.assignment().map((tp) => taskId(tp.topic, tp.partition)));
     const back: TopicPartition[] = [];
+    const now = Date.now();
     for (const [id, fenced] of this.#fenced) {
-      if (fenced.generation === generation) continue;
+      // Same generation: if the group moved the partition, this member learns it at its next
+      // heartbeat; still holding it a while later, it was fenced by a former owner's late
+      // registration, and the task is this member's.
+      if (fenced.generation === generation && now - fenced.at < TAKE_BACK_AFTER_MS) continue;
       this.#fenced.delete(id);
       if (held.has(id) && !this.#tasks.has(id)) back.push(fenced);
     }
@@ -825,6 +823,7 @@ export class PartitionedRun {
             topic: task.topic,
             partition: task.partition,
             generation: this.#consumer?.groupMetadata()?.generationId,
+            at: Date.now(),
           });
         }
         return;
@@ -947,7 +946,7 @@ export class PartitionedRun {
       this.#retire(entry);
       const { topic, partition } = entry.task;
       // Taken back at once where still held: the restore reads the changelog as committed.
-      this.#fenced.set(entry.task.id, { topic, partition, generation: undefined });
+      this.#fenced.set(entry.task.id, { topic, partition, generation: undefined, at: Date.now() });
     }
   }
 
