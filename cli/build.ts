@@ -100,12 +100,7 @@ export async function buildTransformPipeline(options: BuildOptions): Promise<Bui
   try {
     output = await transform(input, api);
   } catch (error) {
-    throw new UsageError(
-      `The transform ${JSON.stringify(plan.transform)} threw while building the pipeline: ${
-        error instanceof Error ? error.message : String(error)
-      }`,
-      { cause: error },
-    );
+    throw transformThrew(plan.transform, error);
   }
   if (!(output instanceof rw.Table)) {
     throw new UsageError(
@@ -172,6 +167,16 @@ export function sourceOptionsOf(
     errorPolicy: plan.errorPolicy,
     ...(plan.maxMessageBytes === undefined ? {} : { maxMessageBytes: plan.maxMessageBytes }),
   };
+}
+
+/** What the user sees when their transform throws while it builds the pipeline. */
+export function transformThrew(path: string, error: unknown): UsageError {
+  return new UsageError(
+    `The transform ${JSON.stringify(path)} threw while building the pipeline: ${
+      error instanceof Error ? error.message : String(error)
+    }`,
+    { cause: error },
+  );
 }
 
 /** A format by built-in name or module path; a problem with it is a {@linkcode UsageError}. */

@@ -16,7 +16,14 @@ import { KafkaSink } from "../connectors/kafka/sink.ts";
 import { outputRecordEncoder } from "../formats/encode_output.ts";
 import { PartitionedRun } from "../runtime/tasks/runner.ts";
 import type { KafkaClientName } from "../connectors/kafka/clients.ts";
-import { api, loadFormatFor, schemaOf, settingsOf, sourceOptionsOf } from "./build.ts";
+import {
+  api,
+  loadFormatFor,
+  schemaOf,
+  settingsOf,
+  sourceOptionsOf,
+  transformThrew,
+} from "./build.ts";
 import { UsageError } from "./exit_codes.ts";
 import type { TransformPlan } from "./run_plan.ts";
 import { importUserModule, transformOf } from "./user_module.ts";
@@ -65,12 +72,7 @@ export async function buildPartitionedRun(
     try {
       output = transform(input, api);
     } catch (error) {
-      throw new UsageError(
-        `The transform ${JSON.stringify(plan.transform)} threw while building the pipeline: ${
-          error instanceof Error ? error.message : String(error)
-        }`,
-        { cause: error },
-      );
+      throw transformThrew(plan.transform, error);
     }
     if (!(output instanceof rw.Table)) {
       throw new UsageError(

@@ -50,13 +50,13 @@ import {
 } from "./state_identity.ts";
 import type { SourceIdentity } from "../connectors/types.ts";
 import {
+  applyUpdates,
   type ClosedBatch,
   type CommitMode,
   positionsOf,
   type ReaderCounters,
   reportBadInput,
   SourceReader,
-  UpdateKind,
 } from "./reader.ts";
 
 /** How a source's messages become rows of an input table. */
@@ -692,24 +692,7 @@ export class Pipeline {
     const acks: Promise<void>[] = this.#acks = [];
     if (batch.updates.length > 0) {
       const time = Math.max(this.#lastTime + 1, batch.timestamp);
-      const input = entry.input;
-      const { kinds, ids, rows } = batch.updates;
-      for (let i = 0; i < kinds.length; i++) {
-        switch (kinds[i]) {
-          case UpdateKind.Insert:
-            input.insert(ids[i], rows[i]);
-            break;
-          case UpdateKind.Upsert:
-            input.upsert(ids[i], rows[i]);
-            break;
-          case UpdateKind.Retract:
-            input.retract(ids[i], rows[i]);
-            break;
-          case UpdateKind.Remove:
-            input.remove(ids[i]);
-            break;
-        }
-      }
+      applyUpdates(entry.input, batch.updates);
       if (!replayed) this.#delivery!.order?.record(this.#sources.indexOf(entry), batch);
       this.#current = { entry, batch };
       try {

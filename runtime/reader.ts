@@ -18,7 +18,7 @@ import type {
   Position,
   SourceMessage,
 } from "../connectors/types.ts";
-import { hashValues } from "../engine/mod.ts";
+import { hashValues, type InputTable } from "../engine/mod.ts";
 import { type CompiledColumn, ConversionError, convertRow } from "../formats/schema.ts";
 
 /** How an update changes the input table. */
@@ -88,6 +88,27 @@ export class InputUpdates {
   messageOf(id: RowId): SourceMessage | undefined {
     const index = this.ids.indexOf(id);
     return index === -1 ? undefined : this.messages[index];
+  }
+}
+
+/** Pushes the updates of a closed batch into an input table, to be committed at one time. */
+export function applyUpdates(input: InputTable<Row>, updates: InputUpdates): void {
+  const { kinds, ids, rows } = updates;
+  for (let i = 0; i < kinds.length; i++) {
+    switch (kinds[i]) {
+      case UpdateKind.Insert:
+        input.insert(ids[i], rows[i]);
+        break;
+      case UpdateKind.Upsert:
+        input.upsert(ids[i], rows[i]);
+        break;
+      case UpdateKind.Retract:
+        input.retract(ids[i], rows[i]);
+        break;
+      case UpdateKind.Remove:
+        input.remove(ids[i]);
+        break;
+    }
   }
 }
 

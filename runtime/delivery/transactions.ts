@@ -211,7 +211,9 @@ export class TransactionWriter {
   async #attempt(producer: TransactionalProducer, content: TransactionContent): Promise<void> {
     const transaction: Transaction = await producer.begin();
     try {
-      for (const request of this.#requests(content.records)) await transaction.send(request);
+      for (const request of produceRequests(content.records, this.#options.maxRequestBytes)) {
+        await transaction.send(request);
+      }
       for (const { groupId, positions, metadata } of content.offsets) {
         if (positions.length === 0) continue;
         if (metadata === undefined) {
@@ -234,36 +236,6 @@ export class TransactionWriter {
       throw error;
     }
     await transaction.commit();
-  }
-
-  /** Splits records into produce requests below the size limit, in order. */
-  *#requests(batches: readonly TopicRecords[]): Generator<TopicRecords[]> {
-    const limit = this.#options.maxRequestBytes;
-    let request: TopicRecords[] = [];
-    let records: ProduceRecord[] = [];
-    let topic = "";
-    let bytes = 200;
-    for (const batch of batches) {
-      if (batch.topic !== topic && records.length > 0) {
-        request.push({ topic, records });
-        records = [];
-      }
-      topic = batch.topic;
-      for (const record of batch.records) {
-        const size = recordSize(record);
-        if (bytes + size > limit && (records.length > 0 || request.length > 0)) {
-          if (records.length > 0) request.push({ topic, records });
-          yield request;
-          request = [];
-          records = [];
-          bytes = 200;
-        }
-        records.push(record);
-        bytes += size;
-      }
-    }
-    if (records.length > 0) request.push({ topic, records });
-    if (request.length > 0) yield request;
   }
 
   async #discardProducer(): Promise<void> {
@@ -293,6 +265,38 @@ function recordSize(record: ProduceRecord): number {
     size += encoder.encode(name).length + byteLength(value) + 8;
   }
   return size;
+}
+
+/** Splits records into produce requests below `limit` bytes (estimated), in order. */
+export function* produceRequests(
+  batches: readonly TopicRecords[],
+  limit: number,
+): Generator<TopicRecords[]> {
+  let request: TopicRecords[] = [];
+  let records: ProduceRecord[] = [];
+  let topic = "";
+  let bytes = 200;
+  for (const batch of batches) {
+    if (batch.topic !== topic && records.length > 0) {
+      request.push({ topic, records });
+      records = [];
+    }
+    topic = batch.topic;
+    for (const record of batch.records) {
+      const size = recordSize(record);
+      if (bytes + size > limit && (records.length > 0 || request.length > 0)) {
+        if (records.length > 0) request.push({ topic, records });
+        yield request;
+        request = [];
+        records = [];
+        bytes = 200;
+      }
+      records.push(record);
+      bytes += size;
+    }
+  }
+  if (records.length > 0) request.push({ topic, records });
+  if (request.length > 0) yield request;
 }
 
 /** Whether `committed` holds exactly `positions` (same partitions, same offsets). */

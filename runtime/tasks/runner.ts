@@ -59,7 +59,7 @@ import type { KafkaSink } from "../../connectors/kafka/sink.ts";
 import { type ErrorPolicy, type Logger, silentLogger } from "../../connectors/types.ts";
 import type { SourceReaderOptions } from "../reader.ts";
 import { ensureChangelogTopic, partitionOf } from "../delivery/changelog.ts";
-import { samePositions, TransactionWriter } from "../delivery/transactions.ts";
+import { produceRequests, samePositions, TransactionWriter } from "../delivery/transactions.ts";
 import type { PipelineStats } from "../pipeline.ts";
 import { encodeFragment, type FragmentChange } from "./fragment.ts";
 import { type BuildTransform, Task, type TaskCommit, type TaskEntries } from "./task.ts";
@@ -720,7 +720,7 @@ export class PartitionedRun {
       // From here on, later commits queue for the request after this one.
       this.#queuedFragments = undefined;
       const all = [...next.byTopic].map(([topic, records]) => ({ topic, records }));
-      for (const request of requests(all, limit)) {
+      for (const request of produceRequests(all, limit)) {
         // A fragment sent twice (an answer lost) is dropped by its receiver.
         await this.#retrying("repartition", () => producer.send(request));
       }
@@ -1041,28 +1041,4 @@ function appendRecords(
     if (queued === undefined) byTopic.set(topic, [...records]);
     else for (const record of records) queued.push(record);
   }
-}
-
-/** Splits records into produce requests below `limit` bytes, in order. */
-function* requests(batches: readonly TopicRecords[], limit: number): Generator<TopicRecords[]> {
-  let request: TopicRecords[] = [];
-  let bytes = 200;
-  for (const { topic, records } of batches) {
-    let part: ProduceRecord[] = [];
-    for (const record of records) {
-      const size = 64 + (record.value === null ? 0 : Buffer.byteLength(record.value)) +
-        (record.key === null ? 0 : Buffer.byteLength(record.key));
-      if (bytes + size > limit && (part.length > 0 || request.length > 0)) {
-        if (part.length > 0) request.push({ topic, records: part });
-        yield request;
-        request = [];
-        part = [];
-        bytes = 200;
-      }
-      part.push(record);
-      bytes += size;
-    }
-    if (part.length > 0) request.push({ topic, records: part });
-  }
-  if (request.length > 0) yield request;
 }

@@ -23,7 +23,7 @@ import { snapshotEntries, snapshotFromEntries } from "../../engine/snapshot_entr
 import type { UserFunctionError } from "../../engine/errors.ts";
 import type { Batch, Change, Row, Time } from "../../engine/types.ts";
 import type { SourceMessage } from "../../connectors/types.ts";
-import { SourceReader, type SourceReaderOptions, UpdateKind } from "../reader.ts";
+import { applyUpdates, SourceReader, type SourceReaderOptions } from "../reader.ts";
 import { changesByExchange, decodeFragment, type FragmentPart } from "./fragment.ts";
 
 const TASK_STATE_FORMAT = "rivulet-task/1";
@@ -242,24 +242,7 @@ export class Task {
       this.#position = Number(batch.nextOffset);
       this.dirty = true;
       if (batch.updates.length === 0) continue;
-      const { kinds, ids, rows } = batch.updates;
-      const input = this.#input;
-      for (let i = 0; i < kinds.length; i++) {
-        switch (kinds[i]) {
-          case UpdateKind.Insert:
-            input.insert(ids[i], rows[i]);
-            break;
-          case UpdateKind.Upsert:
-            input.upsert(ids[i], rows[i]);
-            break;
-          case UpdateKind.Retract:
-            input.retract(ids[i], rows[i]);
-            break;
-          case UpdateKind.Remove:
-            input.remove(ids[i]);
-            break;
-        }
-      }
+      applyUpdates(this.#input, batch.updates);
       commits.push(this.#commit(batch.timestamp, this.#position));
     }
     return commits;

@@ -74,6 +74,21 @@ function start(args: readonly string[]) {
   };
 }
 
+/** `rivulet run` of the seed's sum over csv from Kafka topic `input` to `output`. */
+const seedSumArgs = (input: string, output: string, settings: string) => [
+  "run",
+  "--transform",
+  `${root}examples/sum.ts`,
+  "--topic",
+  input,
+  "--settings",
+  settings,
+  "--format",
+  "csv",
+  "--output-topic",
+  output,
+];
+
 /** Waits until `topic` holds `count` records (and a moment more for anything extra); returns them all. */
 async function readWhenComplete(topic: string, count: number) {
   const first = await consumeAll(topic, { count, timeoutMs: 60_000 });
@@ -94,22 +109,7 @@ Deno.test("the seed's example gives the same 19 records with --partitioned as wi
     const output = uniqueTopic("sum");
     await createTopics([output]);
     const settings = await settingsFile(uniqueTopic("seed-group"));
-    const run = start([
-      "run",
-      "--transform",
-      `${root}examples/sum.ts`,
-      "--topic",
-      input,
-      "--settings",
-      settings,
-      "--format",
-      "csv",
-      "--output-topic",
-      output,
-      "--state-store",
-      "kafka",
-      ...mode,
-    ]);
+    const run = start([...seedSumArgs(input, output, settings), "--state-store", "kafka", ...mode]);
     const records = await readWhenComplete(output, 19);
     const { code, stderr } = await run.stop();
     assert.equal(code, 0, stderr);
@@ -295,20 +295,7 @@ Deno.test("a csv input of several partitions needs its header up front with --pa
   const output = uniqueTopic("csv-parts-out");
   await createTopics([input], 2);
   const settings = await settingsFile(uniqueTopic("csv-parts-group"));
-  const run = start([
-    "run",
-    "--transform",
-    `${root}examples/sum.ts`,
-    "--topic",
-    input,
-    "--settings",
-    settings,
-    "--format",
-    "csv",
-    "--output-topic",
-    output,
-    "--partitioned",
-  ]);
+  const run = start([...seedSumArgs(input, output, settings), "--partitioned"]);
   const { code, stderr } = await run.done;
   assert.notEqual(code, 0);
   assert.match(stderr, /has 2 partitions: give its column names up front \(--header a,b/);
