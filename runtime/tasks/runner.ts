@@ -177,7 +177,6 @@ export class PartitionedRun {
   /** At-least-once: commits whose writes are not acknowledged yet. */
   #unacknowledged = 0;
   #changesOut = 0;
-  #fragmentsOut = 0;
   #userErrors = 0;
   #lastTime: Time = 0;
   /**
@@ -696,7 +695,6 @@ export class PartitionedRun {
       for (const value of encodeFragment(from, commit.seq, commit.time, changes)) {
         records.push({ key: from, value, partition });
       }
-      this.#fragmentsOut++;
     }
     return [...byTopic].map(([topic, records]) => ({ topic, records }));
   }
@@ -772,7 +770,10 @@ export class PartitionedRun {
     }
   }
 
-  /** Checkpoints one task; resolves when done (a task lost to another instance is retired). */
+  /**
+   * At-least-once: checkpoints one task (its outputs and fragments are already
+   * sent); resolves when done (a task lost to another instance is retired).
+   */
   #checkpoint(entry: TaskEntry): Promise<void> {
     if (entry.checkpointing !== undefined) return entry.checkpointing;
     const { task } = entry;
@@ -784,19 +785,13 @@ export class PartitionedRun {
       this.#fail(error);
       return Promise.resolve();
     }
-    const records = entry.pending;
-    entry.pending = [];
-    entry.pendingRecords = 0;
     const changelogRecords = this.#changelogRecords(task.id, entry.written, captured.entries);
     const acknowledged = Promise.all(entry.unacknowledged);
     const positions = [{ topic: task.topic, partition: task.partition, offset: captured.position }];
     const run = async () => {
       await acknowledged;
       await entry.writer!.run({
-        records: [
-          ...records,
-          { topic: this.#changelog, records: changelogRecords },
-        ],
+        records: [{ topic: this.#changelog, records: changelogRecords }],
         offsets: [{ groupId: this.#groupId, positions }],
         beforeCommit: () => Promise.resolve(),
         committed: async () =>
