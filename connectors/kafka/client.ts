@@ -264,7 +264,9 @@ export interface Transaction {
   send(batches: readonly TopicRecords[]): Promise<void>;
   /**
    * Adds a consumer group's offsets to the transaction: committed with the
-   * records, or not at all. With `metadata` (the member's
+   * records, or not at all. With no positions the group's offsets partition
+   * still joins the transaction (AddOffsetsToTxn), so the transaction's end
+   * marker is written there too. With `metadata` (the member's
    * {@linkcode GroupConsumer.groupMetadata}), the group coordinator checks
    * the member's generation and member id (TxnOffsetCommit v3, KIP-447) and
    * refuses the offsets with a {@linkcode KafkaClientError} of kind `fenced`

@@ -422,6 +422,11 @@ export class KafkaSink<R extends Row = Row> implements Sink<R> {
     return { topic: this.#options.topic!, records, sizes };
   }
 
+  /** The one output topic; undefined with a topic per record (`topicOf`). */
+  get fixedTopic(): string | undefined {
+    return this.#options.topicOf === undefined ? this.#options.topic : undefined;
+  }
+
   /** Largest produce request in bytes (records of a transaction are sent in requests up to it). */
   get maxRequestBytes(): number {
     return this.#maxRequestBytes;

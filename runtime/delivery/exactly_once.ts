@@ -49,6 +49,12 @@ export interface ExactlyOnceDeliveryOptions {
   readonly resetState?: boolean;
 }
 
+/**
+ * How long the groups' offsets may stay pending after the transactional id
+ * was settled before the transaction holding them counts as hanging.
+ */
+const hangingAfterMs = 3_000;
+
 /** Records waiting for a transaction beyond which reading waits for it (bytes, estimated). */
 const maxTransactionBytes = 64 * 1024 * 1024;
 
@@ -58,6 +64,7 @@ export class ExactlyOnceDelivery implements Delivery {
   readonly #stateDir: string | undefined;
   readonly #intervalMs: number;
   readonly #sources: readonly TransactionalSource[];
+  readonly #sinks: readonly TransactionalSink[];
   readonly #writer: TransactionWriter;
   /** Local checkpoints (`stateStore: "local"`). */
   readonly #store: CheckpointStore | undefined;
@@ -98,6 +105,7 @@ export class ExactlyOnceDelivery implements Delivery {
     }
     if (sinks.length === 0) throw new Error("Exactly-once mode needs a Kafka sink");
     this.#sources = sources;
+    this.#sinks = sinks;
     const transactionalId = options.transactionalId ?? `rivulet-${sources[0].groupId}`;
     this.#writer = new TransactionWriter({
       producer: () => sinks[0].transactionalProducer({ transactionalId }),
@@ -135,12 +143,14 @@ export class ExactlyOnceDelivery implements Delivery {
   async load(): Promise<Checkpoint | undefined> {
     await this.#writer.settle();
     this.#due = performance.now() + this.#intervalMs;
-    if (this.#changelog !== undefined) return await this.#loadChangelog(this.#changelog);
+    const committed = await this.#settledPositions();
+    if (this.#changelog !== undefined) {
+      return await this.#loadChangelog(this.#changelog, committed);
+    }
     const store = this.#store!;
     const { current, pending } = await store.loadCandidates();
     let checkpoint: Checkpoint | undefined;
     if (current !== undefined || pending !== undefined) {
-      const committed = await this.#committedPositions();
       const matches = (candidate: Checkpoint | undefined) =>
         candidate !== undefined && holdsPositions(candidate, committed);
       if (matches(pending)) {
@@ -170,7 +180,10 @@ export class ExactlyOnceDelivery implements Delivery {
    * Restores what the changelog's committed records hold: the state of the
    * last committed transaction, whose positions the groups committed with it.
    */
-  async #loadChangelog(changelog: ChangelogStore): Promise<Checkpoint | undefined> {
+  async #loadChangelog(
+    changelog: ChangelogStore,
+    committed: readonly (readonly Position[])[],
+  ): Promise<Checkpoint | undefined> {
     const checkpoint = await changelog.restore((records) =>
       this.#writer.run({
         records: [records],
@@ -184,7 +197,6 @@ export class ExactlyOnceDelivery implements Delivery {
       this.#context.logger.info("discarded the saved state (reset)", { topic: changelog.topic });
       return undefined;
     }
-    const committed = await this.#committedPositions();
     const matches = checkpoint === undefined
       ? committed.every((c) => c.length === 0)
       : holdsPositions(checkpoint, committed);
@@ -245,6 +257,59 @@ export class ExactlyOnceDelivery implements Delivery {
     await this.#changelog?.close();
   }
 
+  /**
+   * The groups' committed positions once the transactional id is settled.
+   * Nothing of this id is open then, so offsets still pending after
+   * {@linkcode hangingAfterMs} belong to a transaction the broker left
+   * hanging: it is aborted ({@linkcode TransactionWriter.abortHanging}) on
+   * every partition it may have written (the sinks' and the changelog's) and
+   * on the groups' offsets, and the lookup then completes.
+   */
+  async #settledPositions(): Promise<(readonly Position[])[]> {
+    const lookup = this.#committedPositions();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const hanging = await Promise.race([
+      lookup.then(() => false, () => false),
+      new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(true), hangingAfterMs)),
+    ]);
+    clearTimeout(timer);
+    if (hanging) {
+      const groupIds = [...new Set(this.#sources.map((source) => source.groupId))];
+      const partitions = await this.#writtenPartitions();
+      this.#context.logger.warn(
+        "the groups' offsets are still pending after the transactional id was settled: " +
+          "aborting the transaction the broker left hanging",
+        {
+          groups: groupIds.join(","),
+          partitions: partitions.map((p) => `${p.topic}-${p.partition}`).join(","),
+        },
+      );
+      await this.#writer.abortHanging(partitions, groupIds);
+    }
+    return await lookup;
+  }
+
+  /** Every partition a transaction of this pipeline may write: the sinks' topics and the changelog. */
+  async #writtenPartitions(): Promise<{ topic: string; partition: number }[]> {
+    const topics = new Set(this.#sinks.flatMap((sink) => sink.fixedTopic ?? []));
+    if (this.#changelog !== undefined) topics.add(this.#changelog.topic);
+    const admin = this.#sinks[0].kafkaClient.admin();
+    await admin.connect();
+    try {
+      const existing = new Set(await admin.listTopics());
+      const partitions: { topic: string; partition: number }[] = [];
+      for (const topic of topics) {
+        if (!existing.has(topic)) continue;
+        for (const { partition } of await admin.partitionOffsets(topic)) {
+          partitions.push({ topic, partition });
+        }
+      }
+      return partitions;
+    } finally {
+      await admin.disconnect().catch(() => {});
+    }
+  }
+
   /** The consumer groups' committed positions, one list per source. */
   #committedPositions(): Promise<(readonly Position[])[]> {
     return Promise.all(this.#sources.map((source) => source.committedPositions()));
@@ -282,7 +347,8 @@ export class ExactlyOnceDelivery implements Delivery {
       groupId: source.groupId,
       positions: checkpoint.sources[i].positions,
     }));
-    const committed = async () => holdsPositions(checkpoint, await this.#committedPositions());
+    // Asked after a failed attempt, once a new producer settled the transactional id.
+    const committed = async () => holdsPositions(checkpoint, await this.#settledPositions());
     this.#chain = this.#chain.then(async () => {
       await acknowledged;
       await writer.run({

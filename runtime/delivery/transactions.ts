@@ -49,6 +49,8 @@ export interface TransactionalSink extends Sink<Row> {
     readonly sizes: readonly number[];
   };
   readonly maxRequestBytes: number;
+  /** The one topic it writes (undefined when each record names its topic). */
+  readonly fixedTopic: string | undefined;
   transactionalProducer(options: TransactionalProducerOptions): TransactionalProducer;
   /** The sink's Kafka client (the kafka state store reads and creates its changelog with it). */
   readonly kafkaClient: KafkaClient;
@@ -182,6 +184,41 @@ export class TransactionWriter {
     });
   }
 
+  /**
+   * Ends what an earlier transaction of this transactional id left hanging on
+   * `partitions` and on the groups' offsets: one transaction that writes a
+   * record to each partition and adds each group's offsets partition, then
+   * aborts, so the broker writes an abort marker for this producer id on
+   * every one of them. Kafka has been seen to complete a transaction without
+   * its markers (a broker restarted while its partitions had no leader: "these
+   * partitions are likely deleted already and hence can be skipped"); its
+   * records then block `read_committed` readers and its offsets stay pending
+   * (UNSTABLE_OFFSET_COMMIT) for good. The abort gives them all one outcome:
+   * the offsets are not committed and the records are not visible, so the
+   * restart reads their input again. Call it after {@linkcode settle}, when
+   * no transaction of this id is open; its records stay invisible to
+   * `read_committed` readers.
+   */
+  async abortHanging(
+    partitions: readonly { readonly topic: string; readonly partition: number }[],
+    groupIds: readonly string[],
+  ): Promise<void> {
+    const records: TopicRecords[] = partitions.map(({ topic, partition }) => ({
+      topic,
+      records: [{ key: hangingAbortKey, value: null, partition }],
+    }));
+    await this.#retrying("Aborting a hanging transaction failed; retrying", async () => {
+      await this.connect();
+      const transaction = await this.#producer!.begin();
+      try {
+        if (records.length > 0) await transaction.send(records);
+        for (const groupId of groupIds) await transaction.sendOffsets(groupId, []);
+      } finally {
+        await transaction.abort();
+      }
+    });
+  }
+
   /** Runs `step` until it succeeds, a non-retriable error, or the retry time is spent. */
   async #retrying(warning: string, step: () => Promise<void>): Promise<void> {
     const deadline = Date.now() + (this.#options.retryForMs ?? 300_000);
@@ -250,6 +287,9 @@ export class TransactionWriter {
     await this.#discardProducer();
   }
 }
+
+/** The key of the (aborted) records {@linkcode TransactionWriter.abortHanging} writes. */
+export const hangingAbortKey = "rivulet-hanging-transaction-abort";
 
 const encoder = new TextEncoder();
 

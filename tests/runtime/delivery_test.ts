@@ -26,6 +26,7 @@ import { type Logger, type Position, silentLogger, type Source } from "../../con
 import type { DeliveryContext } from "../../runtime/delivery/delivery.ts";
 import { ExactlyOnceDelivery } from "../../runtime/delivery/exactly_once.ts";
 import { ChangelogCheckpointedDelivery } from "../../runtime/delivery/changelog_checkpointed.ts";
+import { hangingAbortKey } from "../../runtime/delivery/transactions.ts";
 
 function names(kind: MemoryRun["kind"], suffix = ""): MemoryRun {
   return { kind, group: `g-${kind}`, input: `in-${kind}`, output: `out-${kind}${suffix}` };
@@ -241,6 +242,55 @@ Deno.test("exactly-once: a commit whose answer is lost is found committed and no
     await Deno.remove(stateDir, { recursive: true });
   }
 });
+
+for (const stateStore of ["local", "kafka"] as const) {
+  Deno.test(`exactly-once (${stateStore} state): a transaction the broker completed without its markers is aborted by the restart, and the output is exact`, async () => {
+    const run = names("seed", `-hanging-${stateStore}`);
+    const kafka = setUp(run, 1);
+    const input = seedInput({ values: 3_000, perCommit: 10, chunkCount: 3 });
+    const stateDir = await Deno.makeTempDir({ prefix: "rivulet-delivery-" });
+    const options = stateStore === "local"
+      ? { stateDir, exactlyOnce: true, checkpointIntervalMs: 0 }
+      : { stateStore, exactlyOnce: true, checkpointIntervalMs: 0 } as const;
+    try {
+      const first = memoryPipeline(kafka, run);
+      const running = first.run(options);
+      appendChunk(kafka, run.input, input.chunks[0]);
+      await kafka.waitUntil(() => first.stats().messagesIn === input.chunks[0].length);
+      kafka.failNext("transaction.commit", { retriable: false, hangs: true });
+      appendChunk(kafka, run.input, input.chunks[1]);
+      await assert.rejects(running, /Injected transaction.commit failure/);
+      const admin = kafka.admin();
+      const stillPending = await Promise.race([
+        admin.groupPositions(run.group, [run.input]).then(() => false),
+        new Promise((resolve) => setTimeout(() => resolve(true), 200)),
+      ]);
+      assert.ok(stillPending, "a new producer of the id does not end the hanging transaction");
+
+      const lines: string[] = [];
+      const second = memoryPipeline(kafka, run, keptLines(lines));
+      const again = second.run(options);
+      appendChunk(kafka, run.input, input.chunks[2]);
+      await Promise.race([
+        kafka.waitUntil(() => endsWith(outputRecords(kafka, run.output), input.tables.at(-1)!)),
+        again.then(() => assert.fail("the restart ended before the output was complete")),
+      ]);
+      await stopped(second, again);
+      const check = checkOutput(outputRecords(kafka, run.output));
+      assert.deepEqual(check.tables, input.tables);
+      assert.equal(check.repeats, 0, "read_committed sees each change once");
+      assert.ok(
+        lines.some((line) => line.startsWith("the groups' offsets are still pending")),
+        lines.join("\n"),
+      );
+      const abortKeys = kafka.records(run.output, { isolation: "read_uncommitted" })
+        .filter((m) => m.key !== null && new TextDecoder().decode(m.key) === hangingAbortKey);
+      assert.equal(abortKeys.length, 1, "one aborted record on the output's partition");
+    } finally {
+      await Deno.remove(stateDir, { recursive: true });
+    }
+  });
+}
 
 Deno.test("exactly-once with the kafka state store: restarts with no local state rebuild the table, each change once", async () => {
   const run = names("groupby");

@@ -98,6 +98,24 @@ export interface InjectedFailure {
    * committed though the client saw a timeout). Default false.
    */
   readonly afterApplying?: boolean;
+  /**
+   * `transaction.commit` only: the transaction coordinator completes the
+   * transaction without writing its markers, as Kafka has been seen to do
+   * when a restarted broker found the partitions without a leader. The
+   * transaction is forgotten (a new producer of its id does not abort it);
+   * its records stay unstable and its offsets pending until a later
+   * transaction of the same id ends on the same partition or group, whose
+   * outcome they then share. Default false.
+   */
+  readonly hangs?: boolean;
+}
+
+/** A transaction completed without markers ({@linkcode InjectedFailure.hangs}). */
+interface HangingTransaction {
+  /** The state of its records on each partition: each waits for a marker of its own. */
+  readonly partitions: Map<string, TransactionState>;
+  /** The offsets it sent, per group. */
+  readonly offsets: Map<string, readonly Position[]>;
 }
 
 /** Options of {@linkcode MemoryKafka}. */
@@ -161,6 +179,8 @@ export class MemoryKafka implements KafkaClient {
   readonly #epochs = new Map<string, number>();
   /** Open transactions per transactional id, to abort when a newer producer connects. */
   readonly #open = new Map<string, MemoryTransaction>();
+  /** Transactions left hanging, per transactional id ({@linkcode InjectedFailure.hangs}). */
+  readonly #hanging = new Map<string, HangingTransaction[]>();
   readonly #failures = new Map<FailingOperation, InjectedFailure[]>();
   readonly #options: MemoryKafkaOptions;
   /** The shuffling's state (xorshift32), when seeded. */
@@ -410,12 +430,13 @@ export class MemoryKafka implements KafkaClient {
     }
   }
 
-  /** @internal Runs an operation unless a failure was injected for it. */
-  async run<T>(operation: FailingOperation, action: () => T): Promise<T> {
+  /** @internal Runs an operation unless a failure was injected for it (`hang` for `hangs`). */
+  async run<T>(operation: FailingOperation, action: () => T, hang?: () => void): Promise<T> {
     await Promise.resolve();
     const failure = this.#failures.get(operation)?.shift();
     if (failure === undefined) return action();
-    if (failure.afterApplying) action();
+    if (failure.hangs) hang?.();
+    else if (failure.afterApplying) action();
     throw new KafkaClientError(`Injected ${operation} failure`, {
       retriable: failure.retriable ?? true,
     });
@@ -502,9 +523,69 @@ export class MemoryKafka implements KafkaClient {
     }
   }
 
-  /** @internal Whether an open transaction holds offsets for the group (not final yet). */
+  /** @internal Whether an open or hanging transaction holds offsets for the group (not final yet). */
   hasPendingOffsets(groupId: string): boolean {
-    return [...this.#open.values()].some((transaction) => transaction.holdsOffsetsOf(groupId));
+    return [...this.#open.values()].some((transaction) => transaction.holdsOffsetsOf(groupId)) ||
+      [...this.#hanging.values()].some((list) => list.some((h) => h.offsets.has(groupId)));
+  }
+
+  /**
+   * @internal Forgets an open transaction without ending it: each partition's
+   * records get a state of their own, still open, and its offsets stay pending.
+   */
+  leaveHanging(
+    id: string,
+    state: TransactionState,
+    partitions: Iterable<string>,
+    offsets: readonly { groupId: string; positions: readonly Position[] }[],
+  ): void {
+    const hanging: HangingTransaction = { partitions: new Map(), offsets: new Map() };
+    for (const key of partitions) {
+      const [topic, partition] = key.split("\0");
+      const log = this.#topic(topic).partitions[Number(partition)];
+      const own: TransactionState = { status: "open" };
+      log.forEach((record, i) => {
+        if (record.transaction === state) log[i] = { ...record, transaction: own };
+      });
+      hanging.partitions.set(key, own);
+    }
+    for (const { groupId, positions } of offsets) {
+      hanging.offsets.set(groupId, [...(hanging.offsets.get(groupId) ?? []), ...positions]);
+    }
+    const list = this.#hanging.get(id) ?? [];
+    list.push(hanging);
+    this.#hanging.set(id, list);
+    state.status = "aborted";
+  }
+
+  /**
+   * @internal A transaction of `id` ends on `partitions` and `groupIds`: its
+   * markers end what a hanging transaction of the same producer left there,
+   * with the same outcome (committed offsets are applied).
+   */
+  resolveHanging(
+    id: string,
+    partitions: ReadonlySet<string>,
+    groupIds: ReadonlySet<string>,
+    status: "committed" | "aborted",
+  ): void {
+    for (const hanging of this.#hanging.get(id) ?? []) {
+      for (const [key, state] of hanging.partitions) {
+        if (!partitions.has(key)) continue;
+        state.status = status;
+        hanging.partitions.delete(key);
+      }
+      for (const [groupId, positions] of hanging.offsets) {
+        if (!groupIds.has(groupId)) continue;
+        if (status === "committed") this.commitOffsets(groupId, positions);
+        hanging.offsets.delete(groupId);
+      }
+    }
+    const left = (this.#hanging.get(id) ?? []).filter((h) =>
+      h.partitions.size > 0 || h.offsets.size > 0
+    );
+    if (left.length > 0) this.#hanging.set(id, left);
+    else this.#hanging.delete(id);
   }
 
   /** @internal */
@@ -953,13 +1034,22 @@ class MemoryTransaction implements Transaction {
   }
 
   commit(): Promise<void> {
-    return this.#kafka.run("transaction.commit", () => {
-      this.#check();
-      for (const { groupId, positions } of this.#offsets) {
-        this.#kafka.commitOffsets(groupId, positions);
-      }
-      this.settle("committed");
-    });
+    return this.#kafka.run(
+      "transaction.commit",
+      () => {
+        this.#check();
+        // The markers reach what a hanging transaction left before these offsets apply.
+        this.#resolveHanging("committed");
+        for (const { groupId, positions } of this.#offsets) {
+          this.#kafka.commitOffsets(groupId, positions);
+        }
+        this.settle("committed");
+      },
+      () => {
+        this.#kafka.leaveHanging(this.#id, this.#state, this.#partitions, this.#offsets);
+        this.#kafka.closeTransaction(this.#id, this);
+      },
+    );
   }
 
   abort(): Promise<void> {
@@ -976,8 +1066,14 @@ class MemoryTransaction implements Transaction {
   /** @internal Ends the transaction (a commit, an abort, or a newer producer fencing this one). */
   settle(status: "committed" | "aborted"): void {
     if (this.#state.status !== "open") return;
+    this.#resolveHanging(status);
     this.#kafka.endTransaction(this.#state, this.#partitions, status);
     this.#kafka.closeTransaction(this.#id, this);
+  }
+
+  #resolveHanging(status: "committed" | "aborted"): void {
+    const groupIds = new Set(this.#offsets.map((offsets) => offsets.groupId));
+    this.#kafka.resolveHanging(this.#id, this.#partitions, groupIds, status);
   }
 
   #check(): void {

@@ -1063,8 +1063,6 @@ class PlatformaticTransactionalProducer implements TransactionalProducer {
       },
       sendOffsets: (groupId, positions, metadata) =>
         guarded("transactional offset commit", secrets, async () => {
-          if (positions.length === 0) return;
-          const coordinatorId = await this.#coordinator(groupId);
           // Without metadata, generation -1 and no member: the broker checks the producer
           // epoch only. With it, the member's (KIP-447; group_metadata.ts checks the version).
           const generationId = metadata?.generationId ?? -1;
@@ -1074,7 +1072,11 @@ class PlatformaticTransactionalProducer implements TransactionalProducer {
           }
           // The library takes the group from a consumer and each offset from a
           // consumed message; rivulet has positions, so it passes their shape.
+          // With no positions the group's offsets partition still joins the
+          // transaction (AddOffsetsToTxn): its end marker is written there.
           await transaction.addConsumer({ groupId } as unknown as PlatformaticConsumer);
+          if (positions.length === 0) return;
+          const coordinatorId = await this.#coordinator(groupId);
           for (const { topic, partition, offset } of positions) {
             await transaction.addOffset(
               {

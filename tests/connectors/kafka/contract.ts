@@ -755,6 +755,41 @@ export function clientContract(
     assert.deepEqual(reader.values(), ["c1"]);
   });
 
+  test("transactions: a group sent with no positions joins the transaction; aborting it leaves the group's offsets and hides its records", async (client) => {
+    const input = await createTopic(client, "contract-nopos-in");
+    const output = await createTopic(client, "contract-nopos-out");
+    const groupId = group();
+    await using admin = await connectedAdmin(client);
+    const producer = client.transactionalProducer({ transactionalId: unique("contract-nopos") });
+    await producer.connect();
+    try {
+      const first = await producer.begin();
+      await first.send([{ topic: output, records: [{ key: null, value: "c1" }] }]);
+      await first.sendOffsets(groupId, [{ topic: input, partition: 0, offset: "5" }]);
+      await first.commit();
+      // What rivulet's abortHanging sends: a record per partition and each group with no
+      // positions, then an abort.
+      const aborted = await producer.begin();
+      await aborted.send([{ topic: output, records: [{ key: "k", value: null, partition: 0 }] }]);
+      await aborted.sendOffsets(groupId, []);
+      await aborted.abort();
+    } finally {
+      await producer.disconnect();
+    }
+    assert.deepEqual(await admin.groupPositions(groupId, [input]), [
+      { topic: input, partition: 0, offset: "5" },
+    ]);
+    await using reader = await new Member(client, {
+      groupId: group(),
+      topics: [output],
+      autoOffsetReset: "earliest",
+      isolation: "read_committed",
+    }).start();
+    await reader.waitFor(1);
+    await delay(quietMs);
+    assert.deepEqual(reader.values(), ["c1"]);
+  });
+
   test("transactions: after a rebalance, offsets sent with a member's metadata of the generation before are refused as fenced, and the group's offsets stay", async (client) => {
     const input = await createTopic(client, "contract-zombie-in", 2);
     const output = await createTopic(client, "contract-zombie-out");
