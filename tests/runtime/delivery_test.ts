@@ -292,6 +292,44 @@ for (const stateStore of ["local", "kafka"] as const) {
   });
 }
 
+Deno.test("exactly-once: a commit answered as done that hung, then aborted with the next transaction's records, sends the state back to the checkpoint before it", async () => {
+  const run = names("seed", "-hanging-answered");
+  const kafka = setUp(run, 1);
+  const input = seedInput({ values: 3_000, perCommit: 10, chunkCount: 3 });
+  const stateDir = await Deno.makeTempDir({ prefix: "rivulet-delivery-" });
+  const options = { stateDir, exactlyOnce: true, checkpointIntervalMs: 0 };
+  try {
+    const first = memoryPipeline(kafka, run);
+    const running = first.run(options);
+    appendChunk(kafka, run.input, input.chunks[0]);
+    await kafka.waitUntil(() => first.stats().messagesIn === input.chunks[0].length);
+    // The broker answers the commit but writes no markers; the next transaction's records join
+    // it on the output's partition, and that transaction is aborted before it sends offsets.
+    kafka.failNext("transaction.commit", { hangs: true, answered: true });
+    kafka.failNext("transaction.sendOffsets", { retriable: false });
+    appendChunk(kafka, run.input, input.chunks[1]);
+    await assert.rejects(running, /Injected transaction.sendOffsets failure/);
+
+    const lines: string[] = [];
+    const second = memoryPipeline(kafka, run, keptLines(lines));
+    const again = second.run(options);
+    appendChunk(kafka, run.input, input.chunks[2]);
+    await Promise.race([
+      kafka.waitUntil(() => endsWith(outputRecords(kafka, run.output), input.tables.at(-1)!)),
+      again.then(() => assert.fail("the restart ended before the output was complete")),
+    ]);
+    await stopped(second, again);
+    const check = checkOutput(outputRecords(kafka, run.output));
+    assert.deepEqual(check.tables, input.tables);
+    assert.equal(check.repeats, 0, "read_committed sees each change once");
+    const said = lines.join("\n");
+    assert.match(said, /the groups' offsets are still pending/);
+    assert.match(said, /resuming from the checkpoint before it/);
+  } finally {
+    await Deno.remove(stateDir, { recursive: true });
+  }
+});
+
 Deno.test("exactly-once with the kafka state store: restarts with no local state rebuild the table, each change once", async () => {
   const run = names("groupby");
   const kafka = setUp(run, 3);

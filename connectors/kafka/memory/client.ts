@@ -108,6 +108,8 @@ export interface InjectedFailure {
    * outcome they then share. Default false.
    */
   readonly hangs?: boolean;
+  /** With `hangs`: the commit is answered as done instead of failing (default false). */
+  readonly answered?: boolean;
 }
 
 /** A transaction completed without markers ({@linkcode InjectedFailure.hangs}). */
@@ -435,8 +437,10 @@ export class MemoryKafka implements KafkaClient {
     await Promise.resolve();
     const failure = this.#failures.get(operation)?.shift();
     if (failure === undefined) return action();
-    if (failure.hangs) hang?.();
-    else if (failure.afterApplying) action();
+    if (failure.hangs) {
+      hang?.();
+      if (failure.answered) return undefined as T;
+    } else if (failure.afterApplying) action();
     throw new KafkaClientError(`Injected ${operation} failure`, {
       retriable: failure.retriable ?? true,
     });
