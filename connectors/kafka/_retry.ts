@@ -45,12 +45,25 @@ export async function retryWhileRetriable(
 }
 
 /**
+ * The Kafka errors (by name) on which a group offset lookup is asked again:
+ * UNSTABLE_OFFSET_COMMIT, and a group coordinator that is loading its
+ * partition or has moved (a broker just started or restarted).
+ */
+export const offsetLookupWaitsFor: readonly string[] = [
+  "UNSTABLE_OFFSET_COMMIT",
+  "COORDINATOR_LOAD_IN_PROGRESS",
+  "COORDINATOR_NOT_AVAILABLE",
+  "NOT_COORDINATOR",
+];
+
+/**
  * Runs `lookup` again while its error is one `unstable` recognises: a group
  * offset lookup with `require_stable` that the broker answers with
  * UNSTABLE_OFFSET_COMMIT, because a transaction's offsets are pending (its
  * commit marker not applied by the group coordinator yet, or the transaction
- * still open). Gives up after `waitForMs` (default 120 s, longer than a
- * transaction's default timeout of 60 s), throwing the last error.
+ * still open), or one of the others in {@linkcode offsetLookupWaitsFor}.
+ * Gives up after `waitForMs` (default 120 s, longer than a transaction's
+ * default timeout of 60 s), throwing the last error.
  */
 export async function untilOffsetsStable<T>(
   lookup: () => Promise<T>,

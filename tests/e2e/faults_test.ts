@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import * as rw from "../../mod.ts";
+import { createKafkaClient, kafkaClientNames } from "../../connectors/kafka/clients.ts";
 import {
   consumeAll,
   createTopics,
@@ -141,6 +142,39 @@ for (
     },
   });
 }
+
+Deno.test({
+  name:
+    "a group's offset lookup on a broker that just started waits for the group coordinator to load, with every client",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    // A broker's first group lookup creates __consumer_offsets, and its coordinator is loading
+    // (COORDINATOR_LOAD_IN_PROGRESS) or not there yet: exactly-once mode asks at its first start.
+    const broker = await OwnBroker.start();
+    try {
+      for (const name of kafkaClientNames) {
+        const client = await createKafkaClient(name, {
+          brokers: [broker.address],
+          clientId: "rivulet-faults-test",
+          autoOffsetReset: "earliest",
+        });
+        const admin = client.admin();
+        await admin.connect();
+        try {
+          const topic = `fresh-${name}`;
+          await admin.createTopic({ topic, partitions: 1 });
+          assert.deepEqual(await admin.groupPositions(`fresh-${name}`, [topic]), [], name);
+        } finally {
+          await admin.disconnect();
+          await client.close();
+        }
+      }
+    } finally {
+      await broker.remove();
+    }
+  },
+});
 
 const settings = (group: string): rw.KafkaSettings => ({
   "bootstrap.servers": testBroker,

@@ -58,7 +58,7 @@ import type {
   TransactionalProducerOptions,
 } from "../client.ts";
 import { KafkaClientError } from "../client.ts";
-import { untilOffsetsStable } from "../_retry.ts";
+import { offsetLookupWaitsFor, untilOffsetsStable } from "../_retry.ts";
 import { type ClientPart, ClientParts } from "../client_parts.ts";
 
 /** Options for {@linkcode createKafkajsClient}. */
@@ -808,7 +808,7 @@ class KafkajsAdminClient implements Admin {
       () =>
         untilOffsetsStable(
           () => withStableOffsets(() => this.#admin.fetchOffsets({ groupId, topics: [...topics] })),
-          (error) => (error as { type?: string }).type === "UNSTABLE_OFFSET_COMMIT",
+          (error) => offsetLookupWaitsFor.includes((error as { type?: string }).type ?? ""),
         ),
     );
     return offsets.flatMap(({ topic, partitions }) =>

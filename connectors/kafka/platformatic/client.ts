@@ -55,7 +55,7 @@ import type {
 import { apiIds, clientError, guarded } from "./errors.ts";
 import { oauthBearerToken } from "../oauthbearer_token.ts";
 import { type ClientPart, ClientParts } from "../client_parts.ts";
-import { untilOffsetsStable } from "../_retry.ts";
+import { offsetLookupWaitsFor, untilOffsetsStable } from "../_retry.ts";
 import { useFastProduceRequests } from "./produce_request.ts";
 import { abortedTransactionsOf, keepAbortedTransactions } from "./fetch_aborted.ts";
 import { checkMemberOffsetCommits, memberKey, recordMemberEpochs } from "./group_metadata.ts";
@@ -1280,7 +1280,7 @@ class PlatformaticAdminClient implements Admin {
               groups: [{ groupId, topics: named }],
               requireStable: true,
             }),
-          (error) => apiIds(error).includes("UNSTABLE_OFFSET_COMMIT"),
+          (error) => apiIds(error).some((id) => offsetLookupWaitsFor.includes(id)),
         );
       },
     );
