@@ -36,10 +36,6 @@ export interface Checkpoint {
 const FILE = "checkpoint.bin";
 /** Exactly-once mode: the checkpoint of a transaction not known to be committed yet. */
 const PENDING_FILE = "checkpoint.pending.bin";
-/** Exactly-once mode: the checkpoint the last promoted one replaced. */
-const PREVIOUS_FILE = "checkpoint.previous.bin";
-/** Exactly-once mode: the last promoted checkpoint was the first (there is no previous one). */
-const FIRST_FILE = "checkpoint.first";
 
 /** The checkpoints exactly-once mode chooses from on a restart. */
 export interface CheckpointCandidates {
@@ -47,14 +43,6 @@ export interface CheckpointCandidates {
   readonly current?: Checkpoint;
   /** The checkpoint of a transaction that was about to commit when the process stopped. */
   readonly pending?: Checkpoint;
-  /**
-   * The current one before the last promotion: the state to go back to when
-   * the broker aborted a transaction it had answered as committed (its
-   * markers were never written and a later abort of the same producer ended
-   * it; see `TransactionWriter.abortHanging`). `"start"` when the current
-   * one is the first: going back means starting with no state.
-   */
-  readonly previous?: Checkpoint | "start";
 }
 
 /** Reads and writes the checkpoint of one pipeline in `dir`. */
@@ -66,14 +54,7 @@ export class CheckpointStore {
 
   /** Removes the checkpoints of `dir` (`--reset-state`); resolves to the paths removed. */
   static async discard(dir: string): Promise<string[]> {
-    return await removeFiles(dir, [
-      FILE,
-      PENDING_FILE,
-      PREVIOUS_FILE,
-      FIRST_FILE,
-      `${FILE}.tmp`,
-      `${PENDING_FILE}.tmp`,
-    ]);
+    return await removeFiles(dir, [FILE, PENDING_FILE, `${FILE}.tmp`, `${PENDING_FILE}.tmp`]);
   }
 
   /** The last checkpoint written, or `undefined` for a first start. */
@@ -86,19 +67,12 @@ export class CheckpointStore {
     return this.#write(FILE, checkpoint);
   }
 
-  /** The checkpoints of exactly-once mode, where they exist. */
+  /** Both checkpoints of exactly-once mode, where they exist. */
   async loadCandidates(): Promise<CheckpointCandidates> {
-    const [current, pending, before, first] = await Promise.all([
-      this.#read(FILE),
-      this.#read(PENDING_FILE),
-      this.#read(PREVIOUS_FILE),
-      exists(`${this.dir}/${FIRST_FILE}`),
-    ]);
-    const previous = first ? "start" : before;
+    const [current, pending] = await Promise.all([this.#read(FILE), this.#read(PENDING_FILE)]);
     return {
       ...(current === undefined ? {} : { current }),
       ...(pending === undefined ? {} : { pending }),
-      ...(previous === undefined ? {} : { previous }),
     };
   }
 
@@ -107,33 +81,9 @@ export class CheckpointStore {
     return this.#write(PENDING_FILE, checkpoint);
   }
 
-  /**
-   * The pending checkpoint's transaction committed: it becomes the current
-   * one, and the current one the previous. Killed between the two renames,
-   * the directory holds the previous and the pending one, and the groups'
-   * offsets choose.
-   */
+  /** The pending checkpoint's transaction committed: it becomes the current one. */
   async promotePending(): Promise<void> {
-    if (await exists(`${this.dir}/${FILE}`)) {
-      await Deno.rename(`${this.dir}/${FILE}`, `${this.dir}/${PREVIOUS_FILE}`);
-      await removeFiles(this.dir, [FIRST_FILE]);
-    } else if (!await exists(`${this.dir}/${PREVIOUS_FILE}`)) {
-      await Deno.writeFile(`${this.dir}/${FIRST_FILE}`, new Uint8Array());
-    }
     await Deno.rename(`${this.dir}/${PENDING_FILE}`, `${this.dir}/${FILE}`);
-  }
-
-  /**
-   * Goes back to the previous checkpoint: it becomes the current one (or,
-   * before the first, there is none); the pending one goes.
-   */
-  async restorePrevious(): Promise<void> {
-    if (await exists(`${this.dir}/${FIRST_FILE}`)) {
-      await removeFiles(this.dir, [FILE, FIRST_FILE]);
-    } else {
-      await Deno.rename(`${this.dir}/${PREVIOUS_FILE}`, `${this.dir}/${FILE}`);
-    }
-    await this.discardPending();
   }
 
   /** The pending checkpoint's transaction was aborted: it is forgotten. */
@@ -195,14 +145,4 @@ export async function removeFiles(dir: string, names: readonly string[]): Promis
     }
   }
   return removed;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
 }

@@ -81,8 +81,6 @@ export class ExactlyOnceDelivery implements Delivery {
   #chain: Promise<void> = Promise.resolve();
   #timer: ReturnType<typeof setInterval> | undefined;
   readonly #reset: boolean;
-  /** A transaction the broker left hanging was aborted ({@linkcode TransactionWriter.abortHanging}). */
-  #abortedHanging = false;
 
   /** Throws unless state has a place (a state directory or Kafka) and every source and sink is a Kafka one. */
   constructor(context: DeliveryContext, options: ExactlyOnceDeliveryOptions) {
@@ -150,7 +148,7 @@ export class ExactlyOnceDelivery implements Delivery {
       return await this.#loadChangelog(this.#changelog, committed);
     }
     const store = this.#store!;
-    const { current, pending, previous } = await store.loadCandidates();
+    const { current, pending } = await store.loadCandidates();
     let checkpoint: Checkpoint | undefined;
     if (current !== undefined || pending !== undefined) {
       const matches = (candidate: Checkpoint | undefined) =>
@@ -163,23 +161,6 @@ export class ExactlyOnceDelivery implements Delivery {
       ) {
         await store.discardPending();
         checkpoint = current;
-      } else if (
-        previous === "start"
-          ? this.#abortedHanging && committed.every((c) => c.length === 0)
-          : matches(previous)
-      ) {
-        // The broker aborted the transaction of the current checkpoint after answering that it
-        // committed (it hung, and an abort of this producer ended it): its outputs are not
-        // visible, so the state goes back with the offsets. Back before the first checkpoint
-        // only when this start aborted a hanging transaction: groups' offsets also vanish when
-        // they expire, and starting over then would repeat outputs.
-        this.#context.logger.warn(
-          "the last transaction answered as committed was aborted by the broker: " +
-            "resuming from the checkpoint before it",
-          { stateDir: this.#stateDir!, groups: this.#sources.map((s) => s.groupId).join(",") },
-        );
-        await store.restorePrevious();
-        checkpoint = previous === "start" ? undefined : previous;
       } else {
         // Exit 2 with the way out (--reset-state), as for any state that does not fit.
         throw new StaleStateError(this.#stateDir!, {
@@ -304,7 +285,6 @@ export class ExactlyOnceDelivery implements Delivery {
         },
       );
       await this.#writer.abortHanging(partitions, groupIds);
-      this.#abortedHanging = true;
     }
     return await lookup;
   }
@@ -367,7 +347,8 @@ export class ExactlyOnceDelivery implements Delivery {
       groupId: source.groupId,
       positions: checkpoint.sources[i].positions,
     }));
-    // Asked after a failed attempt, once a new producer settled the transactional id.
+    // Asked after a failed attempt, once a new producer settled the transactional id, and
+    // after each commit (verify): a hanging transaction is aborted, and sent again.
     const committed = async () => holdsPositions(checkpoint, await this.#settledPositions());
     this.#chain = this.#chain.then(async () => {
       await acknowledged;
@@ -376,6 +357,7 @@ export class ExactlyOnceDelivery implements Delivery {
         offsets,
         beforeCommit: () => store?.savePending(checkpoint) ?? Promise.resolve(),
         committed,
+        verify: true,
       });
       await store?.promotePending();
       if (cached !== undefined) await changelog!.saveCache(cached);

@@ -111,6 +111,13 @@ export interface TransactionContent {
   readonly beforeCommit: () => Promise<void>;
   /** Whether the groups' committed offsets are this transaction's (it committed). */
   readonly committed: () => Promise<boolean>;
+  /**
+   * Ask {@linkcode committed} after a commit answered as done too, and send
+   * the transaction again if it says no. A broker can answer a commit and
+   * never write its markers; `committed` then ends the transaction as
+   * aborted ({@linkcode TransactionWriter.abortHanging}) before it answers.
+   */
+  readonly verify?: boolean;
 }
 
 /** Options of {@linkcode TransactionWriter}. */
@@ -181,6 +188,13 @@ export class TransactionWriter {
       if (outcomeUnknown && await content.committed()) return;
       outcomeUnknown = true;
       await this.#attempt(this.#producer!, content);
+      if (content.verify && !await content.committed()) {
+        throw new KafkaClientError(
+          "The broker answered the transaction as committed but wrote no markers; " +
+            "it was aborted, and is sent again",
+          { retriable: true },
+        );
+      }
     });
   }
 

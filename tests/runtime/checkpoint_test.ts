@@ -1,5 +1,5 @@
 /**
- * The checkpoint store's files of exactly-once mode (current, pending, previous), and how a restart
+ * The checkpoint store's two files of exactly-once mode, and how a restart
  * tells which checkpoint the group's committed offsets belong to.
  */
 import assert from "node:assert/strict";
@@ -29,55 +29,12 @@ Deno.test("a pending checkpoint sits beside the current one until it is promoted
   assert.equal(both.current?.time, 1);
   assert.equal(both.pending?.time, 2);
   await store.promotePending();
-  assert.deepEqual(await store.loadCandidates(), {
-    current: checkpoint(2, "20"),
-    previous: checkpoint(1, "10"),
-  });
+  assert.deepEqual(await store.loadCandidates(), { current: checkpoint(2, "20") });
   await store.savePending(checkpoint(3, "30"));
   await store.discardPending();
   await store.discardPending();
-  assert.deepEqual(await store.loadCandidates(), {
-    current: checkpoint(2, "20"),
-    previous: checkpoint(1, "10"),
-  });
+  assert.deepEqual(await store.loadCandidates(), { current: checkpoint(2, "20") });
   assert.equal((await store.load())?.time, 2);
-  await Deno.remove(dir, { recursive: true });
-});
-
-Deno.test("the previous checkpoint can become the current one again, and a reset removes it too", async () => {
-  const dir = await Deno.makeTempDir();
-  const store = new CheckpointStore(dir);
-  await store.savePending(checkpoint(1, "10"));
-  await store.promotePending();
-  assert.deepEqual(
-    await store.loadCandidates(),
-    { current: checkpoint(1, "10"), previous: "start" },
-    "the first one's previous is the start",
-  );
-  await store.savePending(checkpoint(2, "20"));
-  await store.promotePending();
-  await store.savePending(checkpoint(3, "30"));
-  await store.restorePrevious();
-  assert.deepEqual(await store.loadCandidates(), { current: checkpoint(1, "10") });
-  await store.savePending(checkpoint(4, "40"));
-  await store.promotePending();
-  assert.deepEqual(await store.loadCandidates(), {
-    current: checkpoint(4, "40"),
-    previous: checkpoint(1, "10"),
-  });
-  const fresh = new CheckpointStore(await Deno.makeTempDir());
-  await fresh.savePending(checkpoint(1, "10"));
-  await fresh.promotePending();
-  await fresh.savePending(checkpoint(2, "20"));
-  await fresh.restorePrevious();
-  assert.deepEqual(await fresh.loadCandidates(), {}, "back before the first: no state");
-  await Deno.remove(fresh.dir, { recursive: true });
-  const removed = await CheckpointStore.discard(dir);
-  assert.deepEqual(removed.map((path) => path.slice(dir.length + 1)).sort(), [
-    "checkpoint.bin",
-    "checkpoint.previous.bin",
-  ]);
-  assert.deepEqual(await store.loadCandidates(), {});
   await Deno.remove(dir, { recursive: true });
 });
 
