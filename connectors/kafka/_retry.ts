@@ -47,13 +47,18 @@ export async function retryWhileRetriable(
 /**
  * The Kafka errors (by name) on which a group offset lookup is asked again:
  * UNSTABLE_OFFSET_COMMIT, and a group coordinator that is loading its
- * partition or has moved (a broker just started or restarted).
+ * partition or has moved (a broker just started or restarted). Error codes
+ * 14, 15 and 16 under both their names: Kafka's (and @platformatic/kafka's)
+ * and the older ones kafkajs uses.
  */
 export const offsetLookupWaitsFor: readonly string[] = [
   "UNSTABLE_OFFSET_COMMIT",
   "COORDINATOR_LOAD_IN_PROGRESS",
+  "GROUP_LOAD_IN_PROGRESS",
   "COORDINATOR_NOT_AVAILABLE",
+  "GROUP_COORDINATOR_NOT_AVAILABLE",
   "NOT_COORDINATOR",
+  "NOT_COORDINATOR_FOR_GROUP",
 ];
 
 /**
