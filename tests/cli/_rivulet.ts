@@ -19,6 +19,33 @@ export const runFlags: readonly string[] = [
   "--allow-env=NODE_ENV,KAFKAJS_*,RIVULET_*",
 ];
 
+/**
+ * `rivulet run` on the seed's example: `examples/sum.ts` over csv `input`,
+ * written to `output`, with the Kafka settings file `settings`; `extra` flags
+ * follow.
+ */
+export function seedSumArgs(
+  input: string,
+  output: string,
+  settings: string,
+  ...extra: readonly string[]
+): string[] {
+  return [
+    "run",
+    "--transform",
+    `${root}examples/sum.ts`,
+    "--topic",
+    input,
+    "--settings",
+    settings,
+    "--format",
+    "csv",
+    "--output-topic",
+    output,
+    ...extra,
+  ];
+}
+
 /** What a run of the command gave. */
 export interface CommandResult {
   readonly code: number;

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { consumeAll, createTopics, produce, testBroker, uniqueTopic } from "../support/kafka.ts";
-import { records, rivulet, root, seedSumStream, spawnRivulet } from "./_rivulet.ts";
+import { records, rivulet, seedSumArgs, seedSumStream, spawnRivulet } from "./_rivulet.ts";
 
 /** The seed's generator: a header, then 0..9 each followed by *COMMIT*, all on partition 0. */
 const seedMessages = [
@@ -37,24 +37,18 @@ Deno.test("rivulet run --topic --output-topic writes the seed's sums to Kafka, t
   const settings = await settingsFile(uniqueTopic("cli-group"));
   const port = freePort();
 
-  const child = spawnRivulet([
-    "run",
-    "--transform",
-    "examples/sum.ts",
-    "--topic",
-    input,
-    "--settings",
-    settings,
-    "--format",
-    "csv",
-    "--columns",
-    "value",
-    "--output-topic",
-    output,
-    "--quiet",
-    "--metrics-port",
-    String(port),
-  ]);
+  const child = spawnRivulet(
+    seedSumArgs(
+      input,
+      output,
+      settings,
+      "--columns",
+      "value",
+      "--quiet",
+      "--metrics-port",
+      `${port}`,
+    ),
+  );
   let written;
   let lag: number | undefined;
   try {
@@ -214,25 +208,20 @@ Deno.test("rivulet run --exactly-once writes the seed's sums in transactions: a 
   await produce(input, seedMessages);
   const settings = await settingsFile(uniqueTopic("cli-eos-group"));
   const cwd = await Deno.makeTempDir();
-  const child = spawnRivulet([
-    "run",
-    "--transform",
-    `${root}examples/sum.ts`,
-    "--topic",
-    input,
-    "--settings",
-    settings,
-    "--format",
-    "csv",
-    "--columns",
-    "value",
-    "--output-topic",
-    output,
-    "--state-dir",
-    ".state/eos",
-    "--exactly-once",
-    "--quiet",
-  ], { flags: ["--allow-write=.state"], cwd });
+  const child = spawnRivulet(
+    seedSumArgs(
+      input,
+      output,
+      settings,
+      "--columns",
+      "value",
+      "--state-dir",
+      ".state/eos",
+      "--exactly-once",
+      "--quiet",
+    ),
+    { flags: ["--allow-write=.state"], cwd },
+  );
   let committed;
   try {
     committed = await consumeAll(output, { count: 19, timeoutMs: 30_000 });

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { parseRunArgs } from "../../cli/run_plan.ts";
 import { consumeAll, createTopics, produce, testBroker, uniqueTopic } from "../support/kafka.ts";
-import { fixtures, root, spawnRivulet } from "./_rivulet.ts";
+import { fixtures, seedSumArgs, spawnRivulet } from "./_rivulet.ts";
 
 const base = ["--transform", "t.ts", "--topic", "t", "--settings", "s.json", "--output-topic", "o"];
 
@@ -75,20 +75,6 @@ function start(args: readonly string[]) {
 }
 
 /** `rivulet run` of the seed's sum over csv from Kafka topic `input` to `output`. */
-const seedSumArgs = (input: string, output: string, settings: string) => [
-  "run",
-  "--transform",
-  `${root}examples/sum.ts`,
-  "--topic",
-  input,
-  "--settings",
-  settings,
-  "--format",
-  "csv",
-  "--output-topic",
-  output,
-];
-
 /** Waits until `topic` holds `count` records (and a moment more for anything extra); returns them all. */
 async function readWhenComplete(topic: string, count: number) {
   const first = await consumeAll(topic, { count, timeoutMs: 60_000 });

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { consumeAll, createTopics, produce, testBroker, uniqueTopic } from "../support/kafka.ts";
-import { root, spawnRivulet } from "../cli/_rivulet.ts";
+import { seedSumArgs, spawnRivulet } from "../cli/_rivulet.ts";
 
 const large = "5".repeat(200);
 
@@ -23,22 +23,7 @@ async function setup(): Promise<{ input: string; settings: string }> {
 }
 
 function command(input: string, settings: string, output: string, extra: string[]): string[] {
-  return [
-    "run",
-    "--transform",
-    `${root}examples/sum.ts`,
-    "--topic",
-    input,
-    "--settings",
-    settings,
-    "--format",
-    "csv",
-    "--output-topic",
-    output,
-    "--max-message-bytes",
-    "100",
-    ...extra,
-  ];
+  return seedSumArgs(input, output, settings, "--max-message-bytes", "100", ...extra);
 }
 
 Deno.test("too large under stop: exit 3 naming the message's place and the limit", async () => {
