@@ -28,6 +28,7 @@ import {
   seedInput,
   sleep,
 } from "./fixtures/crash_harness.ts";
+import { apiKeys } from "./fixtures/cut_proxy.ts";
 
 async function ownRun(broker: OwnBroker, exactlyOnce: boolean): Promise<PipelineRun> {
   const id = crypto.randomUUID().slice(0, 8);
@@ -259,5 +260,74 @@ Deno.test({
       await running;
     }
     assert.equal((await consumeAll(output, { timeoutMs: 2000 })).length, 7, "nothing repeated");
+  },
+});
+
+Deno.test({
+  name:
+    "SIGTERM while the broker is unreachable and kafkajs' consumer restarts itself: the pipeline exits once the broker is back; the restart does not join the group and keep it running",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const broker = await OwnBroker.start(undefined, { relayed: true });
+    const relay = broker.relay!;
+    try {
+      // The pipeline reaches the broker through the relay only; the test's own clients do not.
+      const run = { ...await ownRun(broker, true), broker: broker.relayAddress };
+      const input = seedInput({ values: 1_000, perCommit: 10, chunkCount: 1 });
+      const process = new PipelineProcess(run);
+      let ended: Promise<number> | undefined;
+      try {
+        await process.waitFor(/Kafka partitions assigned/);
+        await produceMessages(broker.kafka(), run.input, input.chunks[0]);
+        const final = input.tables.at(-1);
+        const deadline = Date.now() + 60_000;
+        while (
+          checkOutput(await readTopic(broker.kafka(), run.output, "read_committed")).tables.at(
+            -1,
+          ) !== final
+        ) {
+          assert.ok(
+            Date.now() < deadline,
+            `the output never reached the final table:\n${process.log()}`,
+          );
+          await sleep(500);
+        }
+        relay.cut();
+        // kafkajs' consumer crashes and restarts itself on a timer; the restart connects, with
+        // retries. Once its first attempt failed the relay accepts again, but holds the
+        // restart's SyncGroup: SIGTERM comes while the restart is joining the group, and the
+        // join completes after it.
+        await process.waitFor(/Restarting the consumer in \d+ms/, 60_000);
+        const mark = process.lines.length;
+        const retryDeadline = Date.now() + 30_000;
+        while (!process.lines.slice(mark).some((line) => /seed broker/.test(line))) {
+          assert.ok(
+            Date.now() < retryDeadline,
+            `the restart never tried to connect:\n${process.log()}`,
+          );
+          await sleep(50);
+        }
+        relay.hold([apiKeys.syncGroup]);
+        relay.restore();
+        while (relay.heldRequests === 0) {
+          assert.ok(
+            Date.now() < retryDeadline,
+            `the restart never asked to join the group:\n${process.log()}`,
+          );
+          await sleep(20);
+        }
+        ended = process.end("SIGTERM", 30_000);
+        // Shorter than the group's session timeout (1 s), so the join still counts.
+        await sleep(300);
+        relay.release();
+        assert.equal(await ended, 0, process.log());
+      } finally {
+        if (ended === undefined) await process.end("SIGKILL").catch(() => {});
+      }
+      await Deno.remove(run.stateDir, { recursive: true });
+    } finally {
+      await broker.remove();
+    }
   },
 });

@@ -428,12 +428,18 @@ class KafkajsGroupConsumer implements GroupConsumer {
     const startAt = options.startAt ?? [];
     let joined!: () => void;
     const hasJoined = new Promise<void>((resolve) => (joined = resolve));
+    // A restart of kafkajs' own that began before disconnect() goes on: disconnect() stops the
+    // runner only once it runs, and kafkajs connects again on demand. Once such a restart has
+    // connected, or joined the group, it would start a fetch loop that no one stops and that
+    // keeps the process alive. Throwing from these events (kafkajs emits them inside the
+    // restart's connect and join) fails the restart there: kafkajs reports a crash,
+    // disconnects, and does not restart (restartOnFailure below).
+    const refuseAfterDisconnect = () => {
+      if (this.#stopping) throw new StoppedConsumerError();
+    };
+    consumer.on(consumer.events.CONNECT, refuseAfterDisconnect);
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-      if (this.#stopping) {
-        // A restart that began before disconnect() joined anyway: leave again, hand nothing over.
-        consumer.disconnect().catch(() => {});
-        return;
-      }
+      refuseAfterDisconnect();
       const now = new Map<string, TopicPartition>();
       for (const [topic, partitions] of Object.entries(payload.memberAssignment)) {
         for (const partition of partitions) {
@@ -598,6 +604,14 @@ class KafkajsGroupConsumer implements GroupConsumer {
     this.#metadata = undefined;
     this.#unpark();
     return guarded("consumer disconnection", this.#secrets, () => this.#consumer.disconnect());
+  }
+}
+
+/** Ends a restart of kafkajs' own that is still under way after disconnect(). */
+class StoppedConsumerError extends Error {
+  constructor() {
+    super("the consumer was disconnected: its restart ends here");
+    this.name = "StoppedConsumerError";
   }
 }
 
