@@ -37,18 +37,8 @@ Deno.test("rivulet run --topic --output-topic writes the seed's sums to Kafka, t
   const settings = await settingsFile(uniqueTopic("cli-group"));
   const port = freePort();
 
-  const child = spawnRivulet(
-    seedSumArgs(
-      input,
-      output,
-      settings,
-      "--columns",
-      "value",
-      "--quiet",
-      "--metrics-port",
-      `${port}`,
-    ),
-  );
+  const flags = ["--columns", "value", "--quiet", "--metrics-port", `${port}`];
+  const child = spawnRivulet(seedSumArgs(input, output, settings, ...flags));
   let written;
   let lag: number | undefined;
   try {
@@ -209,17 +199,7 @@ Deno.test("rivulet run --exactly-once writes the seed's sums in transactions: a 
   const settings = await settingsFile(uniqueTopic("cli-eos-group"));
   const cwd = await Deno.makeTempDir();
   const child = spawnRivulet(
-    seedSumArgs(
-      input,
-      output,
-      settings,
-      "--columns",
-      "value",
-      "--state-dir",
-      ".state/eos",
-      "--exactly-once",
-      "--quiet",
-    ),
+    seedSumArgs(input, output, settings, "--state-dir", ".state/eos", "--exactly-once", "--quiet"),
     { flags: ["--allow-write=.state"], cwd },
   );
   let committed;

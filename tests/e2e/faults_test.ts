@@ -45,6 +45,27 @@ async function ownRun(broker: OwnBroker, exactlyOnce: boolean): Promise<Pipeline
   return run;
 }
 
+/**
+ * Waits until the output's tables, read with read_committed, end with `final`;
+ * fails if the pipeline ends first or `timeoutMs` pass.
+ */
+async function untilFinalTable(
+  broker: OwnBroker,
+  run: PipelineRun,
+  process: PipelineProcess,
+  final: string | undefined,
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const records = await readTopic(broker.kafka(), run.output, "read_committed");
+    if (checkOutput(records).tables.at(-1) === final) return;
+    assert.ok(!process.exited, `the pipeline ended early:\n${process.log()}`);
+    assert.ok(Date.now() < deadline, `the output never reached the final table:\n${process.log()}`);
+    await sleep(1000);
+  }
+}
+
 for (
   const [mode, exactlyOnce] of [["at-least-once", false], ["exactly-once", true]] as const
 ) {
@@ -70,20 +91,7 @@ for (
             await sleep(3000);
             await broker.restart();
           }
-          const final = input.tables.at(-1);
-          const deadline = Date.now() + 120_000;
-          while (
-            checkOutput(await readTopic(broker.kafka(), run.output, "read_committed")).tables.at(
-              -1,
-            ) !== final
-          ) {
-            assert.ok(!process.exited, `the pipeline ended early:\n${process.log()}`);
-            assert.ok(
-              Date.now() < deadline,
-              `the output never reached the final table:\n${process.log()}`,
-            );
-            await sleep(1000);
-          }
+          await untilFinalTable(broker, run, process, input.tables.at(-1), 120_000);
           const log = process.log(100_000);
           assert.match(
             log,
@@ -280,19 +288,7 @@ Deno.test({
       try {
         await process.waitFor(/Kafka partitions assigned/);
         await produceMessages(broker.kafka(), run.input, input.chunks[0]);
-        const final = input.tables.at(-1);
-        const deadline = Date.now() + 60_000;
-        while (
-          checkOutput(await readTopic(broker.kafka(), run.output, "read_committed")).tables.at(
-            -1,
-          ) !== final
-        ) {
-          assert.ok(
-            Date.now() < deadline,
-            `the output never reached the final table:\n${process.log()}`,
-          );
-          await sleep(500);
-        }
+        await untilFinalTable(broker, run, process, input.tables.at(-1), 60_000);
         relay.cut();
         // kafkajs' consumer crashes and restarts itself on a timer; the restart connects, with
         // retries. Once its first attempt failed the relay accepts again, but holds the
