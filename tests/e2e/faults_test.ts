@@ -103,9 +103,12 @@ for (
             /connection retrying[^]*connection connected/,
             "and in the pipeline's stats",
           );
-        } finally {
-          assert.equal(await process.end("SIGTERM"), 0, process.log());
+        } catch (error) {
+          // The pipeline is ended either way; this failure is the one to report.
+          await process.end("SIGTERM").catch(() => {});
+          throw error;
         }
+        assert.equal(await process.end("SIGTERM"), 0, process.log());
         const check = checkOutput(await readTopic(broker.kafka(), run.output, "read_committed"));
         assert.deepEqual(check.tables, input.tables, "the table after every commit");
         if (exactlyOnce) assert.equal(check.repeats, 0, repeated(check));
