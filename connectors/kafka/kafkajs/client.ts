@@ -433,7 +433,7 @@ class KafkajsGroupConsumer implements GroupConsumer {
     // connected, or joined the group, it would start a fetch loop that no one stops and that
     // keeps the process alive. Throwing from these events (kafkajs emits them inside the
     // restart's connect and join) fails the restart there: kafkajs reports a crash,
-    // disconnects, and does not restart (restartOnFailure below).
+    // disconnects, and does not restart (restartOnFailure, in the constructor).
     const refuseAfterDisconnect = () => {
       if (this.#stopping) throw new StoppedConsumerError();
     };
