@@ -258,15 +258,29 @@ async function restartUntilExact(
   const pipeline = memoryPipeline(kafka, run, keptLines(lines));
   const running = pipeline.run(options);
   appendChunk(kafka, run.input, input.chunks.at(-1)!);
+  await stoppedWhenExact(kafka, run, input, pipeline, running);
+  return lines;
+}
+
+/**
+ * Waits until the output ends with the input's last table, stops the
+ * pipeline, and checks the output: every commit's table, each change once.
+ */
+async function stoppedWhenExact(
+  kafka: MemoryKafka,
+  run: MemoryRun,
+  input: CrashInput,
+  pipeline: Pipeline,
+  running: Promise<unknown>,
+): Promise<void> {
   await Promise.race([
     kafka.waitUntil(() => endsWith(outputRecords(kafka, run.output), input.tables.at(-1)!)),
-    running.then(() => assert.fail("the restart ended before the output was complete")),
+    running.then(() => assert.fail("the pipeline ended before the output was complete")),
   ]);
   await stopped(pipeline, running);
   const check = checkOutput(outputRecords(kafka, run.output));
   assert.deepEqual(check.tables, input.tables);
   assert.equal(check.repeats, 0, "read_committed sees each change once");
-  return lines;
 }
 
 for (const stateStore of ["local", "kafka"] as const) {
@@ -324,14 +338,7 @@ Deno.test("exactly-once: a commit answered as done whose markers never came is f
     kafka.failNext("transaction.commit", { hangs: true, answered: true });
     kafka.failNext("transaction.send", { retriable: true });
     for (const chunk of input.chunks.slice(1)) appendChunk(kafka, run.input, chunk);
-    await Promise.race([
-      kafka.waitUntil(() => endsWith(outputRecords(kafka, run.output), input.tables.at(-1)!)),
-      running.then(() => assert.fail("the pipeline ended before the output was complete")),
-    ]);
-    await stopped(pipeline, running);
-    const check = checkOutput(outputRecords(kafka, run.output));
-    assert.deepEqual(check.tables, input.tables);
-    assert.equal(check.repeats, 0, "read_committed sees each change once");
+    await stoppedWhenExact(kafka, run, input, pipeline, running);
     const said = lines.join("\n");
     assert.match(said, /the groups' offsets are still pending/);
     assert.match(said, /answered the transaction as committed but wrote no markers/);
