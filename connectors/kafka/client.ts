@@ -349,6 +349,15 @@ export interface Admin {
    * `startFromTimestampMs` needs it.
    */
   offsetsForTimes?(topic: string, timestampMs: number): Promise<readonly Position[]>;
+  /**
+   * The member ids of a consumer group's current members (DescribeGroups);
+   * none for a group that is empty or unknown. A partitioned at-least-once
+   * run asks it to know whether a task's former owner is still there to
+   * hand the task over. Absent where an adapter cannot tell (a client of
+   * KIP-848's `group.protocol=consumer`: DescribeGroups does not describe
+   * those groups).
+   */
+  groupMembers?(groupId: string): Promise<readonly string[]>;
   disconnect(): Promise<void>;
 }
 

@@ -852,6 +852,14 @@ class KafkajsAdminClient implements Admin {
     return { partitions: metadata.topics[0]?.partitions.length ?? 0, configs };
   }
 
+  async groupMembers(groupId: string): Promise<readonly string[]> {
+    const { groups } = await this.#call(
+      `description of group ${JSON.stringify(groupId)}`,
+      () => this.#admin.describeGroups([groupId]),
+    );
+    return groups.flatMap((group) => group.members.map((member) => member.memberId));
+  }
+
   async offsetsForTimes(topic: string, timestampMs: number): Promise<readonly Position[]> {
     const [byTime, ends] = await this.#call(
       `offset lookup by time of topic ${JSON.stringify(topic)}`,

@@ -423,6 +423,11 @@ export class MemoryKafka implements KafkaClient {
     return group;
   }
 
+  /** @internal The member ids of a group, in join order (none for an unknown group). */
+  groupMembers(groupId: string): string[] {
+    return this.#groups.get(groupId)?.members.map((member) => member.memberId) ?? [];
+  }
+
   /** @internal Commits offsets for a group. */
   commitOffsets(groupId: string, positions: readonly Position[]): void {
     const group = this.group(groupId);
@@ -769,6 +774,9 @@ export class MemoryAdmin implements Admin {
       const { partitions, configs } = this.#kafka.topic(topic);
       return { partitions, configs: { ...configs } };
     });
+  }
+  groupMembers(groupId: string): Promise<readonly string[]> {
+    return this.#request(() => this.#kafka.groupMembers(groupId));
   }
   disconnect(): Promise<void> {
     this.#disconnected = true;

@@ -1122,10 +1122,19 @@ const latestOffset = -1n;
 class PlatformaticAdminClient implements Admin {
   readonly #admin: PlatformaticAdmin;
   readonly #secrets: readonly string[];
+  /**
+   * Classic groups only: DescribeGroups reads a KIP-848 group as dead and
+   * empty (that needs ConsumerGroupDescribe), so a client of
+   * `group.protocol=consumer` has none rather than a wrong answer.
+   */
+  readonly groupMembers?: (groupId: string) => Promise<readonly string[]>;
 
   constructor(config: ClientConfig, secrets: readonly string[]) {
     this.#admin = new PlatformaticAdmin(baseOptions(config));
     this.#secrets = secrets;
+    if (config.groupProtocol !== "consumer") {
+      this.groupMembers = (groupId) => this.#groupMembers(groupId);
+    }
   }
 
   connect(): Promise<void> {
@@ -1239,6 +1248,15 @@ class PlatformaticAdminClient implements Admin {
         return { partitions: metadata.topics.get(topic)?.partitionsCount ?? 0, configs };
       },
     );
+  }
+
+  async #groupMembers(groupId: string): Promise<readonly string[]> {
+    const groups = await guarded(
+      `description of group ${JSON.stringify(groupId)}`,
+      this.#secrets,
+      () => this.#admin.describeGroups({ groups: [groupId] }),
+    );
+    return [...groups.values()].flatMap((group) => [...group.members.keys()]);
   }
 
   async offsetsForTimes(topic: string, timestampMs: number): Promise<readonly Position[]> {

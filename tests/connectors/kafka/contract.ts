@@ -46,6 +46,8 @@ export interface ContractOptions {
   readonly quietMs?: number;
   /** Extra Deno.test options (sanitizers). */
   readonly testOptions?: Partial<Deno.TestDefinition>;
+  /** The group protocol the client under test speaks (default classic). */
+  readonly groupProtocol?: "classic" | "consumer";
 }
 
 const decoder = new TextDecoder();
@@ -719,6 +721,30 @@ export function clientContract(
       await member.consumer.disconnect();
     }
     assert.equal(member.consumer.groupMetadata(), undefined, "not a member after disconnect()");
+  });
+
+  test("admin: groupMembers names the member ids of a group's current members, none once they left", async (client) => {
+    const topic = await createTopic(client, "contract-group-members");
+    const groupId = group();
+    await using admin = await connectedAdmin(client);
+    // A client of KIP-848's protocol has none (DescribeGroups reads its groups as empty).
+    if (options.groupProtocol === "consumer") {
+      assert.equal(admin.groupMembers, undefined, "no groupMembers rather than a wrong answer");
+      return;
+    }
+    assert.ok(admin.groupMembers !== undefined, "a partitioned run's hand-off needs groupMembers");
+    assert.deepEqual(await admin.groupMembers!(groupId), [], "an unknown group has none");
+    const member = new Member(client, { groupId, topics: [topic], autoOffsetReset: "earliest" });
+    await member.start();
+    let memberId: string;
+    try {
+      await until("the metadata", () => member.consumer.groupMetadata() !== undefined);
+      memberId = member.consumer.groupMetadata()!.memberId;
+      assert.deepEqual(await admin.groupMembers!(groupId), [memberId]);
+    } finally {
+      await member.consumer.disconnect();
+    }
+    assert.deepEqual(await admin.groupMembers!(groupId), [], "a member that left is not named");
   });
 
   test("transactions: offsets sent with the member's group metadata are committed with the transaction, and not when it is aborted", async (client) => {

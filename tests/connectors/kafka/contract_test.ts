@@ -21,6 +21,6 @@ if (Deno.env.get("KAFKA_VERSION")?.startsWith("3.") !== true) {
   clientContract(
     "platformatic (group.protocol=consumer)",
     (config) => createPlatformaticClient({ ...config, groupProtocol: "consumer" }),
-    { config: testConfig },
+    { config: testConfig, groupProtocol: "consumer" },
   );
 }
