@@ -138,6 +138,8 @@ export class TransactionWriter {
   #producer: TransactionalProducer | undefined;
   /** Closed: no more attempts (a retry would register the transactional id again). */
   #closed = false;
+  /** No more retries; the producer stays for {@linkcode runOnce} ({@linkcode stopRetrying}). */
+  #noRetries = false;
   /** Whether the last attempt failed and Kafka is being retried (for the status line). */
   retrying = false;
 
@@ -199,6 +201,25 @@ export class TransactionWriter {
   }
 
   /**
+   * Commits records and offsets in one transaction on the producer already
+   * connected, once: no retry, because a retry registers the transactional
+   * id again, and that would fence whoever registered it since (the next
+   * owner of a task handed over). Rejects if not connected or closed.
+   */
+  async runOnce(content: TransactionContent): Promise<void> {
+    const producer = this.#producer;
+    if (producer === undefined || this.#closed) {
+      throw new Error(`Transactional producer ${this.#options.transactionalId} is not connected`);
+    }
+    try {
+      await this.#attempt(producer, content);
+    } catch (error) {
+      await this.#discardProducer();
+      throw error;
+    }
+  }
+
+  /**
    * Ends what an earlier transaction of this transactional id left hanging on
    * `partitions` and on the groups' offsets: one transaction that writes a
    * record to each partition and adds each group's offsets partition, then
@@ -245,7 +266,9 @@ export class TransactionWriter {
       } catch (error) {
         const retriable = !(error instanceof KafkaClientError) || error.retriable;
         await this.#discardProducer();
-        if (!retriable || this.#closed || Date.now() + delayMs > deadline) throw error;
+        if (!retriable || this.#closed || this.#noRetries || Date.now() + delayMs > deadline) {
+          throw error;
+        }
         this.retrying = true;
         this.#options.logger.warn(warning, {
           transactionalId: this.#options.transactionalId,
@@ -293,6 +316,16 @@ export class TransactionWriter {
     const producer = this.#producer;
     this.#producer = undefined;
     await producer?.disconnect().catch(() => {});
+  }
+
+  /**
+   * A transaction being retried gives up at its next failure, and later ones
+   * are not retried; the producer stays connected for {@linkcode runOnce}
+   * (a task being handed over: a retry would register the transactional id
+   * again and fence the task's next owner).
+   */
+  stopRetrying(): void {
+    this.#noRetries = true;
   }
 
   /** Disconnects the producer; a transaction being retried gives up at its next failure. */

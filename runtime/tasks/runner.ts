@@ -23,9 +23,13 @@
  *   a transactional id of its own (`<prefix>-<task id>`): a new owner
  *   registers it before restoring, which fences the former owner (a process
  *   that was stopped and resumed cannot commit a checkpoint for the task any
- *   more) and settles its open transaction. A task that restarts from its
- *   checkpoint repeats what it wrote since, exactly: the same output records,
- *   and fragments the receivers drop.
+ *   more) and settles its open transaction. A task that moves is handed
+ *   over first: its former owner commits a last checkpoint marked
+ *   `released`, which the new owner waits for while the former owner is in
+ *   the group (`changelog_reader.ts`), so a rolling restart repeats nothing.
+ *   A task that restarts from its checkpoint (its owner killed) repeats what
+ *   it wrote since, exactly: the same output records, and fragments the
+ *   receivers drop.
  * - Exactly-once (KIP-447): one transactional producer per instance; each
  *   checkpoint is one transaction with every changed task's output records,
  *   fragments, state entries and offsets, the offsets sent with the
@@ -61,6 +65,7 @@ import type { SourceReaderOptions } from "../reader.ts";
 import { ensureChangelogTopic, partitionOf } from "../delivery/changelog.ts";
 import { produceRequests, samePositions, TransactionWriter } from "../delivery/transactions.ts";
 import type { PipelineStats } from "../pipeline.ts";
+import { ChangelogReader, type HandOff, handOffRecord } from "./changelog_reader.ts";
 import { encodeFragment, type FragmentChange } from "./fragment.ts";
 import { type BuildTransform, Task, type TaskCommit, type TaskEntries } from "./task.ts";
 
@@ -132,9 +137,13 @@ interface TaskEntry {
   written: TaskEntries;
   checkpointing: Promise<void> | undefined;
   lastCheckpointMs: number;
+  /**
+   * At-least-once: the `claimed` marker its next checkpoint commits, the
+   * first since its restore (taken before it reads any input).
+   */
+  claim: HandOff | undefined;
 }
 
-const END_MARKER_KEY = "restore-end";
 /**
  * Exactly-once: the instance transaction's timeout. A process stopped or killed
  * with a transaction open holds read_committed readers of what it wrote (the
@@ -144,6 +153,12 @@ const END_MARKER_KEY = "restore-end";
 const INSTANCE_TRANSACTION_TIMEOUT_MS = 10_000;
 /** At-least-once: how long a member still holding a fenced task's partition waits before taking it back. */
 const TAKE_BACK_AFTER_MS = 3_000;
+/**
+ * At-least-once: how long a new owner waits for a task's former owner, still
+ * in the group, to hand it over (its last checkpoint and a `released`
+ * marker) before it takes the task anyway.
+ */
+const HAND_OFF_WAIT_MS = 10_000;
 /** Exactly-once: records a task keeps for its next checkpoint before it checkpoints early. */
 const MAX_PENDING_RECORDS = 50_000;
 
@@ -206,6 +221,8 @@ export class PartitionedRun {
   #lastInstanceCheckpointMs = 0;
   /** Counters of tasks revoked since (their readers are gone). */
   #retired = { messages: 0, rows: 0, commits: 0 };
+  /** At-least-once: hand-overs of revoked tasks under way, by task id. */
+  readonly #handOvers = new Map<string, Promise<void>>();
 
   constructor(options: PartitionedRunOptions) {
     const groupId = options.config.groupId;
@@ -452,6 +469,7 @@ export class PartitionedRun {
         written: new Map(),
         checkpointing: undefined,
         lastCheckpointMs: Date.now(),
+        claim: undefined,
       };
       this.#tasks.set(id, entry);
       entries.push(entry);
@@ -463,122 +481,153 @@ export class PartitionedRun {
   }
 
   /**
-   * At-least-once, fences the former owners of these tasks (their
-   * transactional ids); then reads the changelog to its end, restores each
-   * task's last checkpoint and moves the consumer there.
+   * Reads the changelog to its end and restores each task's last checkpoint,
+   * then moves the consumer there. At-least-once, first waits for the former
+   * owners still in the group to hand the tasks over (`#awaitHandOvers`),
+   * then registers each task's transactional id, which fences its former
+   * owner and settles its open checkpoint, and reads on to the end; a task's
+   * first checkpoint, committed before it takes any input, claims it.
    */
   async #restore(entries: readonly TaskEntry[]): Promise<void> {
-    const prefix = this.#transactionalIdPrefix;
-    // At-least-once: each task's own transactional id, registered here, fences its former owner.
-    // Exactly-once fences by group generation instead (the instance's transactions).
-    const fenceTasks = !this.#options.exactlyOnce;
-    await Promise.all(entries.map(async (entry) => {
-      if (!fenceTasks) return;
-      const transactionalId = `${prefix}-${entry.task.id}`;
-      const writer = new TransactionWriter({
-        producer: () => this.#options.client.transactionalProducer({ transactionalId }),
-        transactionalId,
-        logger: this.#logger,
-        maxRequestBytes: this.#options.sink.maxRequestBytes,
-      });
-      await writer.settle();
-      entry.writer = writer;
-    }));
-    const saved = await this.#readChangelog();
-    const admin = this.#admin!;
-    for (const entry of entries) {
-      if (entry.closed) continue;
-      const { task } = entry;
-      const state = saved.get(task.id);
-      let start = 0;
-      if (state === undefined) {
-        // Offsets and state are committed together: offsets without state mean the state is
-        // gone (the changelog deleted), or the group ran without --partitioned.
-        const committed = (await admin.groupPositions(this.#groupId, [task.topic]))
-          .find((p) => p.partition === task.partition);
-        if (committed !== undefined) {
-          throw new Error(
-            `Group ${JSON.stringify(this.#groupId)} has a committed offset for ${task.topic}-` +
-              `${task.partition} (${committed.offset}) but ${this.#changelog} holds no state ` +
-              `for task ${task.id}: was the changelog deleted, or did this group run without ` +
-              "--partitioned? Use a new group.id to start over",
-          );
-        }
-        const offsets = (await admin.partitionOffsets(task.topic))[task.partition];
-        const fromEnd = task.stage === 0 && this.#options.config.autoOffsetReset === "latest";
-        start = Number(fromEnd ? offsets.high : offsets.low);
+    // A task this instance is still handing over (revoked, then given back) is handed over first.
+    await Promise.all(entries.map((entry) => this.#handOvers.get(entry.task.id)));
+    const topic = this.#changelog;
+    const reader = new ChangelogReader({
+      client: this.#options.client,
+      groupId: this.#groupId,
+      topic,
+      partitions: this.#partitions,
+      send: (records) => this.#retrying(topic, () => this.#producer!.send([{ topic, records }])),
+    });
+    try {
+      await reader.open();
+      await reader.readToEnd();
+      // At-least-once: each task's own transactional id, registered here, fences its former owner.
+      // Exactly-once fences by group generation instead (the instance's transactions).
+      if (!this.#options.exactlyOnce) {
+        await this.#awaitHandOvers(reader, entries);
+        await Promise.all(entries.map(async (entry) => {
+          const transactionalId = `${this.#transactionalIdPrefix}-${entry.task.id}`;
+          const writer = new TransactionWriter({
+            producer: () => this.#options.client.transactionalProducer({ transactionalId }),
+            transactionalId,
+            logger: this.#logger,
+            maxRequestBytes: this.#options.sink.maxRequestBytes,
+          });
+          await writer.settle();
+          entry.writer = writer;
+        }));
+        // What a former owner committed before it was fenced.
+        await reader.readToEnd();
       }
-      task.restore(state, start);
-      entry.written = state ?? new Map();
-      // The consumer may be anywhere: at the group's offset (never past the checkpoint), or, for a
-      // task taken back after it was fenced, where this instance had read to.
-      this.#consumer?.seek([{
-        topic: task.topic,
-        partition: task.partition,
-        offset: String(task.readPosition),
-      }]);
-      entry.seeks++;
-      // A task's first checkpoint records where it started, even if nothing arrives.
-      task.dirty = true;
-      entry.restored = true;
-      this.#logger.info(state === undefined ? "Task starts" : "Task restored", {
-        task: task.id,
-        position: task.readPosition,
-      });
+      for (const entry of entries) {
+        if (!entry.closed) await this.#restoreTask(entry, reader.state(entry.task.id));
+      }
+    } finally {
+      await reader.close();
+    }
+    if (!this.#options.exactlyOnce) {
+      // The claims (a checkpoint already under way carries it too).
+      await Promise.all(
+        entries.map((entry) =>
+          entry.restored && !entry.closed ? this.#checkpoint(entry) : undefined
+        ),
+      );
     }
   }
 
-  /** The last committed state entries of every task, read up to end markers written now. */
-  async #readChangelog(): Promise<Map<string, Map<string, Uint8Array>>> {
-    const topic = this.#changelog;
-    const nonce = crypto.randomUUID();
-    const markers: ProduceRecord[] = [];
-    for (let partition = 0; partition < this.#partitions; partition++) {
-      markers.push({ key: END_MARKER_KEY, value: nonce, partition });
+  /** Restores one task from its saved state (none: a new task) and seeks the consumer there. */
+  async #restoreTask(entry: TaskEntry, state: TaskEntries | undefined): Promise<void> {
+    const { task } = entry;
+    let start = 0;
+    if (state === undefined) {
+      // Offsets and state are committed together: offsets without state mean the state is
+      // gone (the changelog deleted), or the group ran without --partitioned.
+      const admin = this.#admin!;
+      const committed = (await admin.groupPositions(this.#groupId, [task.topic]))
+        .find((p) => p.partition === task.partition);
+      if (committed !== undefined) {
+        throw new Error(
+          `Group ${JSON.stringify(this.#groupId)} has a committed offset for ${task.topic}-` +
+            `${task.partition} (${committed.offset}) but ${this.#changelog} holds no state ` +
+            `for task ${task.id}: was the changelog deleted, or did this group run without ` +
+            "--partitioned? Use a new group.id to start over",
+        );
+      }
+      const offsets = (await admin.partitionOffsets(task.topic))[task.partition];
+      const fromEnd = task.stage === 0 && this.#options.config.autoOffsetReset === "latest";
+      start = Number(fromEnd ? offsets.high : offsets.low);
     }
-    await this.#retrying(topic, () => this.#producer!.send([{ topic, records: markers }]));
-    const consumer = this.#options.client.consumer({
-      groupId: `${this.#groupId}-restore-${nonce.slice(0, 8)}`,
-      topics: [topic],
-      isolation: "read_committed",
-      autoOffsetReset: "earliest",
+    task.restore(state, start);
+    entry.written = state ?? new Map();
+    // The consumer may be anywhere: at the group's offset (never past the checkpoint), or, for a
+    // task taken back after it was fenced, where this instance had read to.
+    this.#consumer?.seek([{
+      topic: task.topic,
+      partition: task.partition,
+      offset: String(task.readPosition),
+    }]);
+    entry.seeks++;
+    // A task's first checkpoint records where it started, even if nothing arrives.
+    task.dirty = true;
+    if (!this.#options.exactlyOnce) {
+      entry.claim = { state: "claimed", member: this.#consumer?.groupMetadata()?.memberId ?? "" };
+    }
+    entry.restored = true;
+    this.#logger.info(state === undefined ? "Task starts" : "Task restored", {
+      task: task.id,
+      position: task.readPosition,
     });
-    const states = new Map<string, Map<string, Uint8Array>>();
-    const ended = new Set<number>();
-    const { promise: done, resolve, reject } = Promise.withResolvers<void>();
-    const decoder = new TextDecoder();
-    await consumer.connect();
-    try {
-      await consumer.run({
-        onBatch: (batch) => {
-          for (const message of batch.messages) {
-            const key = message.key === null ? "" : decoder.decode(message.key);
-            if (key === END_MARKER_KEY) {
-              if (message.value !== null && decoder.decode(message.value) === nonce) {
-                ended.add(batch.partition);
-                if (ended.size === this.#partitions) resolve();
-              }
-              continue;
-            }
-            const slash = key.indexOf("/");
-            if (slash < 0) continue;
-            const task = key.slice(0, slash);
-            let entries = states.get(task);
-            if (entries === undefined) states.set(task, entries = new Map());
-            // A copy: a fetched value may be a view of the whole fetch response.
-            if (message.value === null) entries.delete(key.slice(slash + 1));
-            else entries.set(key.slice(slash + 1), new Uint8Array(message.value));
-          }
-          return Promise.resolve();
-        },
-        onFatal: reject,
+  }
+
+  /**
+   * At-least-once: waits, for at most `HAND_OFF_WAIT_MS`, until every one of
+   * these tasks claimed by another member still in the group has been
+   * released by it (`#handOver`: its last checkpoint, with nothing after it).
+   * A former owner no longer in the group (stopped without handing over,
+   * killed: the group went on after its session ended) is not waited for;
+   * its work since its last checkpoint is repeated, exactly.
+   */
+  async #awaitHandOvers(reader: ChangelogReader, entries: readonly TaskEntry[]): Promise<void> {
+    const me = this.#consumer?.groupMetadata()?.memberId;
+    const groupMembers = this.#admin!.groupMembers?.bind(this.#admin);
+    const started = Date.now();
+    let members: ReadonlySet<string> | undefined;
+    let membersAt = 0;
+    let waiting: TaskEntry[] = [];
+    const claimedElsewhere = () =>
+      entries.filter((entry) => {
+        const handOff = reader.handOff(entry.task.id);
+        return !entry.closed && handOff?.state === "claimed" && handOff.member !== me &&
+          (members === undefined || members.has(handOff.member));
       });
-      await done;
-    } finally {
-      consumer.pause();
-      await consumer.disconnect().catch(() => {});
+    for (let first = true;; first = false) {
+      waiting = claimedElsewhere();
+      if (waiting.length > 0 && groupMembers !== undefined && Date.now() - membersAt >= 500) {
+        membersAt = Date.now();
+        members = await groupMembers(this.#groupId).then(
+          (ids) => new Set(ids),
+          () => undefined, // cannot tell: wait for the markers
+        );
+        waiting = claimedElsewhere();
+      }
+      if (waiting.length === 0) {
+        if (!first) {
+          this.#logger.info("Tasks handed over by their former owners", {
+            tasks: entries.map((entry) => entry.task.id).join(","),
+            waitedMs: Date.now() - started,
+          });
+        }
+        return;
+      }
+      if (Date.now() - started >= HAND_OFF_WAIT_MS || this.#stopping) break;
+      await reader.changed(250);
     }
-    return states;
+    this.#logger.warn(
+      "Former owners did not hand these tasks over in time; taken over (their work since " +
+        "their last checkpoints is repeated)",
+      { tasks: waiting.map((entry) => entry.task.id).join(","), waitedMs: Date.now() - started },
+    );
   }
 
   #revoked(partitions: readonly TopicPartition[]): void {
@@ -590,12 +639,73 @@ export class PartitionedRun {
       this.#fenced.delete(id);
       const entry = this.#tasks.get(id);
       if (entry === undefined) continue;
-      this.#retire(entry);
+      if (this.#options.exactlyOnce) this.#retire(entry);
+      else this.#handOver(entry, { retry: false });
     }
   }
 
+  /**
+   * At-least-once: hands a task over to its next owner. It takes no more
+   * input; once its checkpoint under way and its writes are done, a last
+   * checkpoint commits everything acknowledged with a `released` marker,
+   * which the next owner waits for (`#awaitHandOvers`): nothing is repeated.
+   * A revoked task's last checkpoint runs once, on its producer as
+   * registered: a retry would register its transactional id again and fence
+   * the next owner. Stopping, it is retried (the group has not moved the
+   * task yet); a failure then fails the run.
+   */
+  #handOver(entry: TaskEntry, { retry }: { retry: boolean }): Promise<void> {
+    const { task, writer } = entry;
+    const under = this.#handOvers.get(task.id);
+    if (entry.closed && under !== undefined) return under;
+    this.#retire(entry, { closeWriter: false });
+    if (writer === undefined) return Promise.resolve();
+    if (!retry) writer.stopRetrying();
+    const handing = (async () => {
+      await entry.ready.catch(() => {});
+      if (!entry.restored) return; // revoked before its restore: nothing of it ran here
+      await entry.checkpointing;
+      await Promise.all(entry.unacknowledged);
+      const captured = task.checkpoint();
+      const changelog = this.#changelogRecords(task.id, entry.written, captured.entries);
+      changelog.push(
+        handOffRecord(task.id, { state: "released" }, partitionOf(task.id, this.#partitions)),
+      );
+      const positions = [{
+        topic: task.topic,
+        partition: task.partition,
+        offset: captured.position,
+      }];
+      const content = {
+        records: [{ topic: this.#changelog, records: changelog }],
+        offsets: [{ groupId: this.#groupId, positions }],
+        beforeCommit: () => Promise.resolve(),
+        committed: async () =>
+          samePositions(
+            positions,
+            (await this.#admin!.groupPositions(this.#groupId, [task.topic]))
+              .filter((p) => p.partition === task.partition),
+          ),
+      };
+      await (retry ? writer.run(content) : writer.runOnce(content));
+      entry.written = captured.entries;
+      this.#logger.info("Task handed over", { task: task.id, position: captured.position });
+    })().catch((error) => {
+      if (retry) return this.#fail(error);
+      this.#logger.warn(
+        "Task not handed over; its next owner repeats its work since its last checkpoint",
+        { task: task.id, error: error instanceof Error ? error.message : String(error) },
+      );
+    }).finally(async () => {
+      await writer.close();
+      if (this.#handOvers.get(task.id) === handing) this.#handOvers.delete(task.id);
+    });
+    this.#handOvers.set(task.id, handing);
+    return handing;
+  }
+
   /** Forgets a task this instance no longer runs; its producer goes once its checkpoint is done. */
-  #retire(entry: TaskEntry): void {
+  #retire(entry: TaskEntry, { closeWriter = true }: { closeWriter?: boolean } = {}): void {
     entry.closed = true;
     this.#tasks.delete(entry.task.id);
     const { task } = entry;
@@ -604,7 +714,7 @@ export class PartitionedRun {
     this.#retired.commits += task.commits;
     // Closing stops a checkpoint being retried: a retry would register the task's transactional
     // id again and fence the task's new owner.
-    entry.writer?.close().catch(() => {});
+    if (closeWriter) entry.writer?.close().catch(() => {});
   }
 
   async #onBatch(batch: FetchedBatch): Promise<void> {
@@ -786,6 +896,10 @@ export class PartitionedRun {
       return Promise.resolve();
     }
     const changelogRecords = this.#changelogRecords(task.id, entry.written, captured.entries);
+    const claim = entry.claim;
+    if (claim !== undefined) {
+      changelogRecords.push(handOffRecord(task.id, claim, partitionOf(task.id, this.#partitions)));
+    }
     const acknowledged = Promise.all(entry.unacknowledged);
     const positions = [{ topic: task.topic, partition: task.partition, offset: captured.position }];
     const run = async () => {
@@ -802,6 +916,7 @@ export class PartitionedRun {
           ),
       });
       entry.written = captured.entries;
+      if (entry.claim === claim) entry.claim = undefined;
     };
     entry.checkpointing = run().catch((error) => {
       // Revoked meanwhile: the task is its new owner's; how this checkpoint ended does not matter
@@ -969,6 +1084,7 @@ export class PartitionedRun {
 
   /** Graceful end: stop fetching, let what is being handled finish, checkpoint every task. */
   async #finish(): Promise<void> {
+    const tasks = this.#tasks.size;
     this.#consumer?.pause();
     await Promise.all([...this.#tasks.values()].map((entry) => entry.ready.catch(() => {})));
     await Promise.all(this.#inflight);
@@ -977,16 +1093,21 @@ export class PartitionedRun {
       this.#checkMembership();
       await this.#checkpointInstance();
     }
-    for (const entry of this.#tasks.values()) {
-      if (!entry.restored || entry.closed || this.#options.exactlyOnce) continue;
-      await entry.checkpointing;
-      if (entry.task.dirty) await this.#checkpoint(entry);
+    if (!this.#options.exactlyOnce) {
+      // Released before this member leaves the group: their next owners start at once.
+      await Promise.all(
+        [...this.#tasks.values()]
+          .filter((entry) => entry.restored && !entry.closed)
+          .map((entry) => this.#handOver(entry, { retry: true })),
+      );
+      await Promise.all(this.#handOvers.values());
     }
     if (this.#failure !== undefined) throw this.#failure;
-    this.#logger.info("Partitioned run stopped cleanly", { tasks: this.#tasks.size });
+    this.#logger.info("Partitioned run stopped cleanly", { tasks });
   }
 
   async #release(): Promise<void> {
+    await Promise.all(this.#handOvers.values());
     await this.#consumer?.disconnect().catch(() => {});
     await Promise.all([...this.#tasks.values()].map(async (entry) => {
       await entry.checkpointing;
