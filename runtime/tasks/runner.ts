@@ -620,7 +620,7 @@ export class PartitionedRun {
         }
         return;
       }
-      if (Date.now() - started >= HAND_OFF_WAIT_MS || this.#stopping) break;
+      if (Date.now() - started >= HAND_OFF_WAIT_MS) break;
       await reader.changed(250);
     }
     this.#logger.warn(
