@@ -63,7 +63,12 @@ import type { KafkaSink } from "../../connectors/kafka/sink.ts";
 import { type ErrorPolicy, type Logger, silentLogger } from "../../connectors/types.ts";
 import type { SourceReaderOptions } from "../reader.ts";
 import { ensureChangelogTopic, partitionOf } from "../delivery/changelog.ts";
-import { produceRequests, samePositions, TransactionWriter } from "../delivery/transactions.ts";
+import {
+  produceRequests,
+  samePositions,
+  type TransactionContent,
+  TransactionWriter,
+} from "../delivery/transactions.ts";
 import type { PipelineStats } from "../pipeline.ts";
 import { ChangelogReader, type HandOff, handOffRecord } from "./changelog_reader.ts";
 import { encodeFragment, type FragmentChange } from "./fragment.ts";
@@ -656,8 +661,7 @@ export class PartitionedRun {
    */
   #handOver(entry: TaskEntry, { retry }: { retry: boolean }): Promise<void> {
     const { task, writer } = entry;
-    const under = this.#handOvers.get(task.id);
-    if (entry.closed && under !== undefined) return under;
+    if (entry.closed) return this.#handOvers.get(task.id) ?? Promise.resolve();
     this.#retire(entry, { closeWriter: false });
     if (writer === undefined) return Promise.resolve();
     if (!retry) writer.stopRetrying();
@@ -671,22 +675,7 @@ export class PartitionedRun {
       changelog.push(
         handOffRecord(task.id, { state: "released" }, partitionOf(task.id, this.#partitions)),
       );
-      const positions = [{
-        topic: task.topic,
-        partition: task.partition,
-        offset: captured.position,
-      }];
-      const content = {
-        records: [{ topic: this.#changelog, records: changelog }],
-        offsets: [{ groupId: this.#groupId, positions }],
-        beforeCommit: () => Promise.resolve(),
-        committed: async () =>
-          samePositions(
-            positions,
-            (await this.#admin!.groupPositions(this.#groupId, [task.topic]))
-              .filter((p) => p.partition === task.partition),
-          ),
-      };
+      const content = this.#taskTransaction(task, changelog, captured.position);
       await (retry ? writer.run(content) : writer.runOnce(content));
       entry.written = captured.entries;
       this.#logger.info("Task handed over", { task: task.id, position: captured.position });
@@ -901,20 +890,9 @@ export class PartitionedRun {
       changelogRecords.push(handOffRecord(task.id, claim, partitionOf(task.id, this.#partitions)));
     }
     const acknowledged = Promise.all(entry.unacknowledged);
-    const positions = [{ topic: task.topic, partition: task.partition, offset: captured.position }];
     const run = async () => {
       await acknowledged;
-      await entry.writer!.run({
-        records: [{ topic: this.#changelog, records: changelogRecords }],
-        offsets: [{ groupId: this.#groupId, positions }],
-        beforeCommit: () => Promise.resolve(),
-        committed: async () =>
-          samePositions(
-            positions,
-            (await this.#admin!.groupPositions(this.#groupId, [task.topic]))
-              .filter((p) => p.partition === task.partition),
-          ),
-      });
+      await entry.writer!.run(this.#taskTransaction(task, changelogRecords, captured.position));
       entry.written = captured.entries;
       if (entry.claim === claim) entry.claim = undefined;
     };
@@ -941,6 +919,26 @@ export class PartitionedRun {
       this.#fail(error);
     }).finally(() => (entry.checkpointing = undefined));
     return entry.checkpointing;
+  }
+
+  /** At-least-once: a task's checkpoint transaction: its changelog records and its group offset. */
+  #taskTransaction(
+    task: Task,
+    changelog: ProduceRecord[],
+    position: string,
+  ): TransactionContent {
+    const positions = [{ topic: task.topic, partition: task.partition, offset: position }];
+    return {
+      records: [{ topic: this.#changelog, records: changelog }],
+      offsets: [{ groupId: this.#groupId, positions }],
+      beforeCommit: () => Promise.resolve(),
+      committed: async () =>
+        samePositions(
+          positions,
+          (await this.#admin!.groupPositions(this.#groupId, [task.topic]))
+            .filter((p) => p.partition === task.partition),
+        ),
+    };
   }
 
   /**
