@@ -512,6 +512,8 @@ export class PartitionedRun {
       if (!this.#options.exactlyOnce) {
         await this.#awaitHandOvers(reader, entries);
         await Promise.all(entries.map(async (entry) => {
+          // Revoked meanwhile: registering would fence its next owner.
+          if (entry.closed) return;
           const transactionalId = `${this.#transactionalIdPrefix}-${entry.task.id}`;
           const writer = new TransactionWriter({
             producer: () => this.#options.client.transactionalProducer({ transactionalId }),
@@ -520,7 +522,8 @@ export class PartitionedRun {
             maxRequestBytes: this.#options.sink.maxRequestBytes,
           });
           await writer.settle();
-          entry.writer = writer;
+          if (entry.closed) await writer.close();
+          else entry.writer = writer;
         }));
         // What a former owner committed before it was fenced.
         await reader.readToEnd();
@@ -680,6 +683,13 @@ export class PartitionedRun {
       entry.written = captured.entries;
       this.#logger.info("Task handed over", { task: task.id, position: captured.position });
     })().catch((error) => {
+      if (isFenced(error)) {
+        // Another instance registered the task's id first (the group moved it meanwhile).
+        this.#logger.warn("Task taken over by another instance during its hand-over", {
+          task: task.id,
+        });
+        return;
+      }
       if (retry) return this.#fail(error);
       this.#logger.warn(
         "Task not handed over; its next owner repeats its work since its last checkpoint",
