@@ -3,7 +3,8 @@
  * reader follows state entries and hand-off markers as they are committed
  * and refuses a marker it cannot read, naming where it is; a transaction
  * writer's `runOnce` commits on the producer as registered and never
- * registers it again (which would fence the task's next owner).
+ * registers it again (which would fence the task's next owner), and after
+ * `stopRetrying` a failing transaction is not retried either.
  */
 import assert from "node:assert/strict";
 import { MemoryKafka } from "../../connectors/kafka/memory/client.ts";
@@ -141,4 +142,28 @@ Deno.test("runOnce commits on the producer as registered; fenced by a newer regi
   assert.deepEqual(values, ["first", "second"]);
   await former.close();
   await next.close();
+});
+
+Deno.test("stopRetrying: a transaction that fails for a reason that heals is not retried (a retry would register the id again); before it, it is", async () => {
+  const kafka = new MemoryKafka();
+  kafka.createTopic("out", 1);
+  const content = (value: string) => ({
+    records: [{ topic: "out", records: [{ key: "k", value, partition: 0 }] }],
+    offsets: [],
+    beforeCommit: () => Promise.resolve(),
+    committed: () => Promise.resolve(false),
+  });
+  const retrying = writer(kafka, "t");
+  await retrying.settle();
+  kafka.failNext("transaction.send", { retriable: true });
+  await retrying.run(content("retried"));
+  const stopped = writer(kafka, "u");
+  await stopped.settle();
+  stopped.stopRetrying();
+  kafka.failNext("transaction.send", { retriable: true });
+  await assert.rejects(stopped.run(content("not retried")));
+  const values = kafka.records("out").map((m) => new TextDecoder().decode(m.value!));
+  assert.deepEqual(values, ["retried"]);
+  await retrying.close();
+  await stopped.close();
 });
