@@ -138,7 +138,7 @@ export class TransactionWriter {
   #producer: TransactionalProducer | undefined;
   /** Closed: no more attempts (a retry would register the transactional id again). */
   #closed = false;
-  /** No more retries; the producer stays for {@linkcode runOnce} ({@linkcode stopRetrying}). */
+  /** No more retries and no new registration ({@linkcode stopRetrying}). */
   #noRetries = false;
   /** Whether the last attempt failed and Kafka is being retried (for the status line). */
   retrying = false;
@@ -158,6 +158,12 @@ export class TransactionWriter {
       throw new Error(`Transactional producer ${this.#options.transactionalId} is closed`);
     }
     if (this.#producer !== undefined) return;
+    if (this.#noRetries) {
+      throw new Error(
+        `Transactional producer ${this.#options.transactionalId} is not connected, and it registers ` +
+          "no more (stopRetrying)",
+      );
+    }
     const producer = this.#options.producer();
     try {
       await producer.connect();
@@ -198,25 +204,6 @@ export class TransactionWriter {
         );
       }
     });
-  }
-
-  /**
-   * Commits records and offsets in one transaction on the producer already
-   * connected, once: no retry, because a retry registers the transactional
-   * id again, and that would fence whoever registered it since (the next
-   * owner of a task handed over). Rejects if not connected or closed.
-   */
-  async runOnce(content: TransactionContent): Promise<void> {
-    const producer = this.#producer;
-    if (producer === undefined || this.#closed) {
-      throw new Error(`Transactional producer ${this.#options.transactionalId} is not connected`);
-    }
-    try {
-      await this.#attempt(producer, content);
-    } catch (error) {
-      await this.#discardProducer();
-      throw error;
-    }
   }
 
   /**
@@ -319,10 +306,11 @@ export class TransactionWriter {
   }
 
   /**
-   * A transaction being retried gives up at its next failure, and later ones
-   * are not retried; the producer stays connected for {@linkcode runOnce}
-   * (a task being handed over: a retry would register the transactional id
-   * again and fence the task's next owner).
+   * From now on a transaction runs once, on the producer as registered: one
+   * being retried gives up at its next failure, later ones are not retried,
+   * and the transactional id is not registered again (a failed attempt
+   * leaves no producer, so the next {@linkcode run} fails). For a task being
+   * handed over: registering its id again would fence the task's next owner.
    */
   stopRetrying(): void {
     this.#noRetries = true;

@@ -50,12 +50,14 @@ export class ChangelogReader {
   #consumer: ReturnType<KafkaClient["consumer"]> | undefined;
   /** The end markers waited for: their nonce and the partitions that reached one. */
   #ending: { nonce: string; ended: Set<number>; done: () => void } | undefined;
-  #failure: Error | undefined;
+  /** Rejects when the consumer fails for good. */
+  readonly #failed = Promise.withResolvers<never>();
   /** Called after each batch read (and on a failure). */
   #changed: () => void = () => {};
 
   constructor(options: ChangelogReaderOptions) {
     this.#options = options;
+    this.#failed.promise.catch(() => {}); // rejected while nobody waits: the next wait rejects
   }
 
   /** Joins a group of its own and reads from the start. */
@@ -77,10 +79,7 @@ export class ChangelogReader {
         this.#changed();
         return Promise.resolve();
       },
-      onFatal: (error) => {
-        this.#failure = error;
-        this.#changed();
-      },
+      onFatal: (error) => this.#failed.reject(error),
     });
   }
 
@@ -129,18 +128,9 @@ export class ChangelogReader {
     await consumer?.disconnect().catch(() => {});
   }
 
-  /** Waits for `wait()`, or rejects with the consumer's failure. */
+  /** Waits for `wait()`, or rejects with the consumer's failure (or a marker it cannot read). */
   async #until(wait: () => Promise<void>): Promise<void> {
-    if (this.#failure !== undefined) throw this.#failure;
-    const failed = Promise.withResolvers<void>();
-    const check = setInterval(() => {
-      if (this.#failure !== undefined) failed.reject(this.#failure);
-    }, 50);
-    try {
-      await Promise.race([wait(), failed.promise]);
-    } finally {
-      clearInterval(check);
-    }
+    await Promise.race([wait(), this.#failed.promise]);
   }
 
   #apply(partition: number, key: string, value: Uint8Array | null): void {
@@ -162,11 +152,15 @@ export class ChangelogReader {
       const handOff = parseHandOff(text);
       if (handOff !== undefined) this.#handOffs.set(task, handOff);
       else {
-        this.#failure ??= new Error(
-          `Changelog ${JSON.stringify(this.#options.topic)} partition ${partition}: the hand-off ` +
-            `marker of task ${task} is not one rivulet writes: ${
-              JSON.stringify(text.slice(0, 200))
-            }`,
+        this.#failed.reject(
+          new Error(
+            `Changelog ${
+              JSON.stringify(this.#options.topic)
+            } partition ${partition}: the hand-off ` +
+              `marker of task ${task} is not one rivulet writes: ${
+                JSON.stringify(text.slice(0, 200))
+              }`,
+          ),
         );
       }
       return;

@@ -658,8 +658,8 @@ export class PartitionedRun {
    * checkpoint commits everything acknowledged with a `released` marker,
    * which the next owner waits for (`#awaitHandOvers`): nothing is repeated.
    * A revoked task's last checkpoint runs once, on its producer as
-   * registered: a retry would register its transactional id again and fence
-   * the next owner. Stopping, it is retried (the group has not moved the
+   * registered (`stopRetrying`): a retry would register its transactional id
+   * again and fence the next owner. Stopping, it is retried (the group has not moved the
    * task yet); a failure then fails the run.
    */
   #handOver(entry: TaskEntry, { retry }: { retry: boolean }): Promise<void> {
@@ -678,8 +678,7 @@ export class PartitionedRun {
       changelog.push(
         handOffRecord(task.id, { state: "released" }, partitionOf(task.id, this.#partitions)),
       );
-      const content = this.#taskTransaction(task, changelog, captured.position);
-      await (retry ? writer.run(content) : writer.runOnce(content));
+      await writer.run(this.#taskTransaction(task, changelog, captured.position));
       entry.written = captured.entries;
       this.#logger.info("Task handed over", { task: task.id, position: captured.position });
     })().catch((error) => {

@@ -2,9 +2,9 @@
  * The pieces of a task's hand-over, on the in-memory cluster: the changelog
  * reader follows state entries and hand-off markers as they are committed
  * and refuses a marker it cannot read, naming where it is; a transaction
- * writer's `runOnce` commits on the producer as registered and never
- * registers it again (which would fence the task's next owner), and after
- * `stopRetrying` a failing transaction is not retried either.
+ * writer after `stopRetrying` commits on the producer as registered, never
+ * registers it again (which would fence the task's next owner), and does
+ * not retry a failing transaction.
  */
 import assert from "node:assert/strict";
 import { MemoryKafka } from "../../connectors/kafka/memory/client.ts";
@@ -65,7 +65,8 @@ Deno.test("the changelog reader reads state entries and hand-off markers to the 
     // The former owner releases in:0 in a transaction: the reader sees it once committed.
     const former = writer(kafka, "t-in:0");
     await former.settle();
-    const releasing = former.runOnce({
+    former.stopRetrying();
+    const releasing = former.run({
       records: [{
         topic: changelog,
         records: [handOffRecord("in:0", { state: "released" }, 0)],
@@ -106,38 +107,41 @@ Deno.test("the changelog reader refuses a hand-off marker it cannot read, naming
   }
 });
 
-Deno.test("runOnce commits on the producer as registered; fenced by a newer registration it fails as fenced and does not register again", async () => {
+Deno.test("after stopRetrying a writer commits on the producer as registered; fenced by a newer registration it fails as fenced and does not register again", async () => {
   const kafka = new MemoryKafka();
   kafka.createTopic("out", 1);
-  const former = writer(kafka, "t");
+  const unregistered = writer(kafka, "t");
+  unregistered.stopRetrying();
   await assert.rejects(
-    former.runOnce({
+    unregistered.run({
       records: [],
       offsets: [],
       beforeCommit: () => Promise.resolve(),
       committed: () => Promise.resolve(false),
     }),
     /not connected/,
-    "runOnce never connects (registers) itself",
+    "it never connects (registers) itself",
   );
+  const former = writer(kafka, "t");
   await former.settle();
+  former.stopRetrying();
   const content = (value: string) => ({
     records: [{ topic: "out", records: [{ key: "k", value, partition: 0 }] }],
     offsets: [],
     beforeCommit: () => Promise.resolve(),
     committed: () => Promise.resolve(false),
   });
-  await former.runOnce(content("first"));
+  await former.run(content("first"));
   // The next owner registers the id: the former owner's next transaction is refused.
   const next = writer(kafka, "t");
   await next.settle();
   await assert.rejects(
-    former.runOnce(content("late")),
+    former.run(content("late")),
     (error: Error & { classification?: { kind: string } }) =>
       error.classification?.kind === "fenced",
   );
   // Still the next owner's: its transaction commits.
-  await next.runOnce(content("second"));
+  await next.run(content("second"));
   const values = kafka.records("out").map((m) => new TextDecoder().decode(m.value!));
   assert.deepEqual(values, ["first", "second"]);
   await former.close();
